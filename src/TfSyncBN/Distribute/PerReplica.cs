@@ -1,0 +1,26 @@
+using System.Collections;
+
+namespace TfSyncBN.Distribute;
+
+/// <summary>The values that <see cref="Strategy.Run{T}"/> returned, one per replica, in replica order (<c>tf.distribute.PerReplica</c>).</summary>
+/// <typeparam name="T">The type of each replica's value.</typeparam>
+public sealed class PerReplica<T> : IReadOnlyList<T>
+{
+    private readonly T[] values;
+
+    internal PerReplica(T[] values) => this.values = values;
+
+    /// <summary>The values in replica order.</summary>
+    public IReadOnlyList<T> Values => Array.AsReadOnly(values);
+
+    /// <summary>The value of replica <paramref name="index"/>.</summary>
+    public T this[int index] => values[index];
+
+    /// <summary>The number of replicas.</summary>
+    public int Count => values.Length;
+
+    /// <inheritdoc/>
+    public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)values).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => values.GetEnumerator();
+}

@@ -1,0 +1,21 @@
+namespace TfSyncBN.Distribute;
+
+/// <summary>
+/// Thrown in a replica whose collective cannot complete because another replica failed, timed out or called a
+/// different collective. <see cref="Exception.InnerException"/> is the original failure.
+/// </summary>
+public sealed class ReplicaFailedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ReplicaFailedException(string message, Exception? innerException) : base(message, innerException) { }
+
+    /// <summary>The replica whose failure released this one, or -1 when unknown.</summary>
+    public int FailedReplicaId { get; init; } = -1;
+}
+
+/// <summary>Thrown in every replica when the replicas called different collectives, or the same one with different shapes.</summary>
+public sealed class CollectiveMismatchException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public CollectiveMismatchException(string message) : base(message) { }
+}

@@ -1,0 +1,186 @@
+using TfSyncBN.Tensors;
+
+namespace TfSyncBN.Distribute;
+
+/// <summary>
+/// A way of running a computation on several replicas (<c>tf.distribute.Strategy</c>).
+/// </summary>
+/// <remarks>
+/// <para>Contexts, as in TensorFlow: outside any strategy, code runs in the default strategy's single replica, and
+/// <see cref="ReplicaContext.Current"/> is its replica context. Inside <see cref="Scope"/> of a multi-replica strategy,
+/// code is cross-replica and <see cref="ReplicaContext.Current"/> is null. Inside <see cref="Run{T}"/> each replica sees
+/// its own context.</para>
+/// <para>Variables created while a multi-replica strategy is current are mirrored (see <see cref="Variable"/>).</para>
+/// </remarks>
+public abstract class Strategy : IDisposable
+{
+    [ThreadStatic] private static List<Strategy>? scopes;
+    [ThreadStatic] private static ReplicaContext? replica;
+
+    /// <summary>The default strategy: one replica, no communication, always available.</summary>
+    public static Strategy Default { get; } = new DefaultStrategy();
+
+    /// <summary>The strategy in effect on this thread: that of the enclosing <c>Run</c> or <c>Scope</c>, else <see cref="Default"/>.</summary>
+    public static Strategy Current => replica?.Strategy ?? (scopes is { Count: > 0 } s ? s[^1] : Default);
+
+    /// <summary>Whether this thread is in cross-replica code of a strategy: inside its <c>Scope</c> but not in its <c>Run</c>.</summary>
+    public static bool InCrossReplicaContext => replica is null && scopes is { Count: > 0 } s && s[^1] is not DefaultStrategy;
+
+    internal static ReplicaContext? CurrentReplica => replica;
+
+    /// <summary>The number of replicas that run in lockstep.</summary>
+    public abstract int NumReplicasInSync { get; }
+
+    /// <summary>This replica's id if the current thread runs one of this strategy's replicas, else -1.</summary>
+    internal int CurrentReplicaId => replica is { } r && ReferenceEquals(r.Strategy, this) ? r.ReplicaId : -1;
+
+    /// <summary>
+    /// Makes this strategy current on this thread until the returned scope is disposed: variables created meanwhile
+    /// are mirrored over its replicas (<c>strategy.scope()</c>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another strategy's scope or <c>Run</c> is active on this thread.</exception>
+    public IDisposable Scope()
+    {
+        ThrowIfDisposed();
+        var current = Current;
+        if (!ReferenceEquals(current, Default) && !ReferenceEquals(current, this))
+            throw new InvalidOperationException("Mixing different strategies is not allowed: another strategy's scope or Run is active on this thread.");
+        (scopes ??= []).Add(this);
+        return new ScopeExit(this);
+    }
+
+    private sealed class ScopeExit(Strategy strategy) : IDisposable
+    {
+        private bool done;
+
+        public void Dispose()
+        {
+            if (done) return;
+            done = true;
+            var s = scopes;
+            int i = s?.LastIndexOf(strategy) ?? -1;
+            if (i >= 0) s!.RemoveAt(i);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="fn"/> once per replica, each with its own <see cref="ReplicaContext"/>, and returns the
+    /// results in replica order (<c>strategy.run</c>).
+    /// </summary>
+    /// <remarks>
+    /// If any replica throws, every other replica's pending collective fails promptly, and <c>Run</c> rethrows the first
+    /// failure (the original exception, with its stack trace).
+    /// </remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="fn"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">Called inside another <c>Run</c>, or inside another strategy's scope.</exception>
+    /// <exception cref="ObjectDisposedException">The strategy was disposed.</exception>
+    public PerReplica<T> Run<T>(Func<ReplicaContext, T> fn)
+    {
+        ArgumentNullException.ThrowIfNull(fn);
+        ThrowIfDisposed();
+        if (replica is not null)
+            throw new InvalidOperationException("Strategy.Run cannot be called inside another Run: replica functions must not nest.");
+        var current = Current;
+        if (!ReferenceEquals(current, Default) && !ReferenceEquals(current, this))
+            throw new InvalidOperationException("Mixing different strategies is not allowed: Run was called inside another strategy's scope.");
+        return new PerReplica<T>(RunReplicas(fn));
+    }
+
+    /// <summary>Runs the replicas; implementations call <see cref="RunReplica{T}"/> for each replica context.</summary>
+    private protected abstract T[] RunReplicas<T>(Func<ReplicaContext, T> fn);
+
+    /// <summary>Runs one replica's function on the calling thread with <paramref name="context"/> current.</summary>
+    private protected static T RunReplica<T>(ReplicaContext context, Func<ReplicaContext, T> fn)
+    {
+        var saved = replica;
+        replica = context;
+        try
+        {
+            return fn(context);
+        }
+        finally
+        {
+            replica = saved;
+        }
+    }
+
+    /// <summary>
+    /// Combines per-replica values in cross-replica code (<c>strategy.reduce</c>).
+    /// </summary>
+    /// <param name="op">Sum or mean.</param>
+    /// <param name="value">One tensor per replica.</param>
+    /// <param name="axis">
+    /// When null, the tensors (which must share a shape) are combined element-wise across replicas. Otherwise each is
+    /// first summed along <paramref name="axis"/>, and <see cref="ReduceOp.Mean"/> divides by the total length of that
+    /// axis over all replicas, which is the right mean for uneven per-replica batches.
+    /// </param>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    /// <exception cref="ArgumentException">The replica count differs from <see cref="NumReplicasInSync"/>, the shapes do not agree, or <paramref name="axis"/> is out of range.</exception>
+    public Tensor Reduce(ReduceOp op, PerReplica<Tensor> value, int? axis = null)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value.Count != NumReplicasInSync)
+            throw new ArgumentException($"value holds {value.Count} replicas' tensors, but the strategy has {NumReplicasInSync}.", nameof(value));
+        using var _ = GradientTape.Pause();
+        var parts = value.Values;
+        long count = 0;
+        if (axis is int a)
+        {
+            parts = parts.Select(t =>
+            {
+                int ax = a < 0 ? a + t.Rank : a;
+                if (ax < 0 || ax >= t.Rank)
+                    throw new ArgumentException($"axis {a} is out of range for a tensor of rank {t.Rank}; accepted values are -{t.Rank}..{t.Rank - 1}.", nameof(axis));
+                count += t.ShapeArray[ax];
+                return t.Sum([ax]);
+            }).ToArray();
+        }
+        else
+        {
+            count = parts.Count;
+        }
+        for (int r = 1; r < parts.Count; r++)
+        {
+            if (!Tensor.SameShape(parts[r].ShapeArray, parts[0].ShapeArray))
+                throw new ArgumentException($"Replica {r}'s value has shape {Tensor.ShapeString(parts[r].ShapeArray)}, but replica 0's has {Tensor.ShapeString(parts[0].ShapeArray)}.", nameof(value));
+        }
+        var sum = Tensors.Kernels.Elementwise.SumOf(parts);
+        return op == ReduceOp.Mean ? sum * (count == 0 ? 0f : 1f / count) : sum;
+    }
+
+    private bool disposed;
+
+    /// <summary>Whether <see cref="Dispose()"/> was called.</summary>
+    public bool IsDisposed => disposed;
+
+    private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+
+    /// <summary>Releases the strategy's replica threads; it cannot run anything afterwards.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases resources; called once.</summary>
+    protected virtual void Dispose(bool disposing) { }
+}
+
+/// <summary>The default strategy: a single replica running on the calling thread, with no communication.</summary>
+internal sealed class DefaultStrategy : Strategy
+{
+    private readonly ReplicaContext context;
+
+    public DefaultStrategy() => context = new ReplicaContext(this, 0, null);
+
+    public override int NumReplicasInSync => 1;
+
+    internal ReplicaContext Context => context;
+
+    private protected override T[] RunReplicas<T>(Func<ReplicaContext, T> fn) => [RunReplica(context, fn)];
+
+    protected override void Dispose(bool disposing) =>
+        throw new InvalidOperationException("The default strategy cannot be disposed.");
+}

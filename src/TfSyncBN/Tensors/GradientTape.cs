@@ -1,0 +1,188 @@
+namespace TfSyncBN.Tensors;
+
+/// <summary>Computes the gradients of one recorded operation's inputs from the gradient of its output.</summary>
+/// <param name="upstream">The gradient of the loss with respect to the operation's output (same shape).</param>
+/// <param name="needed">For each input, whether its gradient is wanted; a function may return null where it is not.</param>
+internal delegate Tensor?[] BackwardFunction(Tensor upstream, bool[] needed);
+
+/// <summary>
+/// Records operations for reverse-mode automatic differentiation, like <c>tf.GradientTape</c>.
+/// </summary>
+/// <remarks>
+/// <para>A tape records on the thread that created it, from construction until <see cref="Dispose"/>; each replica of a
+/// strategy therefore records its own operations. <see cref="Gradient"/> may be called before or after <see cref="Dispose"/>.</para>
+/// <para>Only operations that depend on a watched value are recorded. Trainable <see cref="Variable"/>s are watched
+/// when they are read (unless <c>watchAccessedVariables</c> is false); plain tensors must be passed to <see cref="Watch"/>.</para>
+/// <para>Operations run while gradients are computed are not recorded, so gradients of gradients are not available.</para>
+/// </remarks>
+public sealed class GradientTape : IDisposable
+{
+    [ThreadStatic] private static List<GradientTape>? recordingTapes;
+    [ThreadStatic] private static int pauseDepth;
+
+    private readonly record struct Entry(Tensor Output, Tensor[] Inputs, BackwardFunction Backward);
+
+    private readonly List<Entry> entries = [];
+    private readonly HashSet<Tensor> tracked = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Variable, List<Tensor>> variableReads = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Variable> watchedVariables = new(ReferenceEqualityComparer.Instance);
+    private readonly Thread owner = Thread.CurrentThread;
+    private bool recording = true;
+    private bool used;
+
+    /// <summary>Starts recording on the current thread.</summary>
+    /// <param name="persistent">Whether <see cref="Gradient"/> may be called more than once.</param>
+    /// <param name="watchAccessedVariables">Whether trainable variables read while recording are watched automatically.</param>
+    public GradientTape(bool persistent = false, bool watchAccessedVariables = true)
+    {
+        Persistent = persistent;
+        WatchAccessedVariables = watchAccessedVariables;
+        (recordingTapes ??= []).Add(this);
+    }
+
+    /// <summary>Whether <see cref="Gradient"/> may be called more than once.</summary>
+    public bool Persistent { get; }
+
+    /// <summary>Whether trainable variables read while recording are watched automatically.</summary>
+    public bool WatchAccessedVariables { get; }
+
+    /// <summary>Watches a tensor, or a variable (whose later reads are then recorded even if it is not trainable).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    public void Watch(ITensorLike value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value is Variable v)
+        {
+            watchedVariables.Add(v);
+            return;
+        }
+        tracked.Add(value.ToTensor());
+    }
+
+    /// <summary>
+    /// The gradients of <paramref name="target"/> with respect to each of <paramref name="sources"/>: for a source that
+    /// <paramref name="target"/> does not depend on, null.
+    /// </summary>
+    /// <param name="target">The value to differentiate.</param>
+    /// <param name="sources">Tensors (watched or computed under this tape) and variables.</param>
+    /// <param name="outputGradient">The gradient flowing into <paramref name="target"/> (the vector of a vector-Jacobian product); ones when omitted.</param>
+    /// <returns>One entry per source, in order; a variable's gradient sums over all its reads.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="sources"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="outputGradient"/> does not have the shape of <paramref name="target"/>.</exception>
+    /// <exception cref="InvalidOperationException">A non-persistent tape was already used, or the call comes from another thread.</exception>
+    public IReadOnlyList<Tensor?> Gradient(Tensor target, IReadOnlyList<ITensorLike> sources, Tensor? outputGradient = null)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(sources);
+        if (Thread.CurrentThread != owner)
+            throw new InvalidOperationException("A GradientTape can only be used on the thread that created it.");
+        if (used && !Persistent)
+            throw new InvalidOperationException("A non-persistent GradientTape can only compute one set of gradients; create it with persistent: true to call Gradient again.");
+        if (outputGradient is not null && !Tensor.SameShape(outputGradient.ShapeArray, target.ShapeArray))
+            throw new ArgumentException($"outputGradient has shape {Tensor.ShapeString(outputGradient.ShapeArray)}, but the target has shape {Tensor.ShapeString(target.ShapeArray)}.", nameof(outputGradient));
+        used = true;
+
+        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance)
+        {
+            [target] = outputGradient ?? Tensor.OnesLike(target),
+        };
+        pauseDepth++;
+        try
+        {
+            for (int e = entries.Count - 1; e >= 0; e--)
+            {
+                var entry = entries[e];
+                if (!grads.TryGetValue(entry.Output, out var upstream)) continue;
+                var needed = new bool[entry.Inputs.Length];
+                for (int i = 0; i < needed.Length; i++) needed[i] = tracked.Contains(entry.Inputs[i]);
+                var inputGrads = entry.Backward(upstream, needed);
+                for (int i = 0; i < inputGrads.Length; i++)
+                {
+                    if (!needed[i] || inputGrads[i] is not { } g) continue;
+                    var input = entry.Inputs[i];
+                    grads[input] = grads.TryGetValue(input, out var existing) ? existing + g : g;
+                }
+            }
+
+            var result = new Tensor?[sources.Count];
+            for (int s = 0; s < result.Length; s++)
+            {
+                result[s] = sources[s] switch
+                {
+                    null => throw new ArgumentNullException(nameof(sources), $"sources[{s}] is null."),
+                    Variable v => SumReads(v, grads),
+                    var t => grads.GetValueOrDefault(t.ToTensor()),
+                };
+            }
+            return result;
+        }
+        finally
+        {
+            pauseDepth--;
+            if (!Persistent) entries.Clear();
+        }
+    }
+
+    private Tensor? SumReads(Variable v, Dictionary<Tensor, Tensor> grads)
+    {
+        if (!variableReads.TryGetValue(v, out var reads)) return null;
+        Tensor? sum = null;
+        foreach (var read in reads)
+        {
+            if (grads.TryGetValue(read, out var g)) sum = sum is null ? g : sum + g;
+        }
+        return sum;
+    }
+
+    /// <summary>Stops recording. Gradients can still be computed afterwards.</summary>
+    public void Dispose()
+    {
+        if (!recording) return;
+        recording = false;
+        if (Thread.CurrentThread == owner) recordingTapes?.Remove(this);
+    }
+
+    /// <summary>Suspends recording on this thread until the returned scope is disposed (for internal bookkeeping ops).</summary>
+    internal static PauseScope Pause()
+    {
+        pauseDepth++;
+        return default;
+    }
+
+    internal readonly struct PauseScope : IDisposable
+    {
+        public void Dispose() => pauseDepth--;
+    }
+
+    /// <summary>Whether an operation run now on this thread might need recording.</summary>
+    internal static bool IsRecording => pauseDepth == 0 && recordingTapes is { Count: > 0 };
+
+    /// <summary>Records an operation on every tape of this thread that watches one of its inputs.</summary>
+    internal static void Record(Tensor output, Tensor[] inputs, BackwardFunction backward)
+    {
+        if (!IsRecording) return;
+        foreach (var tape in recordingTapes!)
+        {
+            foreach (var input in inputs)
+            {
+                if (!tape.tracked.Contains(input)) continue;
+                tape.entries.Add(new Entry(output, inputs, backward));
+                tape.tracked.Add(output);
+                break;
+            }
+        }
+    }
+
+    /// <summary>Tells the tapes of this thread that <paramref name="value"/> was read from <paramref name="variable"/>.</summary>
+    internal static void OnVariableRead(Variable variable, Tensor value)
+    {
+        if (!IsRecording) return;
+        foreach (var tape in recordingTapes!)
+        {
+            bool watch = tape.watchedVariables.Contains(variable) || (variable.Trainable && tape.WatchAccessedVariables);
+            if (!watch || !tape.tracked.Add(value)) continue;
+            if (!tape.variableReads.TryGetValue(variable, out var reads)) tape.variableReads[variable] = reads = [];
+            reads.Add(value);
+        }
+    }
+}

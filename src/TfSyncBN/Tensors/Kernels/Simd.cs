@@ -1,0 +1,68 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace TfSyncBN.Tensors.Kernels;
+
+/// <summary>
+/// A float vector of the machine's preferred width. Kernels are written once against this interface and instantiated
+/// for <see cref="V512"/>, <see cref="V256"/> or <see cref="V128"/>; the JIT specializes each instantiation, so
+/// there is no call or boxing per vector (.NET 10 keeps <c>ISimdVector</c> internal, hence this small twin).
+/// </summary>
+internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
+{
+    static abstract int Count { get; }
+    static abstract TSelf Load(ref float source);
+    static abstract void Store(TSelf value, ref float destination);
+    static abstract TSelf Splat(float value);
+    static abstract TSelf Add(TSelf a, TSelf b);
+    static abstract TSelf Subtract(TSelf a, TSelf b);
+    static abstract TSelf Multiply(TSelf a, TSelf b);
+
+    /// <summary><c>a * b + c</c>, fused where the hardware can.</summary>
+    static abstract TSelf MultiplyAdd(TSelf a, TSelf b, TSelf c);
+
+    /// <summary>Adds the lanes into <paramref name="destination"/>[0..Count).</summary>
+    static abstract void AccumulateInto(TSelf value, Span<double> destination);
+}
+
+internal readonly struct V512(Vector512<float> v) : IVec<V512>
+{
+    private readonly Vector512<float> v = v;
+    public static int Count => Vector512<float>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Load(ref float s) => new(Vector512.LoadUnsafe(ref s));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(V512 x, ref float d) => x.v.StoreUnsafe(ref d);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Splat(float x) => new(Vector512.Create(x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Add(V512 a, V512 b) => new(a.v + b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Subtract(V512 a, V512 b) => new(a.v - b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Multiply(V512 a, V512 b) => new(a.v * b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 MultiplyAdd(V512 a, V512 b, V512 c) => new(Vector512.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static void AccumulateInto(V512 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+}
+
+internal readonly struct V256(Vector256<float> v) : IVec<V256>
+{
+    private readonly Vector256<float> v = v;
+    public static int Count => Vector256<float>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Load(ref float s) => new(Vector256.LoadUnsafe(ref s));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(V256 x, ref float d) => x.v.StoreUnsafe(ref d);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Splat(float x) => new(Vector256.Create(x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Add(V256 a, V256 b) => new(a.v + b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Subtract(V256 a, V256 b) => new(a.v - b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Multiply(V256 a, V256 b) => new(a.v * b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 MultiplyAdd(V256 a, V256 b, V256 c) => new(Vector256.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static void AccumulateInto(V256 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+}
+
+internal readonly struct V128(Vector128<float> v) : IVec<V128>
+{
+    private readonly Vector128<float> v = v;
+    public static int Count => Vector128<float>.Count;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Load(ref float s) => new(Vector128.LoadUnsafe(ref s));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(V128 x, ref float d) => x.v.StoreUnsafe(ref d);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Splat(float x) => new(Vector128.Create(x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Add(V128 a, V128 b) => new(a.v + b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Subtract(V128 a, V128 b) => new(a.v - b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Multiply(V128 a, V128 b) => new(a.v * b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 MultiplyAdd(V128 a, V128 b, V128 c) => new(Vector128.FusedMultiplyAdd(a.v, b.v, c.v));
+    public static void AccumulateInto(V128 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+}

@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Text;
+
+namespace TfSyncBN.Tensors;
+
+/// <summary>
+/// Something that can be read as a <see cref="Tensor"/>: a tensor itself, or a <see cref="Variable"/> (its current value).
+/// It is what <see cref="GradientTape.Gradient"/> takes as a source, in the spirit of TensorFlow's <c>TensorLike</c>.
+/// </summary>
+public interface ITensorLike
+{
+    /// <summary>The value as a tensor. For a variable this is a read, which an active <see cref="GradientTape"/> records.</summary>
+    Tensor ToTensor();
+}
+
+/// <summary>
+/// A dense, immutable, row-major float32 tensor: the value type of the TfSyncBN tensor core.
+/// </summary>
+/// <remarks>
+/// Every operation returns a new tensor and never changes its inputs, so a tensor captured for the backward pass
+/// stays valid. Operations run while a <see cref="GradientTape"/> is recording are differentiable.
+/// </remarks>
+public sealed partial class Tensor : ITensorLike
+{
+    internal readonly float[] Data;
+    private readonly int[] shape;
+
+    internal Tensor(float[] data, int[] shape)
+    {
+        Data = data;
+        this.shape = shape;
+    }
+
+    /// <summary>The dimensions, outermost first. A scalar has none.</summary>
+    public IReadOnlyList<int> Shape => Array.AsReadOnly(shape);
+
+    /// <summary>The number of dimensions.</summary>
+    public int Rank => shape.Length;
+
+    /// <summary>The number of elements: the product of <see cref="Shape"/> (1 for a scalar).</summary>
+    public int Size => Data.Length;
+
+    internal int[] ShapeArray => shape;
+
+    /// <summary>The elements in row-major order, as a read-only span (no copy).</summary>
+    public ReadOnlySpan<float> AsSpan() => Data;
+
+    /// <summary>A copy of the elements in row-major order.</summary>
+    public float[] ToArray() => (float[])Data.Clone();
+
+    /// <summary>The single element of a tensor of size 1.</summary>
+    /// <exception cref="InvalidOperationException">The tensor does not hold exactly one element.</exception>
+    public float ToScalar() => Size == 1
+        ? Data[0]
+        : throw new InvalidOperationException($"ToScalar needs a tensor of size 1, but this one has shape {ShapeString(shape)}.");
+
+    /// <inheritdoc/>
+    Tensor ITensorLike.ToTensor() => this;
+
+    /// <summary>Creates a tensor holding a copy of <paramref name="values"/>.</summary>
+    /// <param name="values">The elements in row-major order.</param>
+    /// <param name="shape">The shape; when omitted, a vector of <c>values.Length</c> elements. One entry may be -1, meaning "whatever the size requires".</param>
+    /// <exception cref="ArgumentNullException"><paramref name="values"/> is null.</exception>
+    /// <exception cref="ArgumentException">The shape has a negative entry or does not hold <c>values.Length</c> elements.</exception>
+    public static Tensor FromArray(float[] values, IReadOnlyList<int>? shape = null)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        int[] s = shape is null ? [values.Length] : ResolveShape(shape, values.Length, nameof(shape));
+        return new Tensor((float[])values.Clone(), s);
+    }
+
+    /// <summary>Creates a scalar (rank-0) tensor.</summary>
+    public static Tensor Scalar(float value) => new([value], []);
+
+    /// <summary>Creates a tensor of <paramref name="shape"/> with every element equal to <paramref name="value"/>.</summary>
+    /// <exception cref="ArgumentException">The shape has a negative entry.</exception>
+    public static Tensor Fill(IReadOnlyList<int> shape, float value)
+    {
+        var t = Uninitialized(CheckShape(shape, nameof(shape)));
+        t.Data.AsSpan().Fill(value);
+        return t;
+    }
+
+    /// <summary>A tensor of zeros.</summary>
+    /// <exception cref="ArgumentException">The shape has a negative entry.</exception>
+    public static Tensor Zeros(IReadOnlyList<int> shape)
+    {
+        var s = CheckShape(shape, nameof(shape));
+        return new Tensor(new float[ShapeSize(s)], s);
+    }
+
+    /// <summary>A tensor of ones.</summary>
+    /// <exception cref="ArgumentException">The shape has a negative entry.</exception>
+    public static Tensor Ones(IReadOnlyList<int> shape) => Fill(shape, 1f);
+
+    /// <summary>A tensor of <paramref name="shape"/> whose element at flat index <c>i</c> is <paramref name="generator"/>(i).</summary>
+    /// <exception cref="ArgumentException">The shape has a negative entry.</exception>
+    public static Tensor FromFunction(IReadOnlyList<int> shape, Func<int, float> generator)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        var t = Uninitialized(CheckShape(shape, nameof(shape)));
+        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = generator(i);
+        return t;
+    }
+
+    internal static Tensor Uninitialized(int[] shape) => new(GC.AllocateUninitializedArray<float>(ShapeSize(shape)), shape);
+
+    internal static Tensor ZerosLike(Tensor t) => new(new float[t.Size], t.shape);
+
+    internal static Tensor OnesLike(Tensor t)
+    {
+        var r = Uninitialized(t.shape);
+        r.Data.AsSpan().Fill(1f);
+        return r;
+    }
+
+    internal static int ShapeSize(ReadOnlySpan<int> shape)
+    {
+        long size = 1;
+        foreach (int d in shape) size *= d;
+        return size <= Array.MaxLength
+            ? (int)size
+            : throw new ArgumentException($"A tensor of shape {ShapeString(shape)} has {size} elements, more than an array can hold.", nameof(shape));
+    }
+
+    internal static int[] CheckShape(IReadOnlyList<int> shape, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(shape, paramName);
+        var s = shape.ToArray();
+        foreach (int d in s)
+        {
+            if (d < 0) throw new ArgumentException($"Shape dimensions must be >= 0, but {paramName} is {ShapeString(s)}.", paramName);
+        }
+        ShapeSize(s);
+        return s;
+    }
+
+    /// <summary>Validates a shape that may hold one -1 and resolves it against <paramref name="size"/>.</summary>
+    internal static int[] ResolveShape(IReadOnlyList<int> shape, int size, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(shape, paramName);
+        var s = shape.ToArray();
+        int unknown = -1;
+        long known = 1;
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (s[i] == -1 && unknown < 0) unknown = i;
+            else if (s[i] < 0) throw new ArgumentException($"Shape dimensions must be >= 0 (one may be -1), but {paramName} is {ShapeString(s)}.", paramName);
+            else known *= s[i];
+        }
+        if (unknown >= 0)
+        {
+            if (known == 0 || size % known != 0)
+                throw new ArgumentException($"Cannot infer the -1 in {paramName} {ShapeString(s)} for {size} elements.", paramName);
+            s[unknown] = (int)(size / known);
+        }
+        else if (known != size)
+        {
+            throw new ArgumentException($"{paramName} {ShapeString(s)} holds {known} elements, but there are {size}.", paramName);
+        }
+        return s;
+    }
+
+    internal static string ShapeString(ReadOnlySpan<int> shape)
+    {
+        var sb = new StringBuilder("[");
+        for (int i = 0; i < shape.Length; i++) sb.Append(i == 0 ? "" : ", ").Append(shape[i]);
+        return sb.Append(']').ToString();
+    }
+
+    internal static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
+
+    /// <summary>Shape and up to the first 8 elements, e.g. <c>Tensor[2, 3] [1, 2, 3, 4, 5, 6]</c>.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder("Tensor").Append(ShapeString(shape)).Append(" [");
+        int n = Math.Min(Size, 8);
+        for (int i = 0; i < n; i++) sb.Append(i == 0 ? "" : ", ").Append(Data[i].ToString("G7", CultureInfo.InvariantCulture));
+        if (Size > n) sb.Append(", ...");
+        return sb.Append(']').ToString();
+    }
+}

@@ -1,0 +1,151 @@
+using TfSyncBN.Distribute;
+
+namespace TfSyncBN.Tensors;
+
+/// <summary>How the copies of a mirrored variable are combined when cross-replica code reads it (<c>tf.VariableAggregation</c>).</summary>
+public enum VariableAggregation
+{
+    /// <summary>Cross-replica reads return the first replica's copy.</summary>
+    None,
+
+    /// <summary>Cross-replica reads return the element-wise mean of all copies (used for moving statistics).</summary>
+    Mean,
+
+    /// <summary>Cross-replica reads return the element-wise sum of all copies.</summary>
+    Sum,
+}
+
+/// <summary>
+/// A named, mutable tensor-valued state such as a layer weight (<c>tf.Variable</c>).
+/// </summary>
+/// <remarks>
+/// <para>A variable created while a multi-replica strategy is current (inside its <see cref="Strategy.Scope"/> or its
+/// <see cref="Strategy.Run{T}"/>) is mirrored: it holds one copy per replica. Inside <c>Run</c> each replica reads and
+/// writes its own copy; cross-replica code reads according to <see cref="Aggregation"/> and writes every copy.</para>
+/// <para>Reads of a trainable variable are recorded by an active <see cref="GradientTape"/>.</para>
+/// </remarks>
+public sealed class Variable : ITensorLike
+{
+    private readonly Tensor[] copies;
+    private readonly Strategy? strategy;
+    private readonly int[] shape;
+
+    /// <summary>Creates a variable holding <paramref name="initialValue"/>, mirrored if a multi-replica strategy is current.</summary>
+    /// <param name="initialValue">The initial value; it also fixes the shape.</param>
+    /// <param name="name">A name for messages and configs; "Variable" when omitted.</param>
+    /// <param name="trainable">Whether optimizers update it and tapes watch it automatically.</param>
+    /// <param name="aggregation">How cross-replica reads combine the copies.</param>
+    /// <param name="constraint">A projection applied by optimizers after each update (Keras <c>constraint</c>), or null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="initialValue"/> is null.</exception>
+    public Variable(Tensor initialValue, string? name = null, bool trainable = true,
+        VariableAggregation aggregation = VariableAggregation.None, Func<Tensor, Tensor>? constraint = null)
+    {
+        ArgumentNullException.ThrowIfNull(initialValue);
+        Name = name ?? "Variable";
+        Trainable = trainable;
+        Aggregation = aggregation;
+        Constraint = constraint;
+        shape = initialValue.ShapeArray;
+        var current = Strategy.Current;
+        strategy = current.NumReplicasInSync > 1 ? current : null;
+        copies = new Tensor[strategy?.NumReplicasInSync ?? 1];
+        copies.AsSpan().Fill(initialValue);
+    }
+
+    /// <summary>The variable's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Whether optimizers update it and tapes watch it automatically.</summary>
+    public bool Trainable { get; }
+
+    /// <summary>How cross-replica reads combine the copies.</summary>
+    public VariableAggregation Aggregation { get; }
+
+    /// <summary>The projection optimizers apply after each update, or null.</summary>
+    public Func<Tensor, Tensor>? Constraint { get; }
+
+    /// <summary>The shape, fixed at creation.</summary>
+    public IReadOnlyList<int> Shape => Array.AsReadOnly(shape);
+
+    /// <summary>The strategy this variable is mirrored over, or null when it has a single copy.</summary>
+    public Strategy? Strategy => strategy;
+
+    /// <summary>Every replica's copy, in replica order (one entry when not mirrored).</summary>
+    public IReadOnlyList<Tensor> Replicas => Array.AsReadOnly(copies);
+
+    /// <summary>
+    /// The current value: this replica's copy inside <c>Run</c>; in cross-replica code, the copies combined by <see cref="Aggregation"/>.
+    /// </summary>
+    public Tensor Value
+    {
+        get
+        {
+            var value = Read();
+            GradientTape.OnVariableRead(this, value);
+            return value;
+        }
+    }
+
+    /// <inheritdoc/>
+    public Tensor ToTensor() => Value;
+
+    private Tensor Read()
+    {
+        if (strategy is null) return copies[0];
+        int replica = strategy.CurrentReplicaId;
+        if (replica >= 0) return copies[replica];
+        return Aggregation switch
+        {
+            VariableAggregation.Mean => Kernels.Elementwise.MeanOf(copies),
+            VariableAggregation.Sum => Kernels.Elementwise.SumOf(copies),
+            _ => copies[0],
+        };
+    }
+
+    /// <summary>Replaces the value: this replica's copy inside <c>Run</c>, every copy in cross-replica code.</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="value"/> does not have this variable's shape.</exception>
+    public void Assign(Tensor value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (!Tensor.SameShape(value.ShapeArray, shape))
+            throw new ArgumentException($"Cannot assign a value of shape {Tensor.ShapeString(value.ShapeArray)} to variable '{Name}' of shape {Tensor.ShapeString(shape)}.", nameof(value));
+        int replica = strategy?.CurrentReplicaId ?? 0;
+        if (strategy is not null && replica < 0) copies.AsSpan().Fill(value);
+        else copies[replica] = value;
+    }
+
+    /// <summary>Adds <paramref name="delta"/> to the value, with the replica rules of <see cref="Assign"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="delta"/> does not have this variable's shape.</exception>
+    public void AssignAdd(Tensor delta)
+    {
+        ArgumentNullException.ThrowIfNull(delta);
+        int replica = strategy?.CurrentReplicaId ?? 0;
+        if (strategy is not null && replica < 0)
+        {
+            for (int r = 0; r < copies.Length; r++) copies[r] = CheckedSum(copies[r], delta);
+        }
+        else
+        {
+            copies[replica] = CheckedSum(copies[replica], delta);
+        }
+    }
+
+    /// <summary>Subtracts <paramref name="delta"/> from the value, with the replica rules of <see cref="Assign"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="delta"/> does not have this variable's shape.</exception>
+    public void AssignSub(Tensor delta)
+    {
+        ArgumentNullException.ThrowIfNull(delta);
+        AssignAdd(-delta);
+    }
+
+    private Tensor CheckedSum(Tensor current, Tensor delta)
+    {
+        if (!Tensor.SameShape(delta.ShapeArray, shape))
+            throw new ArgumentException($"Cannot update variable '{Name}' of shape {Tensor.ShapeString(shape)} by a value of shape {Tensor.ShapeString(delta.ShapeArray)}.", nameof(delta));
+        using (GradientTape.Pause()) return current + delta;
+    }
+
+    /// <summary>Name, shape and (cross-replica) value.</summary>
+    public override string ToString() => $"Variable '{Name}' {Tensor.ShapeString(shape)} {Read()}";
+}
