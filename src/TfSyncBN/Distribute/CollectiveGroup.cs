@@ -102,7 +102,8 @@ internal sealed class CollectiveGroup
             ThrowIfFaulted(replica);
             long gen = generation;
             calls[replica] = call;
-            posted[replica] = buffer;
+            // A barrier-only arrival (buffer null) must not clear a posted buffer that slower replicas may still be reading.
+            if (buffer is not null) posted[replica] = buffer;
             present[replica] = true;
             if (++arrived == size)
             {

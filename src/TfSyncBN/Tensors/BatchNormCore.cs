@@ -15,31 +15,17 @@ internal sealed record BatchMoments(double[] Mean, double[] Variance, long Count
 /// (2C+1 values) gives the count-weighted global mean and biased variance, exact for uneven and empty replicas. The
 /// backward pass all-reduces ONE buffer <c>[Σdy | Σdy·(x−μ)]</c> (2C values) and applies
 /// <c>dx = γ·inv·(dy − Σdy/N − (x−μ)·inv²·Σdy(x−μ)/N)</c>. The gradients of γ and β stay local to the replica.</para>
+/// <para>A mask (1 keeps, 0 drops; one value per element of the non-channel axes) removes elements from the
+/// statistics, as Keras does; every element is still normalized, and a masked element's gradient has only the direct term.</para>
 /// <para>Inference: <c>y = γ·(x − mean)/sqrt(var + ε) + β</c> with the given statistics and no communication.</para>
 /// </remarks>
 internal static class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
-        ReplicaContext? sync, out BatchMoments moments)
+        ReplicaContext? sync, out BatchMoments moments, float[]? mask = null)
     {
         int C = layout.Channels;
-        long n = layout.Count;
-        var mean = new double[C];
-        var m2 = new double[C];
-        if (n > 0)
-        {
-            // Shift each channel by its first element: the sums are then of deviations, not of raw values.
-            var shift = new float[C];
-            for (int c = 0; c < C; c++) shift[c] = x.Data[c * layout.Inner];
-            var s1 = new double[C];
-            var s2 = new double[C];
-            BatchNormKernels.PairSums(x.Data, x.Data, layout, shift, shift, s1, s2);
-            for (int c = 0; c < C; c++)
-            {
-                mean[c] = shift[c] + s1[c] / n;
-                m2[c] = Math.Max(s2[c] - s1[c] * s1[c] / n, 0);
-            }
-        }
+        var (n, mean, m2) = LocalMoments(x, layout, mask);
 
         long total = n;
         var variance = new double[C];
@@ -65,86 +51,160 @@ internal static class BatchNormCore
             for (int c = 0; c < C; c++) variance[c] = n > 0 ? m2[c] / n : 0;
         }
         moments = new BatchMoments(mean, variance, total);
-        return Normalize(x, layout, mean, variance, gamma, beta, epsilon, training: true, sync, total);
+        var stats = Statistics.From(mean, variance, epsilon, gamma, beta);
+        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask);
     }
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon)
     {
-        var m = new double[mean.Length];
-        var v = new double[variance.Length];
-        for (int c = 0; c < m.Length; c++)
-        {
-            m[c] = mean[c];
-            v[c] = variance[c];
-        }
-        return Normalize(x, layout, m, v, gamma, beta, epsilon, training: false, null, 0);
+        var stats = Statistics.From([.. mean.ToArray().Select(v => (double)v)], [.. variance.ToArray().Select(v => (double)v)], epsilon, gamma, beta);
+        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null);
     }
 
-    private static Tensor Normalize(Tensor x, ChannelLayout layout, double[] mean, double[] variance, Tensor? gamma,
-        Tensor? beta, double epsilon, bool training, ReplicaContext? sync, long total)
+    /// <summary>Count, mean and M2 (sum of squared deviations) per channel of the local (unmasked) elements.</summary>
+    private static (long Count, double[] Mean, double[] M2) LocalMoments(Tensor x, ChannelLayout layout, float[]? mask)
     {
         int C = layout.Channels;
-        var meanF = new float[C];
-        var inv = new double[C];
-        var scale = new float[C];
-        var offset = new float[C];
+        var mean = new double[C];
+        var m2 = new double[C];
+        var data = x.Data;
+        long n = layout.Count;
+        int first = 0;
+        if (mask is not null)
+        {
+            n = 0;
+            foreach (float m in mask) n += m != 0 ? 1 : 0;
+            first = Array.FindIndex(mask, m => m != 0);
+        }
+        if (n == 0) return (0, mean, m2);
+
+        // Shift each channel by its first kept element, so the sums are of deviations rather than raw values.
+        var shift = new float[C];
+        int o0 = first / layout.Inner, i0 = first % layout.Inner;
+        for (int c = 0; c < C; c++) shift[c] = data[(o0 * C + c) * layout.Inner + i0];
+        if (mask is not null)
+        {
+            // A dropped element is replaced by its channel's shift, so it adds exactly zero to both sums.
+            data = (float[])data.Clone();
+            for (int e = 0; e < mask.Length; e++)
+            {
+                if (mask[e] != 0) continue;
+                int o = e / layout.Inner, i = e % layout.Inner;
+                for (int c = 0; c < C; c++) data[(o * C + c) * layout.Inner + i] = shift[c];
+            }
+        }
+        var s1 = new double[C];
+        var s2 = new double[C];
+        BatchNormKernels.PairSums(data, data, layout, shift, shift, s1, s2);
         for (int c = 0; c < C; c++)
         {
-            meanF[c] = (float)mean[c];
-            inv[c] = 1.0 / Math.Sqrt(variance[c] + epsilon);
-            scale[c] = (float)((gamma?.Data[c] ?? 1f) * inv[c]);
-            offset[c] = beta?.Data[c] ?? 0f;
+            mean[c] = shift[c] + s1[c] / n;
+            m2[c] = Math.Max(s2[c] - s1[c] * s1[c] / n, 0);
         }
-        var y = Tensor.Uninitialized(x.ShapeArray);
-        BatchNormKernels.Affine(x.Data, default, layout, meanF, scale, offset, default, y.Data);
+        return (n, mean, m2);
+    }
 
-        Tensor[] inputs = gamma is null && beta is null ? [x] : gamma is null ? [x, beta!] : beta is null ? [x, gamma] : [x, gamma, beta];
-        GradientTape.Record(y, inputs, (dy, needed) =>
+    /// <summary>Per-channel constants of one call: mean and inverse standard deviation, and the weight and bias.</summary>
+    internal readonly record struct Statistics(float[] Mean, double[] InvStd, float[] Weight, float[] Bias)
+    {
+        public static Statistics From(double[] mean, double[] variance, double epsilon, Tensor? gamma, Tensor? beta)
         {
-            var sumDy = new double[C];
-            var sumDyXmu = new double[C];
-            BatchNormKernels.PairSums(dy.Data, x.Data, layout, new float[C], meanF, sumDy, sumDyXmu);
-            var grads = new Tensor?[inputs.Length];
-            int at = 1;
-            if (gamma is not null && needed[at]) grads[at] = Tensor.FromFunction(gamma.ShapeArray, c => (float)(inv[c] * sumDyXmu[c]));
-            if (gamma is not null) at++;
-            if (beta is not null && needed[at]) grads[at] = Tensor.FromFunction(beta.ShapeArray, c => (float)sumDy[c]);
-            if (needed[0]) grads[0] = InputGradient(x, dy, layout, gamma, meanF, inv, sumDy, sumDyXmu, training, sync, total);
-            return grads;
-        });
+            int C = mean.Length;
+            var s = new Statistics(new float[C], new double[C], new float[C], new float[C]);
+            for (int c = 0; c < C; c++)
+            {
+                s.Mean[c] = (float)mean[c];
+                s.InvStd[c] = 1.0 / Math.Sqrt(variance[c] + epsilon);
+                s.Weight[c] = gamma?.Data[c] ?? 1f;
+                s.Bias[c] = beta?.Data[c] ?? 0f;
+            }
+            return s;
+        }
+    }
+
+    /// <summary>PyTorch's <c>batch_norm_elemt</c>: <c>y = (x − mean)·invstd·weight + bias</c>.</summary>
+    internal static Tensor Elemt(Tensor x, ChannelLayout layout, Statistics s)
+    {
+        int C = layout.Channels;
+        var scale = new float[C];
+        for (int c = 0; c < C; c++) scale[c] = (float)(s.Weight[c] * s.InvStd[c]);
+        var y = Tensor.Uninitialized(x.ShapeArray);
+        BatchNormKernels.Affine(x.Data, default, layout, s.Mean, scale, s.Bias, default, y.Data);
         return y;
     }
 
-    private static Tensor InputGradient(Tensor x, Tensor dy, ChannelLayout layout, Tensor? gamma, float[] meanF, double[] inv,
-        double[] sumDy, double[] sumDyXmu, bool training, ReplicaContext? sync, long total)
+    /// <summary>
+    /// PyTorch's <c>batch_norm_backward_elemt</c>:
+    /// <c>dx = (dy − sumDy/N − (x − mean)·invstd²·sumDyXmu/N)·weight·invstd</c>, where <paramref name="count"/> is N,
+    /// the global number of elements per channel. Masked-out elements get only the direct term <c>dy·weight·invstd</c>.
+    /// </summary>
+    internal static Tensor BackwardElemt(Tensor x, Tensor dy, ChannelLayout layout, Statistics s, double[] sumDy,
+        double[] sumDyXmu, double count, float[]? mask = null)
     {
         int C = layout.Channels;
         var a = new float[C];
         var k = new float[C];
         var b = new float[C];
-        if (training && sync is { IsDistributed: true })
-        {
-            var buffer = new double[2 * C];
-            sumDy.CopyTo(buffer, 0);
-            sumDyXmu.CopyTo(buffer, C);
-            sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization gradient", $"{C} channels");
-            sumDy = buffer[..C];
-            sumDyXmu = buffer[C..];
-        }
-        double count = training ? Math.Max(total, 1) : 1;
         for (int c = 0; c < C; c++)
         {
-            double g = (gamma?.Data[c] ?? 1f) * inv[c];
+            double g = s.Weight[c] * s.InvStd[c];
             a[c] = (float)g;
-            if (training)
-            {
-                k[c] = (float)(-g * inv[c] * inv[c] * sumDyXmu[c] / count);
-                b[c] = (float)(-g * sumDy[c] / count);
-            }
+            k[c] = (float)(-g * s.InvStd[c] * s.InvStd[c] * sumDyXmu[c] / count);
+            b[c] = (float)(-g * sumDy[c] / count);
         }
         var dx = Tensor.Uninitialized(x.ShapeArray);
-        BatchNormKernels.Affine(x.Data, dy.Data, layout, meanF, k, b, a, dx.Data);
+        BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data);
+        if (mask is not null)
+        {
+            for (int e = 0; e < mask.Length; e++)
+            {
+                if (mask[e] != 0) continue;
+                int o = e / layout.Inner, i = e % layout.Inner;
+                for (int c = 0; c < C; c++)
+                {
+                    int at = (o * C + c) * layout.Inner + i;
+                    dx.Data[at] = dy.Data[at] * a[c];
+                }
+            }
+        }
         return dx;
+    }
+
+    private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
+        ReplicaContext? sync, long total, float[]? mask)
+    {
+        var y = Elemt(x, layout, stats);
+        Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
+        GradientTape.Record(y, inputs, (dy, needed) =>
+        {
+            int C = layout.Channels;
+            var sumDy = new double[C];
+            var sumDyXmu = new double[C];
+            BatchNormKernels.PairSums(dy.Data, x.Data, layout, new float[C], stats.Mean, sumDy, sumDyXmu);
+            var grads = new Tensor?[inputs.Length];
+            int at = 1;
+            if (gamma is not null && needed[at++]) grads[at - 1] = Tensor.FromFunction(gamma.ShapeArray, c => (float)(stats.InvStd[c] * sumDyXmu[c]));
+            if (beta is not null && needed[at++]) grads[at - 1] = Tensor.FromFunction(beta.ShapeArray, c => (float)sumDy[c]);
+            if (!needed[0]) return grads;
+            if (!training)
+            {
+                // The statistics are constants: only the direct term.
+                grads[0] = BackwardElemt(x, dy, layout, stats, new double[C], new double[C], 1);
+                return grads;
+            }
+            if (sync is { IsDistributed: true })
+            {
+                var buffer = new double[2 * C];
+                sumDy.CopyTo(buffer, 0);
+                sumDyXmu.CopyTo(buffer, C);
+                sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization gradient", $"{C} channels");
+                sumDy = buffer[..C];
+                sumDyXmu = buffer[C..];
+            }
+            grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask);
+            return grads;
+        });
+        return y;
     }
 }
