@@ -42,9 +42,21 @@ internal static class BatchNormKernels
     public static void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
     {
-        if (Vector512.IsHardwareAccelerated) Affine<V512>(x, g, layout, m, s, o, k, y);
-        else if (Vector256.IsHardwareAccelerated) Affine<V256>(x, g, layout, m, s, o, k, y);
-        else Affine<V128>(x, g, layout, m, s, o, k, y);
+        if (g.IsEmpty) Affine<NoGradient>(x, g, layout, m, s, o, k, y);
+        else Affine<WithGradient>(x, g, layout, m, s, o, k, y);
+    }
+
+    // Compile-time switches: the JIT removes the untaken branch from each instantiation's inner loop.
+    private interface IFlag { static abstract bool On { get; } }
+    private readonly struct NoGradient : IFlag { public static bool On => false; }
+    private readonly struct WithGradient : IFlag { public static bool On => true; }
+
+    private static void Affine<TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y) where TG : struct, IFlag
+    {
+        if (Vector512.IsHardwareAccelerated) Affine<V512, TG>(x, g, layout, m, s, o, k, y);
+        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG>(x, g, layout, m, s, o, k, y);
+        else Affine<V128, TG>(x, g, layout, m, s, o, k, y);
     }
 
     private static void PairSums<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
@@ -152,11 +164,10 @@ internal static class BatchNormKernels
         acc2 = TV.Splat(0);
     }
 
-    private static void Affine<TV>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+    private static void Affine<TV, TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
-        where TV : struct, IVec<TV>
+        where TV : struct, IVec<TV> where TG : struct, IFlag
     {
-        bool withG = !g.IsEmpty;
         int W = TV.Count, C = L.Channels;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float gr = ref MemoryMarshal.GetReference(g);
@@ -175,13 +186,13 @@ internal static class BatchNormKernels
                 {
                     TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, row + c)), TV.Load(ref Unsafe.Add(ref mr, c))),
                         TV.Load(ref Unsafe.Add(ref sr, c)), TV.Load(ref Unsafe.Add(ref or, c)));
-                    if (withG) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, row + c)), TV.Load(ref Unsafe.Add(ref kr, c)), t);
+                    if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, row + c)), TV.Load(ref Unsafe.Add(ref kr, c)), t);
                     TV.Store(t, ref Unsafe.Add(ref yr, row + c));
                 }
                 for (; c < C; c++)
                 {
                     float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, row + c) - m[c], s[c], o[c]);
-                    if (withG) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, row + c), k[c], t);
+                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, row + c), k[c], t);
                     Unsafe.Add(ref yr, row + c) = t;
                 }
             }
@@ -194,19 +205,19 @@ internal static class BatchNormKernels
             for (int c = 0; c < C; c++)
             {
                 nint start = ((nint)q * C + c) * n;
-                float kc = withG ? k[c] : 0f;
+                float kc = TG.On ? k[c] : 0f;
                 TV mv = TV.Splat(m[c]), sv = TV.Splat(s[c]), ov = TV.Splat(o[c]), kv = TV.Splat(kc);
                 int i = 0;
                 for (; i + W <= n; i += W)
                 {
                     TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, start + i)), mv), sv, ov);
-                    if (withG) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, start + i)), kv, t);
+                    if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, start + i)), kv, t);
                     TV.Store(t, ref Unsafe.Add(ref yr, start + i));
                 }
                 for (; i < n; i++)
                 {
                     float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, start + i) - m[c], s[c], o[c]);
-                    if (withG) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, start + i), kc, t);
+                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, start + i), kc, t);
                     Unsafe.Add(ref yr, start + i) = t;
                 }
             }
