@@ -230,6 +230,6 @@ public sealed class ConstraintTests
         Assert.AreEqual("identifier", Assert.ThrowsExactly<ArgumentNullException>(() => Constraints.Get(null!)).ParamName);
         var unknownKey = Assert.ThrowsExactly<ArgumentException>(() => Constraints.FromConfig(KerasAssert.Serialized("NonNeg", new() { ["axis"] = 0 })));
         StringAssert.Contains(unknownKey.Message, "none");
-        Assert.AreEqual("constraint", Assert.ThrowsExactly<ArgumentNullException>(() => Constraints.Serialize(null!)).ParamName);
+        Assert.AreEqual("value", Assert.ThrowsExactly<ArgumentNullException>(() => Constraints.Serialize(null!)).ParamName);
     }
 }

@@ -362,7 +362,7 @@ public sealed class InitializerTests
         var s = Initializers.Serialize(new HeUniform(seed: 3));
         Assert.AreEqual("HeUniform", s["class_name"]);
         KerasAssert.ConfigsEqual(new() { ["seed"] = 3 }, (IReadOnlyDictionary<string, object?>)s["config"]!);
-        Assert.AreEqual("initializer", Assert.ThrowsExactly<ArgumentNullException>(() => Initializers.Serialize(null!)).ParamName);
+        Assert.AreEqual("value", Assert.ThrowsExactly<ArgumentNullException>(() => Initializers.Serialize(null!)).ParamName);
     }
 
     private static IEnumerable<IInitializer> AllWithDefaults() => Initializers.Names.Select(Initializers.Get);

@@ -180,6 +180,6 @@ public sealed class RegularizerTests
         Assert.AreEqual("config", unknownKey.ParamName);
         StringAssert.Contains(unknownKey.Message, "'l2'");
         Assert.AreEqual("config", Assert.ThrowsExactly<ArgumentException>(() => Regularizers.FromConfig(KerasAssert.Serialized("OrthogonalRegularizer"))).ParamName);
-        Assert.AreEqual("regularizer", Assert.ThrowsExactly<ArgumentNullException>(() => Regularizers.Serialize(null!)).ParamName);
+        Assert.AreEqual("value", Assert.ThrowsExactly<ArgumentNullException>(() => Regularizers.Serialize(null!)).ParamName);
     }
 }

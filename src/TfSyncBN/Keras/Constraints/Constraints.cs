@@ -56,11 +56,11 @@ public static class Constraints
     /// <exception cref="ArgumentOutOfRangeException">A value is out of the constructor's range (the exception names that parameter).</exception>
     public static IConstraint FromConfig(IReadOnlyDictionary<string, object?> config) => ConstraintRegistry.Instance.FromConfig(config, nameof(config));
 
-    /// <summary><c>{"class_name": constraint.ClassName, "config": constraint.GetConfig()}</c> (<c>keras.constraints.serialize</c>).</summary>
-    /// <param name="constraint">The constraint.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="constraint"/> is null.</exception>
-    public static IReadOnlyDictionary<string, object?> Serialize(IConstraint constraint) =>
-        KerasRegistry<IConstraint>.Serialize(constraint, nameof(constraint));
+    /// <summary><c>{"class_name": value.ClassName, "config": value.GetConfig()}</c> (<c>keras.constraints.serialize</c>).</summary>
+    /// <param name="value">The constraint.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    public static IReadOnlyDictionary<string, object?> Serialize(IConstraint value) =>
+        KerasRegistry<IConstraint>.Serialize(value, nameof(value));
 }
 
 /// <summary>The names of the built-in constraints: Keras 3's class names and their snake_case forms.</summary>

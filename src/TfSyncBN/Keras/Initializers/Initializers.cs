@@ -88,11 +88,11 @@ public static class Initializers
     /// <exception cref="ArgumentOutOfRangeException">A config value is out of the constructor's range (the exception names that parameter).</exception>
     public static IInitializer FromConfig(IReadOnlyDictionary<string, object?> config) => InitializerRegistry.Instance.FromConfig(config, nameof(config));
 
-    /// <summary><c>{"class_name": initializer.ClassName, "config": initializer.GetConfig()}</c> (<c>keras.initializers.serialize</c>).</summary>
-    /// <param name="initializer">The initializer.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="initializer"/> is null.</exception>
-    public static IReadOnlyDictionary<string, object?> Serialize(IInitializer initializer) =>
-        KerasRegistry<IInitializer>.Serialize(initializer, nameof(initializer));
+    /// <summary><c>{"class_name": value.ClassName, "config": value.GetConfig()}</c> (<c>keras.initializers.serialize</c>).</summary>
+    /// <param name="value">The initializer.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    public static IReadOnlyDictionary<string, object?> Serialize(IInitializer value) =>
+        KerasRegistry<IInitializer>.Serialize(value, nameof(value));
 }
 
 /// <summary>The names of the built-in initializers: Keras 3's class names, their snake_case forms and its aliases.</summary>

@@ -13,8 +13,9 @@ namespace TfSyncBN.Keras;
 /// <para>Without a seed, the instance draws a fresh 64-bit key from the operating system when it is constructed and then
 /// behaves like a seeded one: every call of the same instance returns the same values (as in Keras 3), while two
 /// instances differ. Its config holds <c>"seed": null</c>, so an instance rebuilt from it draws other values.</para>
-/// <para>Element <c>i</c> (row-major) depends only on the key and <c>i</c>: a prefix of a larger tensor holds the same
-/// values as a smaller one drawn with the same seed.</para>
+/// <para>The random draw behind element <c>i</c> (row-major) depends only on the key and <c>i</c>, so with the same seed
+/// a <see cref="RandomNormal"/> of shape [6] is the first row of one of shape [5, 6]. (<see cref="VarianceScaling"/>
+/// also scales the draws by the shape's fans.)</para>
 /// </remarks>
 public abstract class RandomInitializer : IInitializer
 {

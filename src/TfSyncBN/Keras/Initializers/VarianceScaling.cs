@@ -132,7 +132,11 @@ public class VarianceScaling : RandomInitializer
     {
         var text = KerasConfig.GetString(config, key);
         if (text is null) return fallback;
-        if (lower) text = text.ToLowerInvariant() is var t && t == "normal" ? "truncated_normal" : t;
+        if (lower)
+        {
+            text = text.ToLowerInvariant();
+            if (text == "normal") text = "truncated_normal";
+        }
         int index = Array.IndexOf(names, text);
         return index >= 0
             ? index

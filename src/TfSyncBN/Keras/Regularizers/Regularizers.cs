@@ -44,11 +44,11 @@ public static class Regularizers
     /// <exception cref="ArgumentOutOfRangeException">A factor is negative or not finite (the exception names <c>l1</c> or <c>l2</c>).</exception>
     public static IRegularizer FromConfig(IReadOnlyDictionary<string, object?> config) => RegularizerRegistry.Instance.FromConfig(config, nameof(config));
 
-    /// <summary><c>{"class_name": regularizer.ClassName, "config": regularizer.GetConfig()}</c> (<c>keras.regularizers.serialize</c>).</summary>
-    /// <param name="regularizer">The regularizer.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="regularizer"/> is null.</exception>
-    public static IReadOnlyDictionary<string, object?> Serialize(IRegularizer regularizer) =>
-        KerasRegistry<IRegularizer>.Serialize(regularizer, nameof(regularizer));
+    /// <summary><c>{"class_name": value.ClassName, "config": value.GetConfig()}</c> (<c>keras.regularizers.serialize</c>).</summary>
+    /// <param name="value">The regularizer.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    public static IReadOnlyDictionary<string, object?> Serialize(IRegularizer value) =>
+        KerasRegistry<IRegularizer>.Serialize(value, nameof(value));
 }
 
 /// <summary>The names of the built-in regularizers: Keras' class names and snake_case names, plus Keras 2's <c>l1_l2</c>.</summary>
