@@ -35,16 +35,16 @@ public sealed class Variable : ITensorLike
     /// <param name="name">A name for messages and configs; "Variable" when omitted.</param>
     /// <param name="trainable">Whether optimizers update it and tapes watch it automatically.</param>
     /// <param name="aggregation">How cross-replica reads combine the copies.</param>
-    /// <param name="constraint">A projection applied by optimizers after each update (Keras <c>constraint</c>), or null.</param>
+    /// <param name="weightConstraint">A projection applied by optimizers after each update (Keras <c>constraint</c>), or null.</param>
     /// <exception cref="ArgumentNullException"><paramref name="initialValue"/> is null.</exception>
     public Variable(Tensor initialValue, string? name = null, bool trainable = true,
-        VariableAggregation aggregation = VariableAggregation.None, Func<Tensor, Tensor>? constraint = null)
+        VariableAggregation aggregation = VariableAggregation.None, Func<Tensor, Tensor>? weightConstraint = null)
     {
         ArgumentNullException.ThrowIfNull(initialValue);
         Name = name ?? "Variable";
         Trainable = trainable;
         Aggregation = aggregation;
-        Constraint = constraint;
+        Constraint = weightConstraint;
         shape = initialValue.ShapeArray;
         var current = Strategy.Current;
         strategy = current.NumReplicasInSync > 1 ? current : null;

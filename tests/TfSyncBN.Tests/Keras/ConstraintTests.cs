@@ -129,7 +129,7 @@ public sealed class ConstraintTests
     [TestMethod]
     public void Constraint_PlugsIntoAVariable()
     {
-        var v = new Variable(W(), constraint: Constraints.MaxNorm(2f).Call);
+        var v = new Variable(W(), weightConstraint: Constraints.MaxNorm(2f).Call);
         KerasAssert.TensorEqual([1.2f, 0.3f, 0f, 0.9f, 1.6f, 0.4f, 0f, 1.2f], [2, 4], v.Constraint!(v.Value), Tolerance);
     }
 
