@@ -59,6 +59,8 @@ public sealed class OpsBatchNormReferenceTests
         yield return [new[] { 2, 17, 3, 3 }];  // inner run shorter than a vector
         yield return [new[] { 3, 2, 40, 30 }]; // inner run long enough to flush the float32 accumulators
         yield return [new[] { 5, 4, 6 }];      // rank 3
+        yield return [new[] { 600, 40 }];      // channels last, more than 256 rows: float32 lanes are flushed
+        yield return [new[] { 2, 2, 80, 60 }]; // channels first, inner run of 4800 > 256 vectors of 16: flushed
     }
 
     [TestMethod]
