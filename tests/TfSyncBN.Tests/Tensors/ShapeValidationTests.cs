@@ -51,6 +51,15 @@ public sealed class ShapeValidationTests
     public void Factories_RejectShapesTooLargeForAnArray()
     {
         AssertRejects(() => Tensor.Zeros([1 << 16, 1 << 16]), "shape");
+        // 2^64 elements: a 64-bit product wraps around to 0, which must not pass for an empty tensor.
+        AssertRejects(() => Tensor.Zeros([1 << 16, 1 << 16, 1 << 16, 1 << 16]), "shape");
+        AssertRejects(() => Tensor.Fill([1 << 16, 1 << 16, 1 << 16, 1 << 16], 1f), "shape");
+        AssertRejects(() => Tensor.FromArray([], [1 << 16, 1 << 16, 1 << 16, 1 << 16]), "shape");
+        AssertRejects(() => Tensor.Zeros([0, 3]).Reshape([1 << 16, 1 << 16, 1 << 16, 1 << 16]), "newShape");
+        AssertRejects(() => Tensor.Zeros([0, 3]).Reshape([1 << 16, 1 << 16, 1 << 16, 1 << 16, -1]), "newShape");
+        // Empty shapes with large other dimensions are fine.
+        Assert.AreEqual(0, Tensor.Zeros([0, int.MaxValue, int.MaxValue]).Size);
+        Assert.AreEqual(0, Tensor.Zeros([0, 3]).Reshape([int.MaxValue, 0]).Size);
     }
 
     [TestMethod]
