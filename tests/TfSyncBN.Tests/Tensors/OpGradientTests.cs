@@ -101,6 +101,22 @@ public sealed class OpGradientTests
         GradientCheck.AssertGradient(t => t - t * 2f, x, message: "x - 2x");
     }
 
+    [TestMethod]
+    public void MaximumAndMinimum_SendTiesToTheFirstOperand()
+    {
+        var a = Tensor.FromArray([1f, 2f, 5f]);
+        var b = Tensor.FromArray([1f, 3f, 4f]);
+        using var tape = new GradientTape(persistent: true);
+        tape.Watch(a);
+        tape.Watch(b);
+        var max = tape.Gradient(a.Maximum(b), [a, b]);
+        CollectionAssert.AreEqual(new[] { 1f, 0f, 1f }, max[0]!.ToArray(), "Maximum, a");
+        CollectionAssert.AreEqual(new[] { 0f, 1f, 0f }, max[1]!.ToArray(), "Maximum, b");
+        var min = tape.Gradient(a.Minimum(b), [a, b]);
+        CollectionAssert.AreEqual(new[] { 1f, 1f, 0f }, min[0]!.ToArray(), "Minimum, a");
+        CollectionAssert.AreEqual(new[] { 0f, 0f, 1f }, min[1]!.ToArray(), "Minimum, b");
+    }
+
     // ---- Unary ops -----------------------------------------------------------------------------------------------
 
     [TestMethod]
