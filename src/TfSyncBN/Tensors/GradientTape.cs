@@ -27,7 +27,7 @@ public sealed class GradientTape : IDisposable
     private readonly Dictionary<Variable, List<Tensor>> variableReads = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<Variable> watchedVariables = new(ReferenceEqualityComparer.Instance);
     private readonly Thread owner = Thread.CurrentThread;
-    private bool recording = true;
+    private volatile bool recording = true;
     private bool used;
 
     /// <summary>Starts recording on the current thread.</summary>
@@ -135,11 +135,20 @@ public sealed class GradientTape : IDisposable
     }
 
     /// <summary>Stops recording. Gradients can still be computed afterwards.</summary>
+    /// <remarks>May be called from any thread; a tape disposed on another thread leaves its owner's list the next time that thread records.</remarks>
     public void Dispose()
     {
         if (!recording) return;
         recording = false;
         if (Thread.CurrentThread == owner) recordingTapes?.Remove(this);
+    }
+
+    /// <summary>This thread's recording tapes, after dropping those that were disposed on another thread.</summary>
+    private static List<GradientTape> ActiveTapes()
+    {
+        var tapes = recordingTapes!;
+        tapes.RemoveAll(static t => !t.recording);
+        return tapes;
     }
 
     /// <summary>Suspends recording on this thread until the returned scope is disposed (for internal bookkeeping ops).</summary>
@@ -161,7 +170,7 @@ public sealed class GradientTape : IDisposable
     internal static void Record(Tensor output, Tensor[] inputs, BackwardFunction backward)
     {
         if (!IsRecording) return;
-        foreach (var tape in recordingTapes!)
+        foreach (var tape in ActiveTapes())
         {
             foreach (var input in inputs)
             {
@@ -177,7 +186,7 @@ public sealed class GradientTape : IDisposable
     internal static void OnVariableRead(Variable variable, Tensor value)
     {
         if (!IsRecording) return;
-        foreach (var tape in recordingTapes!)
+        foreach (var tape in ActiveTapes())
         {
             bool watch = tape.watchedVariables.Contains(variable) || (variable.Trainable && tape.WatchAccessedVariables);
             if (!watch || !tape.tracked.Add(value)) continue;

@@ -52,8 +52,8 @@ public static class Ops
         var y = BatchNormCore.Training(x, layout, w, b, epsilon, sync: null, out var moments);
         if (moments.Count > 0)
         {
-            runningMean.Assign(MovingAverage(mean, moments.Mean, 1 - momentum));
-            runningVar.Assign(MovingAverage(variance, moments.Variance, 1 - momentum));
+            runningMean.Assign(MovingAverage(mean, moments.Mean, 1.0 - momentum));
+            runningVar.Assign(MovingAverage(variance, moments.Variance, 1.0 - momentum));
         }
         return y;
     }

@@ -142,12 +142,15 @@ public sealed partial class Tensor
     }
 
     /// <summary>The entries <c>[start, start + length)</c> of <paramref name="axis"/>, e.g. one replica's part of a batch.</summary>
-    /// <exception cref="ArgumentException">The axis or the range is out of bounds.</exception>
+    /// <exception cref="ArgumentException">The axis is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="start"/> is outside [0, length of the axis], or <paramref name="length"/> is negative or reaches past the end.</exception>
     public Tensor Slice(int axis, int start, int length)
     {
         int ax = NormalizeAxes([axis], Rank, nameof(axis))[0];
-        if (start < 0 || length < 0 || start + length > shape[ax])
-            throw new ArgumentException($"Slice [{start}, {start + length}) is outside axis {axis} of length {shape[ax]}.", nameof(start));
+        if (start < 0 || start > shape[ax])
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"start must be in [0, {shape[ax]}] for axis {axis} of length {shape[ax]}.");
+        if (length < 0 || length > shape[ax] - start)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"length must be in [0, {shape[ax] - start}]: a slice from {start} cannot extend past the end of axis {axis} of length {shape[ax]}.");
         var y = Layout.Slice(this, ax, start, length);
         GradientTape.Record(y, [this], (dy, _) =>
         {
@@ -164,7 +167,7 @@ public sealed partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(tensors);
         if (tensors.Count == 0) throw new ArgumentException("Concat needs at least one tensor.", nameof(tensors));
-        var first = tensors[0];
+        var first = tensors[0] ?? throw new ArgumentNullException(nameof(tensors), "tensors[0] is null.");
         int ax = NormalizeAxes([axis], first.Rank, nameof(axis))[0];
         var shape = (int[])first.ShapeArray.Clone();
         shape[ax] = 0;

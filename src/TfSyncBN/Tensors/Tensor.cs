@@ -114,13 +114,20 @@ public sealed partial class Tensor : ITensorLike
         return r;
     }
 
-    internal static int ShapeSize(ReadOnlySpan<int> shape)
+    /// <summary>The number of elements of a shape with non-negative entries; throws if an array cannot hold them.</summary>
+    /// <remarks>Overflow-safe: the running product is checked after every factor (a 64-bit product of int
+    /// dimensions could otherwise wrap around, e.g. to 0 for [65536, 65536, 65536, 65536]).</remarks>
+    internal static int ShapeSize(ReadOnlySpan<int> shape, string paramName = "shape")
     {
+        if (shape.Contains(0)) return 0;
         long size = 1;
-        foreach (int d in shape) size *= d;
-        return size <= Array.MaxLength
-            ? (int)size
-            : throw new ArgumentException($"A tensor of shape {ShapeString(shape)} has {size} elements, more than an array can hold.", nameof(shape));
+        foreach (int d in shape)
+        {
+            size *= d; // both factors are at most 2^31, so this cannot overflow
+            if (size > Array.MaxLength)
+                throw new ArgumentException($"A tensor of shape {ShapeString(shape)} has more elements than an array can hold.", paramName);
+        }
+        return (int)size;
     }
 
     internal static int[] CheckShape(IReadOnlyList<int> shape, string paramName)
@@ -131,7 +138,7 @@ public sealed partial class Tensor : ITensorLike
         {
             if (d < 0) throw new ArgumentException($"Shape dimensions must be >= 0, but {paramName} is {ShapeString(s)}.", paramName);
         }
-        ShapeSize(s);
+        ShapeSize(s, paramName);
         return s;
     }
 
@@ -158,6 +165,7 @@ public sealed partial class Tensor : ITensorLike
         {
             throw new ArgumentException($"{paramName} {ShapeString(s)} holds {known} elements, but there are {size}.", paramName);
         }
+        ShapeSize(s, paramName); // the long product above can wrap around for huge dimensions
         return s;
     }
 

@@ -76,11 +76,16 @@ public sealed class Variable : ITensorLike
     /// <summary>
     /// The current value: this replica's copy inside <c>Run</c>; in cross-replica code, the copies combined by <see cref="Aggregation"/>.
     /// </summary>
+    /// <remarks>
+    /// Each read is a new tensor object (sharing the immutable elements), so that a tape tells this variable's reads
+    /// apart from the tensor it was assigned or initialized from, and from other variables holding the same tensor.
+    /// </remarks>
     public Tensor Value
     {
         get
         {
-            var value = Read();
+            var stored = Read();
+            var value = new Tensor(stored.Data, stored.ShapeArray);
             GradientTape.OnVariableRead(this, value);
             return value;
         }

@@ -63,7 +63,11 @@ internal readonly struct MinimumOp : IBinaryOp
 internal static class Elementwise
 {
     /// <summary>The broadcast shape of <paramref name="a"/> and <paramref name="b"/> (NumPy rules).</summary>
-    public static int[] BroadcastShape(int[] a, int[] b, string op)
+    /// <param name="a">The first operand's shape.</param>
+    /// <param name="b">The second operand's shape.</param>
+    /// <param name="op">The operation's name, for the message.</param>
+    /// <param name="paramName">The public parameter that holds the second operand, reported as <see cref="ArgumentException.ParamName"/>.</param>
+    public static int[] BroadcastShape(int[] a, int[] b, string op, string paramName = "other")
     {
         int n = Math.Max(a.Length, b.Length);
         var s = new int[n];
@@ -72,7 +76,7 @@ internal static class Elementwise
             int da = i < n - a.Length ? 1 : a[i - (n - a.Length)];
             int db = i < n - b.Length ? 1 : b[i - (n - b.Length)];
             if (da != db && da != 1 && db != 1)
-                throw new ArgumentException($"{op}: shapes {Tensor.ShapeString(a)} and {Tensor.ShapeString(b)} cannot be broadcast together.");
+                throw new ArgumentException($"{op}: shapes {Tensor.ShapeString(a)} and {Tensor.ShapeString(b)} cannot be broadcast together.", paramName);
             s[i] = da == 1 ? db : da;
         }
         return s;
