@@ -79,10 +79,9 @@ internal static class BatchNormCore
         }
         if (n == 0) return (0, mean, m2);
 
-        // Shift each channel by its first kept element, so the sums are of deviations rather than raw values.
-        var shift = new float[C];
-        int o0 = first / layout.Inner, i0 = first % layout.Inner;
-        for (int c = 0; c < C; c++) shift[c] = data[(o0 * C + c) * layout.Inner + i0];
+        // Shift each channel by the mean of its first few kept elements, so the float32 sums are of small deviations.
+        // (A single element would do for typical data, but an outlier there would inflate every squared deviation.)
+        var shift = ShiftEstimate(data, layout, mask, first);
         if (mask is not null)
         {
             // A dropped element is replaced by its channel's shift, so it adds exactly zero to both sums.
@@ -103,6 +102,26 @@ internal static class BatchNormCore
             m2[c] = Math.Max(s2[c] - s1[c] * s1[c] / n, 0);
         }
         return (n, mean, m2);
+    }
+
+    private const int ShiftSample = 64;
+
+    /// <summary>The float64 mean of each channel's first (up to <see cref="ShiftSample"/>) kept elements, rounded to float32.</summary>
+    private static float[] ShiftEstimate(float[] data, ChannelLayout layout, float[]? mask, int first)
+    {
+        int C = layout.Channels, inner = layout.Inner;
+        var sum = new double[C];
+        int taken = 0;
+        for (int e = first; e < layout.Outer * inner && taken < ShiftSample; e++)
+        {
+            if (mask is not null && mask[e] == 0) continue;
+            int o = e / inner, i = e % inner;
+            for (int c = 0; c < C; c++) sum[c] += data[(o * C + c) * inner + i];
+            taken++;
+        }
+        var shift = new float[C];
+        for (int c = 0; c < C; c++) shift[c] = (float)(sum[c] / taken);
+        return shift;
     }
 
     /// <summary>Per-channel constants of one call: mean and inverse standard deviation, and the weight and bias.</summary>

@@ -122,6 +122,20 @@ public sealed class SyncBatchNormalizationVectorTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void Variance_OutlierAsFirstElement_DoesNotSpoilTheShift(bool channelsLast)
+    {
+        // With the first element as the shift, a first element of 1000 over N(0,1) data lost 1e-2 of the variance.
+        var data = TestData.Normal(new Random(20261123), 1 << 20);
+        data[0] = 1000f;
+        double mean = data.Average(v => (double)v), exact = data.Average(v => ((double)v - mean) * ((double)v - mean));
+        var layer = new BatchNormalization(axis: [channelsLast ? -1 : 1], momentum: 0f);
+        layer.Call(Tensor.FromArray(data, channelsLast ? [1 << 20, 1] : [1, 1, 1 << 20]), training: true);
+        Assert.AreEqual(exact, layer.MovingVariance!.Value.ToScalar(), 1e-5 * exact);
+    }
+
+    [TestMethod]
     public void V4_Backward_TwoReplicas()
     {
         using var strategy = new MirroredStrategy(2);
