@@ -80,6 +80,10 @@ public sealed class GradientTape : IDisposable
             throw new InvalidOperationException("A non-persistent GradientTape can only compute one set of gradients; create it with persistent: true to call Gradient again.");
         if (outputGradient is not null && !Tensor.SameShape(outputGradient.ShapeArray, target.ShapeArray))
             throw new ArgumentException($"outputGradient has shape {Tensor.ShapeString(outputGradient.ShapeArray)}, but the target has shape {Tensor.ShapeString(target.ShapeArray)}.", nameof(outputGradient));
+        for (int s = 0; s < sources.Count; s++)
+        {
+            if (sources[s] is null) throw new ArgumentNullException(nameof(sources), $"sources[{s}] is null.");
+        }
         used = true;
 
         var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance)
@@ -109,7 +113,6 @@ public sealed class GradientTape : IDisposable
             {
                 result[s] = sources[s] switch
                 {
-                    null => throw new ArgumentNullException(nameof(sources), $"sources[{s}] is null."),
                     Variable v => SumReads(v, grads),
                     var t => grads.GetValueOrDefault(t.ToTensor()),
                 };

@@ -52,6 +52,9 @@ public sealed partial class Tensor
         return y;
     }
 
+    /// <summary>The same values, cut off from the tape: no gradient flows through the result (<c>tf.stop_gradient</c>).</summary>
+    public Tensor StopGradient() => new(Data, shape);
+
     /// <summary>Element-wise negation.</summary>
     public Tensor Negate() => Unary(TensorPrimitives.Negate, (dy, x, y) => -dy);
 
@@ -114,7 +117,7 @@ public sealed partial class Tensor
         var ax = NormalizeAxes(axes, Rank, nameof(axes));
         long count = 1;
         foreach (int a in ax) count *= shape[a];
-        return Sum(ax, keepDims) * (1f / count);
+        return Sum(ax, keepDims) / (float)count;
     }
 
     /// <summary>The same elements with another shape; one entry may be -1.</summary>

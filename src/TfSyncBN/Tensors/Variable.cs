@@ -110,38 +110,48 @@ public sealed class Variable : ITensorLike
     /// <summary>Replaces the value: this replica's copy inside <c>Run</c>, every copy in cross-replica code.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="value"/> does not have this variable's shape.</exception>
+    /// <exception cref="InvalidOperationException">The variable is not mirrored and the caller is one of several replicas (the replicas would race).</exception>
     public void Assign(Tensor value)
     {
         ArgumentNullException.ThrowIfNull(value);
         if (!Tensor.SameShape(value.ShapeArray, shape))
             throw new ArgumentException($"Cannot assign a value of shape {Tensor.ShapeString(value.ShapeArray)} to variable '{Name}' of shape {Tensor.ShapeString(shape)}.", nameof(value));
-        int replica = strategy?.CurrentReplicaId ?? 0;
-        if (strategy is not null && replica < 0) copies.AsSpan().Fill(value);
-        else copies[replica] = value;
+        Update(_ => value);
     }
 
     /// <summary>Adds <paramref name="delta"/> to the value, with the replica rules of <see cref="Assign"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="delta"/> does not have this variable's shape.</exception>
+    /// <exception cref="InvalidOperationException">The variable is not mirrored and the caller is one of several replicas.</exception>
     public void AssignAdd(Tensor delta)
     {
         ArgumentNullException.ThrowIfNull(delta);
-        int replica = strategy?.CurrentReplicaId ?? 0;
-        if (strategy is not null && replica < 0)
-        {
-            for (int r = 0; r < copies.Length; r++) copies[r] = CheckedSum(copies[r], delta);
-        }
-        else
-        {
-            copies[replica] = CheckedSum(copies[replica], delta);
-        }
+        Update(current => CheckedSum(current, delta));
     }
 
     /// <summary>Subtracts <paramref name="delta"/> from the value, with the replica rules of <see cref="Assign"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="delta"/> does not have this variable's shape.</exception>
+    /// <exception cref="InvalidOperationException">The variable is not mirrored and the caller is one of several replicas.</exception>
     public void AssignSub(Tensor delta)
     {
         ArgumentNullException.ThrowIfNull(delta);
-        AssignAdd(-delta);
+        using (GradientTape.Pause()) AssignAdd(-delta);
+    }
+
+    /// <summary>Applies <paramref name="update"/> to this replica's copy inside <c>Run</c>, or to every copy in cross-replica code.</summary>
+    private void Update(Func<Tensor, Tensor> update)
+    {
+        if (strategy is null)
+        {
+            if (Distribute.ReplicaContext.Current is { IsDistributed: true } ctx)
+                throw new InvalidOperationException(
+                    $"Variable '{Name}' has a single copy, but replica {ctx.ReplicaId} of {ctx.NumReplicasInSync} is writing it, so the replicas would race. " +
+                    "Create it (or build its layer) inside strategy.Scope() or strategy.Run so that it is mirrored.");
+            copies[0] = update(copies[0]);
+            return;
+        }
+        int replica = strategy.CurrentReplicaId;
+        if (replica >= 0) copies[replica] = update(copies[replica]);
+        else for (int r = 0; r < copies.Length; r++) copies[r] = update(copies[r]);
     }
 
     private Tensor CheckedSum(Tensor current, Tensor delta)

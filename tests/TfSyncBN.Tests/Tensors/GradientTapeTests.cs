@@ -329,4 +329,26 @@ public sealed class GradientTapeTests
         Assert.IsNull(tape.Gradient(z, [x])[0], "z was computed after Dispose");
         AssertValues([2f, -4f, 6f], tape.Gradient(y, [x])[0]);
     }
+
+    [TestMethod]
+    public void StopGradient_BlocksTheGradient_ButKeepsTheValue()
+    {
+        var x = Tensor.FromArray([1f, 2f]);
+        using var tape = new GradientTape();
+        tape.Watch(x);
+        var y = x * x.StopGradient();
+        AssertValues([1f, 4f], y);
+        AssertValues([1f, 2f], tape.Gradient(y, [x])[0]);
+    }
+
+    [TestMethod]
+    public void NullSource_IsRejectedBeforeTheTapeIsUsed()
+    {
+        var x = Tensor.FromArray([3f]);
+        using var tape = new GradientTape();
+        tape.Watch(x);
+        var y = x * x;
+        Assert.ThrowsExactly<ArgumentNullException>(() => tape.Gradient(y, [x, null!]));
+        AssertValues([6f], tape.Gradient(y, [x])[0]);
+    }
 }

@@ -267,4 +267,24 @@ public sealed class VariableTests
         var v = new Variable(Tensor.FromArray([1f, 2f]), "b");
         Assert.AreEqual("Variable 'b' [2] Tensor[2] [1, 2]", v.ToString());
     }
+
+    [TestMethod]
+    public void NonMirroredVariable_WrittenByManyReplicas_Throws()
+    {
+        var v = new Variable(Tensor.Zeros([2]), name: "single");
+        using var strategy = new MirroredStrategy(2);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => strategy.Run(_ =>
+        {
+            v.AssignAdd(Tensor.Ones([2]));
+            return 0;
+        }));
+        StringAssert.Contains(e.Message, "'single'");
+        StringAssert.Contains(e.Message, "strategy.Scope()");
+        CollectionAssert.AreEqual(new[] { 0f, 0f }, v.Value.ToArray(), "no replica wrote it");
+
+        // One replica (the default strategy, or a 1-replica strategy) may write it.
+        using var one = new MirroredStrategy(1);
+        one.Run(_ => { v.AssignAdd(Tensor.Ones([2])); return 0; });
+        CollectionAssert.AreEqual(new[] { 1f, 1f }, v.Value.ToArray());
+    }
 }
