@@ -32,6 +32,8 @@ internal sealed class CollectiveGroup
     private readonly CollectiveCall[] calls;
     private readonly bool[] present;
     private readonly Array?[] results = new Array?[2];
+    internal const int InlineReduceLimit = 1 << 14;
+    internal long CollectivesCompleted;
     private int arrived;
     private long generation;
     private Exception? fault;
@@ -115,7 +117,7 @@ internal sealed class CollectiveGroup
                     Fail(replica, mismatch);
                     throw mismatch;
                 }
-                if (buffer is not null) PrepareResult(gen, buffer, length);
+                if (buffer is not null) { PrepareResult(gen, buffer, length); CollectivesCompleted++; }
                 Monitor.PulseAll(gate);
                 return gen;
             }
