@@ -199,7 +199,10 @@ public sealed class ContextTests
     {
         using var s = new MirroredStrategy(2, TimeSpan.FromSeconds(20));
         var scope = s.Scope();
-        var error = Task.Run(() => Bounded.Catch(scope.Dispose)).Result;
+        Exception? error = null;
+        var other = new Thread(() => error = Bounded.Catch(scope.Dispose));
+        other.Start();
+        other.Join();
         Assert.IsInstanceOfType<InvalidOperationException>(error);
         Assert.AreSame(s, Strategy.Current, "the scope is still active on its own thread");
         scope.Dispose();

@@ -90,6 +90,19 @@ public sealed class RunAndReduceTests
     });
 
     [TestMethod]
+    public void Reduce_WithAxis_CountsEmptyReplicas() => Bounded.Run(() =>
+    {
+        using var s = new MirroredStrategy(2, TimeSpan.FromSeconds(20));
+        var oneEmpty = PerReplicaTensors(s, r => r == 0 ? Tensor.FromArray([3f, 4f, 8f]) : Tensor.Zeros([0]));
+        Assert.AreEqual(5f, s.Reduce(ReduceOp.Mean, oneEmpty, axis: 0).ToScalar(), 1e-6f);
+        var allEmpty = PerReplicaTensors(s, _ => Tensor.Zeros([0, 2]));
+        var mean = s.Reduce(ReduceOp.Mean, allEmpty, axis: 0);
+        CollectionAssert.AreEqual(new[] { 2 }, mean.Shape.ToArray());
+        Assert.IsTrue(mean.ToArray().All(float.IsNaN), "the mean over no examples is 0/0, as in TensorFlow");
+        CollectionAssert.AreEqual(new[] { 0f, 0f }, s.Reduce(ReduceOp.Sum, allEmpty, axis: 0).ToArray());
+    });
+
+    [TestMethod]
     public void Reduce_WithAxis_OnMatrices_KeepsTheOtherAxes() => Bounded.Run(() =>
     {
         using var s = new MirroredStrategy(2, TimeSpan.FromSeconds(20));
