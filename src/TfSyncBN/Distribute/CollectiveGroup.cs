@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -10,33 +11,85 @@ internal readonly record struct CollectiveCall(string Kind, ReduceOp Op, Type El
 
     public override string ToString() => this == EndOfRun
         ? "finished its Run function"
-        : $"called {Kind}({Op}, {(ElementType == typeof(float) ? "float32" : "float64")}[{Length}]{(Detail.Length > 0 ? ", " + Detail : "")})";
+        : $"called {Kind}({Op}, {ElementName(ElementType)}[{Length}]{(Detail.Length > 0 ? ", " + Detail : "")})";
+
+    private static string ElementName(Type t) =>
+        t == typeof(float) ? "float32" : t == typeof(double) ? "float64" : t.Name;
+}
+
+/// <summary>Why a group failed.</summary>
+internal enum FaultKind
+{
+    /// <summary>A replica's function threw (or misused the group).</summary>
+    ReplicaError,
+
+    /// <summary>Replicas made different collective calls.</summary>
+    Mismatch,
+
+    /// <summary>A replica waited longer than the collective timeout.</summary>
+    Timeout,
 }
 
 /// <summary>
 /// The replicas of one <see cref="Strategy.Run{T}"/> call in one process: a rendezvous plus a deterministic all-reduce.
 /// </summary>
 /// <remarks>
-/// <para>Determinism: after every replica has posted its buffer, replica r sums the r-th chunk of the elements over
-/// replicas 0..R-1 in that order into a shared result, and every replica copies the same result. The bits therefore
-/// depend only on the inputs, never on thread timing.</para>
-/// <para>Faults: a replica that throws, a mismatched call or a timeout faults the group; every replica waiting in it,
-/// or arriving later, throws at once. A group is used for one Run only.</para>
+/// <para>Protocol: every replica posts its call and buffer and waits until all have posted (a barrier, one
+/// "generation"). The last to arrive checks that all calls agree. The reduction then runs in one of two ways:
+/// small buffers (at most <see cref="InlineReduceLimit"/> elements over all replicas) are reduced by the last arrival
+/// before it releases the others, so a collective costs one barrier; larger ones are split into one chunk per replica,
+/// each replica reduces its chunk, and a second barrier waits for all chunks.</para>
+/// <para>Determinism: either way, element i of the result is <c>((v0[i] + v1[i]) + v2[i]) + ...</c> in replica order,
+/// divided by the replica count for a mean, computed once into a shared result that every replica copies. The bits
+/// therefore depend only on the inputs, never on thread timing or on which path was taken.</para>
+/// <para>Buffer lifetime: the buffers posted for a collective are snapshotted when its first barrier completes, and the
+/// shared result of an element type is rewritten only when every replica has arrived at a later collective, that
+/// is after every replica has copied the previous result out.</para>
+/// <para>Faults: a replica that throws, a mismatched call, an overlapping call or a timeout faults the group; every
+/// replica waiting in it, or arriving later, throws at once. A replica that finishes its function leaves without
+/// waiting: a replica that then waits in a collective is reported as a mismatch as soon as all have arrived. A group
+/// is used for one Run only and is closed when the Run ends.</para>
 /// </remarks>
 internal sealed class CollectiveGroup
 {
+    /// <summary>Collectives with at most this many elements over all replicas are reduced in one barrier by the last arrival.</summary>
+    internal const int InlineReduceLimit = 1 << 14;
+
+    private enum Mode
+    {
+        /// <summary>A barrier without data that waits for the others.</summary>
+        Barrier,
+
+        /// <summary>An arrival that does not wait (a replica that finished its function).</summary>
+        Leave,
+
+        /// <summary>A reduction the last arrival performs before releasing the others.</summary>
+        ReduceInline,
+
+        /// <summary>A reduction each replica performs on its chunk after the barrier.</summary>
+        ReduceChunked,
+    }
+
     private readonly int size;
     private readonly TimeSpan timeout;
     private readonly object gate = new();
     private readonly Array?[] posted;
     private readonly CollectiveCall[] calls;
     private readonly bool[] present;
-    private readonly Array?[] results = new Array?[2];
+    private readonly Dictionary<Type, Array> resultBuffers = [];
+    private Array?[] inputs = [];
+    private Array? result;
     private int arrived;
     private long generation;
+    private long collectivesCompleted;
+    private bool closed;
     private Exception? fault;
+    private FaultKind faultKind;
     private int faultReplica = -1;
+    private long faultGeneration = -1;
 
+    /// <param name="size">The number of replicas.</param>
+    /// <param name="timeout">How long a replica waits for the others; <see cref="Timeout.InfiniteTimeSpan"/> for ever.</param>
     public CollectiveGroup(int size, TimeSpan timeout)
     {
         this.size = size;
@@ -49,103 +102,227 @@ internal sealed class CollectiveGroup
     public int Size => size;
 
     /// <summary>The first failure, or null.</summary>
-    public Exception? Fault => Volatile.Read(ref fault);
+    public Exception? Fault
+    {
+        get
+        {
+            lock (gate) return fault;
+        }
+    }
 
-    public int FaultReplica => faultReplica;
+    /// <summary>The number of all-reduces that completed their first barrier (for tests and diagnostics).</summary>
+    internal long CollectivesCompleted
+    {
+        get
+        {
+            lock (gate) return collectivesCompleted;
+        }
+    }
 
     /// <summary>Marks the group failed by <paramref name="replica"/> and releases everyone waiting. Only the first failure is kept.</summary>
     public void Fail(int replica, Exception error)
     {
+        lock (gate) FailLocked(replica, error, FaultKind.ReplicaError);
+    }
+
+    /// <summary>Ends the group: a later collective through a context of this Run throws instead of waiting.</summary>
+    public void Close()
+    {
         lock (gate)
         {
-            if (fault is null)
-            {
-                fault = error;
-                faultReplica = replica;
-            }
+            closed = true;
+            // Let the buffers and results go; the group itself may stay reachable through a captured context.
+            Array.Clear(posted);
+            inputs = [];
+            result = null;
+            resultBuffers.Clear();
             Monitor.PulseAll(gate);
         }
     }
 
-    /// <summary>Waits until every replica has called, checking that all made the same call.</summary>
-    public void Rendezvous(int replica, CollectiveCall call) => Arrive(replica, call, null, 0);
+    /// <summary>
+    /// Records that <paramref name="replica"/> finished its function, without waiting. If other replicas are waiting in
+    /// a collective, or arrive in one later, that is reported to them as a mismatch.
+    /// </summary>
+    public void Leave(int replica) => Arrive(replica, CollectiveCall.EndOfRun, null, Mode.Leave, null);
 
     /// <summary>
     /// Replaces <paramref name="buffer"/>[0..<paramref name="length"/>) on every replica with the element-wise sum
     /// (or mean) of all replicas' buffers, identical in every bit on every replica.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is undefined, or <paramref name="length"/> is negative or longer than the buffer.</exception>
     public void AllReduce<T>(int replica, ReduceOp op, T[] buffer, int length, string kind, string detail)
         where T : unmanaged, INumber<T>
     {
+        ArgumentNullException.ThrowIfNull(buffer);
+        CheckOp(op);
+        if ((uint)length > (uint)buffer.Length)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"length must be between 0 and the buffer's length, {buffer.Length}.");
         var call = new CollectiveCall(kind, op, typeof(T), length, detail);
-        long gen = Arrive(replica, call, buffer, length);
-        if (size == 1) return;
+        bool inline = (long)length * size <= InlineReduceLimit;
+        var (result, snapshot) = inline
+            ? Arrive(replica, call, buffer, Mode.ReduceInline, (inputs, shared) => ReduceRange(inputs, (T[])shared, 0, length, op))
+            : Arrive(replica, call, buffer, Mode.ReduceChunked, null);
+        if (size == 1) return; // the sum of one buffer is itself, and so is its mean (x / 1 == x)
 
-        // Phase 2: each replica reduces its own chunk, in replica order, into the result of this generation's parity.
-        var result = (T[])results[gen & 1]!;
-        int start = (int)((long)length * replica / size), end = (int)((long)length * (replica + 1) / size);
-        var dst = result.AsSpan(start, end - start);
-        ((T[])posted[0]!).AsSpan(start, end - start).CopyTo(dst);
-        for (int r = 1; r < size; r++) TensorPrimitives.Add(dst, ((T[])posted[r]!).AsSpan(start, end - start), dst);
-        if (op == ReduceOp.Mean) TensorPrimitives.Divide(dst, T.CreateChecked(size), dst);
-
-        // Phase 3: once every chunk is done, everyone copies the whole result.
-        Arrive(replica, call, null, 0);
-        result.AsSpan(0, length).CopyTo(buffer);
+        var shared = (T[])result!;
+        if (!inline)
+        {
+            var (start, end) = Chunk(length, replica);
+            ReduceRange(snapshot!, shared, start, end - start, op);
+            Arrive(replica, call, null, Mode.Barrier, null);
+        }
+        shared.AsSpan(0, length).CopyTo(buffer);
     }
 
-    /// <summary>The barrier: returns the generation it completed; throws if the group faulted or the calls differ.</summary>
-    private long Arrive(int replica, CollectiveCall call, Array? buffer, int length)
+    /// <summary>Throws for a <see cref="ReduceOp"/> value that is neither Sum nor Mean.</summary>
+    internal static void CheckOp(ReduceOp op, string paramName = "op")
+    {
+        if (op is not (ReduceOp.Sum or ReduceOp.Mean))
+            throw new ArgumentOutOfRangeException(paramName, op, "The reduce operation must be ReduceOp.Sum or ReduceOp.Mean.");
+    }
+
+    private (int Start, int End) Chunk(int length, int replica) =>
+        ((int)((long)length * replica / size), (int)((long)length * (replica + 1) / size));
+
+    /// <summary>result[start..start+count) = (Σ_r in replica order inputs[r][...]) (/ size for a mean).</summary>
+    private void ReduceRange<T>(Array?[] snapshot, T[] shared, int start, int count, ReduceOp op)
+        where T : unmanaged, INumber<T>
+    {
+        if (count == 0) return;
+        var dst = shared.AsSpan(start, count);
+        ((T[])snapshot[0]!).AsSpan(start, count).CopyTo(dst);
+        for (int r = 1; r < size; r++) TensorPrimitives.Add(dst, ((T[])snapshot[r]!).AsSpan(start, count), dst);
+        if (op == ReduceOp.Mean) TensorPrimitives.Divide(dst, T.CreateChecked(size), dst);
+    }
+
+    /// <summary>
+    /// The barrier. Returns, for a reduction, the shared result array and the snapshot of the posted buffers; throws if
+    /// the group is closed or faulted, the calls differ, or the wait times out.
+    /// </summary>
+    /// <remarks>
+    /// A collective whose barrier completed delivers its result even if another replica fails before this one wakes
+    /// up; the failure is reported at this replica's next collective. So what a replica sees does not depend on timing.
+    /// </remarks>
+    private (Array? Result, Array?[]? Inputs) Arrive(int replica, CollectiveCall call, Array? buffer, Mode mode,
+        Action<Array?[], Array>? inlineReduce)
     {
         lock (gate)
         {
-            ThrowIfFaulted(replica);
+            if (closed)
+                throw new InvalidOperationException(
+                    $"Replica {replica} {call} through a ReplicaContext whose Run has finished: a context is only valid inside its own Run.");
+            ThrowIfFaulted(replica, call, waiting: false);
+            if (present[replica])
+            {
+                var overlap = new InvalidOperationException(
+                    $"Replica {replica} {call} while it is already in another collective (it {calls[replica]}): a replica's " +
+                    "collectives must be made one at a time, from one thread.");
+                FailLocked(replica, overlap, FaultKind.ReplicaError);
+                throw overlap;
+            }
+
             long gen = generation;
             calls[replica] = call;
             // A barrier-only arrival (buffer null) must not clear a posted buffer that slower replicas may still be reading.
             if (buffer is not null) posted[replica] = buffer;
             present[replica] = true;
-            if (++arrived == size)
-            {
-                arrived = 0;
-                Array.Clear(present);
-                generation++;
-                var mismatch = FindMismatch();
-                if (mismatch is not null)
-                {
-                    Fail(replica, mismatch);
-                    throw mismatch;
-                }
-                if (buffer is not null) PrepareResult(gen, buffer, length);
-                Monitor.PulseAll(gate);
-                return gen;
-            }
+            if (++arrived == size) return CompleteGeneration(replica, call, mode, inlineReduce);
+            if (mode == Mode.Leave) return default;
 
-            var deadline = DateTime.UtcNow + timeout;
+            // Wait for the others. Stopwatch ticks are monotonic; a clock change cannot cut the wait short or prolong it.
+            long start = Stopwatch.GetTimestamp();
             while (generation == gen)
             {
-                ThrowIfFaulted(replica);
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || !Monitor.Wait(gate, left.TotalMilliseconds > int.MaxValue ? Timeout.InfiniteTimeSpan : left))
+                ThrowIfFaulted(replica, call, waiting: true);
+                if (closed) throw new InvalidOperationException($"Replica {replica} {call}, but its Run has ended.");
+                int waitMs = RemainingMilliseconds(start);
+                if (waitMs == 0 || !Monitor.Wait(gate, waitMs))
                 {
-                    if (generation != gen) break;
-                    var missing = string.Join(", ", Enumerable.Range(0, size).Where(r => !present[r]));
-                    var error = new TimeoutException(
-                        $"Replica {replica} {call} and waited {timeout} for replicas [{missing}], which never arrived: " +
-                        "a replica is stuck, or skipped a collective that the others called.");
-                    Fail(replica, error);
+                    if (generation != gen || fault is not null || RemainingMilliseconds(start) != 0) continue;
+                    var error = TimeoutError(replica, call);
+                    FailLocked(replica, error, FaultKind.Timeout);
                     throw error;
                 }
             }
-            ThrowIfFaulted(replica);
-            return gen;
+            // The generation completed, or the last arrival found a mismatch (which also ends the generation).
+            if (fault is not null && faultGeneration == gen) ThrowIfFaulted(replica, call, waiting: false);
+            return mode is Mode.ReduceInline or Mode.ReduceChunked ? (result, inputs) : default;
         }
     }
 
-    private void PrepareResult(long gen, Array buffer, int length)
+    /// <summary>Called under the lock by the last replica to arrive.</summary>
+    private (Array? Result, Array?[]? Inputs) CompleteGeneration(int replica, CollectiveCall call, Mode mode,
+        Action<Array?[], Array>? inlineReduce)
     {
-        ref var slot = ref results[gen & 1];
-        if (slot is null || slot.Length < length) slot = Array.CreateInstance(buffer.GetType().GetElementType()!, Math.Max(length, 16));
+        var mismatch = FindMismatch();
+        arrived = 0;
+        Array.Clear(present);
+        var snapshot = (Array?[])posted.Clone();
+        Array.Clear(posted);
+        if (mismatch is not null)
+        {
+            FailLocked(replica, mismatch, FaultKind.Mismatch);
+            generation++;
+            throw mismatch;
+        }
+
+        if (mode is Mode.ReduceInline or Mode.ReduceChunked)
+        {
+            collectivesCompleted++;
+            inputs = snapshot;
+            if (size > 1)
+            {
+                result = ResultBuffer(call.ElementType, call.Length);
+                if (inlineReduce is not null)
+                {
+                    try
+                    {
+                        inlineReduce(snapshot, result);
+                    }
+                    catch (Exception e)
+                    {
+                        // Never leave the others waiting for a generation that will not complete.
+                        FailLocked(replica, e, FaultKind.ReplicaError);
+                        generation++;
+                        throw;
+                    }
+                }
+            }
+        }
+        generation++;
+        Monitor.PulseAll(gate);
+        return mode is Mode.ReduceInline or Mode.ReduceChunked ? (result, snapshot) : default;
+    }
+
+    /// <summary>The shared result array for <paramref name="elementType"/>, grown to at least <paramref name="length"/>.</summary>
+    private Array ResultBuffer(Type elementType, int length)
+    {
+        if (!resultBuffers.TryGetValue(elementType, out var buffer) || buffer.Length < length)
+            resultBuffers[elementType] = buffer = Array.CreateInstance(elementType, Math.Max(length, 16));
+        return buffer;
+    }
+
+    /// <summary>Milliseconds left before the timeout, as an argument for <see cref="Monitor.Wait(object, int)"/> (-1: infinite).</summary>
+    private int RemainingMilliseconds(long start)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan) return Timeout.Infinite;
+        var left = timeout - Stopwatch.GetElapsedTime(start);
+        if (left <= TimeSpan.Zero) return 0;
+        // Round up, so a wait never ends just before the deadline; cap at int.MaxValue - 1 (about 24.8 days per wait).
+        double ms = Math.Ceiling(left.TotalMilliseconds);
+        return ms >= int.MaxValue ? int.MaxValue - 1 : Math.Max(1, (int)ms);
+    }
+
+    private TimeoutException TimeoutError(int replica, CollectiveCall call)
+    {
+        var missing = Enumerable.Range(0, size).Where(r => !present[r]).ToArray();
+        var waiting = Enumerable.Range(0, size).Where(r => present[r])
+            .Select(r => $"replica {r} {calls[r]}");
+        return new TimeoutException(
+            $"Collective timed out after {timeout}: replica {replica} {call}, but replicas [{string.Join(", ", missing)}] " +
+            $"never arrived ({string.Join("; ", waiting)}). A replica is stuck or much slower than the others, or " +
+            "skipped a collective that the others called; raise collectiveTimeout if it is just slow.");
     }
 
     private CollectiveMismatchException? FindMismatch()
@@ -160,13 +337,39 @@ internal sealed class CollectiveGroup
         return null;
     }
 
-    private void ThrowIfFaulted(int replica)
+    private void FailLocked(int replica, Exception error, FaultKind kind)
+    {
+        if (fault is null)
+        {
+            fault = error;
+            faultKind = kind;
+            faultReplica = replica;
+            faultGeneration = generation;
+        }
+        Monitor.PulseAll(gate);
+    }
+
+    /// <summary>
+    /// Throws if the group failed: every replica sees a mismatch as a mismatch; a replica that was waiting in the
+    /// collective that timed out sees a timeout; anything else is reported as <see cref="ReplicaFailedException"/>
+    /// with the original failure inside.
+    /// </summary>
+    private void ThrowIfFaulted(int replica, CollectiveCall call, bool waiting)
     {
         if (fault is null) return;
-        if (faultReplica == replica && fault is CollectiveMismatchException or TimeoutException) throw fault;
-        throw fault is CollectiveMismatchException m
-            ? new CollectiveMismatchException(m.Message)
-            : new ReplicaFailedException(
-                $"Replica {replica} stopped because replica {faultReplica} failed: {fault.Message}", fault) { FailedReplicaId = faultReplica };
+        switch (faultKind)
+        {
+            case FaultKind.Mismatch:
+                throw new CollectiveMismatchException(fault.Message);
+            case FaultKind.Timeout when waiting:
+                throw new TimeoutException(fault.Message, fault);
+            case FaultKind.Timeout:
+                throw new ReplicaFailedException(
+                    $"Replica {replica} {call} after the group failed: {fault.Message}", fault) { FailedReplicaId = faultReplica };
+            default:
+                throw new ReplicaFailedException(
+                    $"Replica {replica} {call}, but replica {faultReplica} failed with {fault.GetType().Name}: {fault.Message}", fault)
+                { FailedReplicaId = faultReplica };
+        }
     }
 }

@@ -14,7 +14,10 @@ public sealed class PerReplica<T> : IReadOnlyList<T>
     public IReadOnlyList<T> Values => Array.AsReadOnly(values);
 
     /// <summary>The value of replica <paramref name="index"/>.</summary>
-    public T this[int index] => values[index];
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is not a replica id (0 to <see cref="Count"/> - 1).</exception>
+    public T this[int index] => (uint)index < (uint)values.Length
+        ? values[index]
+        : throw new ArgumentOutOfRangeException(nameof(index), index, $"The replica index must be between 0 and {values.Length - 1}.");
 
     /// <summary>The number of replicas.</summary>
     public int Count => values.Length;
@@ -23,4 +26,7 @@ public sealed class PerReplica<T> : IReadOnlyList<T>
     public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)values).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => values.GetEnumerator();
+
+    /// <summary>The values, e.g. <c>PerReplica {1, 2}</c>.</summary>
+    public override string ToString() => $"PerReplica {{{string.Join(", ", values)}}}";
 }

@@ -8,8 +8,13 @@ namespace TfSyncBN.Distribute;
 /// (<c>tf.distribute.ReplicaContext</c>).
 /// </summary>
 /// <remarks>
-/// Collectives are calls that every replica must make, in the same order, with the same shapes. A replica that
-/// calls a different one, or fails, makes the others fail promptly instead of waiting forever.
+/// <para>Collectives are calls that every replica must make, in the same order, with the same shapes. A replica that
+/// calls a different one, returns without calling it, or fails, makes the others fail promptly instead of waiting
+/// forever; a replica that does not arrive within the strategy's collective timeout makes them fail with a
+/// <see cref="TimeoutException"/>.</para>
+/// <para>Results are deterministic: element-wise sums in replica order (then divided by the replica count for a mean),
+/// identical in every bit on every replica and from run to run.</para>
+/// <para>A context is valid only inside its own <see cref="Strategy.Run{T}"/>, on its replica's thread.</para>
 /// </remarks>
 public sealed class ReplicaContext
 {
@@ -44,18 +49,27 @@ public sealed class ReplicaContext
     /// same bits. The gradient of the result is the same all-reduce of the upstream gradient.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is neither Sum nor Mean.</exception>
     /// <exception cref="CollectiveMismatchException">Another replica called a different collective or passed another shape.</exception>
     /// <exception cref="ReplicaFailedException">Another replica failed while this one waited.</exception>
+    /// <exception cref="TimeoutException">Another replica did not arrive within the collective timeout.</exception>
+    /// <exception cref="InvalidOperationException">The context's Run has finished, or this replica is already in a collective.</exception>
     public Tensor AllReduce(ReduceOp op, Tensor value)
     {
         ArgumentNullException.ThrowIfNull(value);
+        CollectiveGroup.CheckOp(op, nameof(op));
         if (group is null) return value;
+        return AllReduceCore(op, value, Tensor.ShapeString(value.ShapeArray));
+    }
+
+    private Tensor AllReduceCore(ReduceOp op, Tensor value, string detail)
+    {
         var result = Tensor.FromArray(value.Data, value.ShapeArray);
-        AllReduceInPlace(op, result.Data, "AllReduce", Tensor.ShapeString(value.ShapeArray));
+        AllReduceInPlace(op, result.Data, "AllReduce", detail);
         GradientTape.Record(result, [value], (dy, _) =>
         {
             var dx = Tensor.FromArray(dy.Data, dy.ShapeArray);
-            AllReduceInPlace(op, dx.Data, "AllReduce gradient", Tensor.ShapeString(dy.ShapeArray));
+            AllReduceInPlace(op, dx.Data, "AllReduce gradient", detail);
             return [dx];
         });
         return result;
@@ -64,9 +78,17 @@ public sealed class ReplicaContext
     /// <summary>
     /// All-reduces several tensors in one collective (one fused buffer), returning the results in order.
     /// </summary>
+    /// <remarks>
+    /// The tensors are flattened into one buffer, all-reduced once, and split again, so they cost one collective
+    /// however many there are; every replica must pass the same number of tensors with the same shapes. An empty list
+    /// makes no collective. The gradient flows back to each tensor.
+    /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="values"/> or one of its entries is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is neither Sum nor Mean.</exception>
     /// <exception cref="CollectiveMismatchException">Another replica called a different collective or passed other shapes.</exception>
     /// <exception cref="ReplicaFailedException">Another replica failed while this one waited.</exception>
+    /// <exception cref="TimeoutException">Another replica did not arrive within the collective timeout.</exception>
+    /// <exception cref="InvalidOperationException">The context's Run has finished, or this replica is already in a collective.</exception>
     public IReadOnlyList<Tensor> AllReduce(ReduceOp op, IReadOnlyList<Tensor> values)
     {
         ArgumentNullException.ThrowIfNull(values);
@@ -74,9 +96,13 @@ public sealed class ReplicaContext
         {
             if (values[i] is null) throw new ArgumentNullException(nameof(values), $"values[{i}] is null.");
         }
+        CollectiveGroup.CheckOp(op, nameof(op));
         if (group is null || values.Count == 0) return values.ToArray();
         var flat = Tensor.Concat(values.Select(v => v.Reshape([-1])).ToArray(), 0);
-        var reduced = AllReduce(op, flat);
+        var shapes = values.Count == 1
+            ? Tensor.ShapeString(values[0].ShapeArray)
+            : $"{values.Count} tensors " + string.Join(" ", values.Select(v => Tensor.ShapeString(v.ShapeArray)));
+        var reduced = AllReduceCore(op, flat, shapes);
         var results = new Tensor[values.Count];
         int offset = 0;
         for (int i = 0; i < results.Length; i++)
@@ -87,7 +113,10 @@ public sealed class ReplicaContext
         return results;
     }
 
-    /// <summary>Sums (or averages) a raw buffer across replicas in place; for layers that fuse their own collectives.</summary>
+    /// <summary>
+    /// Sums (or averages) <paramref name="buffer"/>[0..<paramref name="length"/>) across replicas in place (the whole
+    /// buffer when <paramref name="length"/> is negative); for layers that fuse their own collectives. float and double only.
+    /// </summary>
     internal void AllReduceInPlace<T>(ReduceOp op, T[] buffer, string kind, string detail = "", int length = -1)
         where T : unmanaged, INumber<T>
     {

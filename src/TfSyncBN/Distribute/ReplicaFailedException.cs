@@ -1,9 +1,14 @@
 namespace TfSyncBN.Distribute;
 
 /// <summary>
-/// Thrown in a replica whose collective cannot complete because another replica failed, timed out or called a
-/// different collective. <see cref="Exception.InnerException"/> is the original failure.
+/// Thrown in a replica whose collective cannot complete because another replica failed, or that arrives at a
+/// collective after the group failed (for instance after the others timed out waiting for it).
+/// <see cref="Exception.InnerException"/> is the original failure, which <see cref="Strategy.Run{T}"/> rethrows.
 /// </summary>
+/// <remarks>
+/// Replicas that called mismatched collectives get <see cref="CollectiveMismatchException"/> instead, and replicas
+/// that were waiting when the collective timed out get <see cref="TimeoutException"/>.
+/// </remarks>
 public sealed class ReplicaFailedException : Exception
 {
     /// <summary>Creates the exception.</summary>

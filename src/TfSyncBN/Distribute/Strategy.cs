@@ -38,28 +38,41 @@ public abstract class Strategy : IDisposable
     /// Makes this strategy current on this thread until the returned scope is disposed: variables created meanwhile
     /// are mirrored over its replicas (<c>strategy.scope()</c>).
     /// </summary>
+    /// <remarks>
+    /// Scopes are per thread: the returned object must be disposed on the thread that entered the scope. Scopes of the
+    /// same strategy nest; disposing one twice is harmless.
+    /// </remarks>
     /// <exception cref="InvalidOperationException">Another strategy's scope or <c>Run</c> is active on this thread.</exception>
+    /// <exception cref="ObjectDisposedException">The strategy was disposed.</exception>
     public IDisposable Scope()
     {
         ThrowIfDisposed();
+        if (replica is { } r && !ReferenceEquals(r.Strategy, this))
+            throw new InvalidOperationException(
+                "Mixing different strategies is not allowed: Scope() was called inside another strategy's Run.");
         var current = Current;
         if (!ReferenceEquals(current, Default) && !ReferenceEquals(current, this))
             throw new InvalidOperationException("Mixing different strategies is not allowed: another strategy's scope or Run is active on this thread.");
-        (scopes ??= []).Add(this);
-        return new ScopeExit(this);
+        var stack = scopes ??= [];
+        stack.Add(this);
+        return new ScopeExit(this, stack);
     }
 
-    private sealed class ScopeExit(Strategy strategy) : IDisposable
+    private sealed class ScopeExit(Strategy strategy, List<Strategy> stack) : IDisposable
     {
+        private readonly Thread owner = Thread.CurrentThread;
         private bool done;
 
         public void Dispose()
         {
             if (done) return;
+            if (Thread.CurrentThread != owner)
+                throw new InvalidOperationException(
+                    $"A strategy scope must be disposed on the thread that entered it ('{owner.Name ?? owner.ManagedThreadId.ToString(System.Globalization.CultureInfo.InvariantCulture)}'); " +
+                    "scopes are per thread, so do not let one span an await that may resume elsewhere.");
             done = true;
-            var s = scopes;
-            int i = s?.LastIndexOf(strategy) ?? -1;
-            if (i >= 0) s!.RemoveAt(i);
+            int i = stack.LastIndexOf(strategy);
+            if (i >= 0) stack.RemoveAt(i);
         }
     }
 
@@ -68,12 +81,18 @@ public abstract class Strategy : IDisposable
     /// results in replica order (<c>strategy.run</c>).
     /// </summary>
     /// <remarks>
-    /// If any replica throws, every other replica's pending collective fails promptly, and <c>Run</c> rethrows the first
-    /// failure (the original exception, with its stack trace).
+    /// <para>If any replica throws, every other replica's pending collective fails promptly (with
+    /// <see cref="ReplicaFailedException"/>), and <c>Run</c> rethrows the first failure: the original exception object,
+    /// with its stack trace. Replicas that make different collective calls, or a replica that returns while others
+    /// wait in a collective, end the Run with <see cref="CollectiveMismatchException"/>; a replica that does not reach a
+    /// collective within the collective timeout ends it with <see cref="TimeoutException"/>. <c>Run</c> returns or
+    /// throws only once every replica's function has returned, so the strategy is ready for the next Run.</para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="fn"/> is null.</exception>
     /// <exception cref="InvalidOperationException">Called inside another <c>Run</c>, or inside another strategy's scope.</exception>
     /// <exception cref="ObjectDisposedException">The strategy was disposed.</exception>
+    /// <exception cref="CollectiveMismatchException">The replicas made different collective calls.</exception>
+    /// <exception cref="TimeoutException">A replica did not arrive at a collective within the collective timeout.</exception>
     public PerReplica<T> Run<T>(Func<ReplicaContext, T> fn)
     {
         ArgumentNullException.ThrowIfNull(fn);
@@ -114,41 +133,60 @@ public abstract class Strategy : IDisposable
     /// first summed along <paramref name="axis"/>, and <see cref="ReduceOp.Mean"/> divides by the total length of that
     /// axis over all replicas, which is the right mean for uneven per-replica batches.
     /// </param>
+    /// <remarks>
+    /// The sum runs in replica order and the mean divides the sum by the count, exactly as
+    /// <see cref="ReplicaContext.AllReduce(ReduceOp, Tensor)"/> does, so with <paramref name="axis"/> null both give the
+    /// same bits. With an axis whose total length over all replicas is 0, the mean is NaN (0/0), as in TensorFlow.
+    /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
-    /// <exception cref="ArgumentException">The replica count differs from <see cref="NumReplicasInSync"/>, the shapes do not agree, or <paramref name="axis"/> is out of range.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is neither Sum nor Mean.</exception>
+    /// <exception cref="ArgumentException">The replica count differs from <see cref="NumReplicasInSync"/>, a value is null, the shapes do not agree, or <paramref name="axis"/> is out of range.</exception>
+    /// <exception cref="InvalidOperationException">Called inside a multi-replica <c>Run</c> (use <see cref="ReplicaContext.AllReduce(ReduceOp, Tensor)"/> there).</exception>
     public Tensor Reduce(ReduceOp op, PerReplica<Tensor> value, int? axis = null)
     {
         ArgumentNullException.ThrowIfNull(value);
+        CollectiveGroup.CheckOp(op, nameof(op));
+        if (replica is { Strategy: not DefaultStrategy })
+            throw new InvalidOperationException(
+                "Strategy.Reduce is a cross-replica operation and cannot be called inside Run; inside Run use ReplicaContext.AllReduce.");
         if (value.Count != NumReplicasInSync)
-            throw new ArgumentException($"value holds {value.Count} replicas' tensors, but the strategy has {NumReplicasInSync}.", nameof(value));
+            throw new ArgumentException($"value holds {value.Count} replicas' tensors, but the strategy has {NumReplicasInSync} replicas.", nameof(value));
+        for (int r = 0; r < value.Count; r++)
+        {
+            if (value[r] is null) throw new ArgumentException($"Replica {r}'s value is null.", nameof(value));
+        }
         using var _ = GradientTape.Pause();
-        var parts = value.Values;
-        long count = 0;
+        IReadOnlyList<Tensor> parts = value.Values;
+        long count = parts.Count;
         if (axis is int a)
         {
-            parts = parts.Select(t =>
+            count = 0;
+            var summed = new Tensor[parts.Count];
+            for (int r = 0; r < summed.Length; r++)
             {
+                var t = parts[r];
                 int ax = a < 0 ? a + t.Rank : a;
                 if (ax < 0 || ax >= t.Rank)
-                    throw new ArgumentException($"axis {a} is out of range for a tensor of rank {t.Rank}; accepted values are -{t.Rank}..{t.Rank - 1}.", nameof(axis));
+                    throw new ArgumentException(
+                        $"axis {a} is out of range for replica {r}'s value of shape {Tensor.ShapeString(t.ShapeArray)}; accepted values are {-t.Rank}..{t.Rank - 1}.", nameof(axis));
                 count += t.ShapeArray[ax];
-                return t.Sum([ax]);
-            }).ToArray();
-        }
-        else
-        {
-            count = parts.Count;
+                summed[r] = t.Sum([ax]);
+            }
+            parts = summed;
         }
         for (int r = 1; r < parts.Count; r++)
         {
             if (!Tensor.SameShape(parts[r].ShapeArray, parts[0].ShapeArray))
-                throw new ArgumentException($"Replica {r}'s value has shape {Tensor.ShapeString(parts[r].ShapeArray)}, but replica 0's has {Tensor.ShapeString(parts[0].ShapeArray)}.", nameof(value));
+                throw new ArgumentException(
+                    $"Replica {r}'s value has shape {Tensor.ShapeString(parts[r].ShapeArray)}, but replica 0's has {Tensor.ShapeString(parts[0].ShapeArray)}" +
+                    (axis is null ? "." : $" after summing axis {axis}."), nameof(value));
         }
         var sum = Tensors.Kernels.Elementwise.SumOf(parts);
-        return op == ReduceOp.Mean ? sum * (count == 0 ? 0f : 1f / count) : sum;
+        if (op == ReduceOp.Mean) System.Numerics.Tensors.TensorPrimitives.Divide(sum.Data, (float)count, sum.Data);
+        return sum;
     }
 
-    private bool disposed;
+    private volatile bool disposed;
 
     /// <summary>Whether <see cref="Dispose()"/> was called.</summary>
     public bool IsDisposed => disposed;
@@ -156,8 +194,17 @@ public abstract class Strategy : IDisposable
     private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 
     /// <summary>Releases the strategy's replica threads; it cannot run anything afterwards.</summary>
+    /// <remarks>A <c>Run</c> in progress on another thread completes first. Calling it again does nothing.</remarks>
+    /// <exception cref="InvalidOperationException">
+    /// This is <see cref="Default"/>, which cannot be disposed, or the call comes from inside this strategy's own
+    /// <c>Run</c> (which would wait for itself).
+    /// </exception>
     public void Dispose()
     {
+        if (this is DefaultStrategy)
+            throw new InvalidOperationException("The default strategy cannot be disposed.");
+        if (CurrentReplicaId >= 0)
+            throw new InvalidOperationException("A strategy cannot be disposed from inside its own Run; dispose it after Run returns.");
         if (disposed) return;
         disposed = true;
         Dispose(true);
@@ -180,7 +227,4 @@ internal sealed class DefaultStrategy : Strategy
     internal ReplicaContext Context => context;
 
     private protected override T[] RunReplicas<T>(Func<ReplicaContext, T> fn) => [RunReplica(context, fn)];
-
-    protected override void Dispose(bool disposing) =>
-        throw new InvalidOperationException("The default strategy cannot be disposed.");
 }
