@@ -224,8 +224,7 @@ internal sealed class CollectiveGroup
 
             long gen = generation;
             calls[replica] = call;
-            // A barrier-only arrival (buffer null) must not clear a posted buffer that slower replicas may still be reading.
-            if (buffer is not null) posted[replica] = buffer;
+            posted[replica] = buffer;
             present[replica] = true;
             if (++arrived == size) return CompleteGeneration(replica, call, mode, inlineReduce);
             if (mode == Mode.Leave) return default;
