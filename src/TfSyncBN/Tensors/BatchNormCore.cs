@@ -3,8 +3,17 @@ using TfSyncBN.Tensors.Kernels;
 
 namespace TfSyncBN.Tensors;
 
-/// <summary>Global batch statistics of one training-mode call, per channel (biased variance).</summary>
+/// <summary>Global batch statistics of one training-mode call, per channel (biased variance); Count is N, the global count.</summary>
 internal sealed record BatchMoments(double[] Mean, double[] Variance, long Count);
+
+/// <summary>
+/// Which slot of the fused collective buffer a replica writes and reads: <see cref="Groups"/> process groups, this
+/// replica in group <see cref="Group"/>. The default (1 group, slot 0) synchronizes over all replicas.
+/// </summary>
+internal readonly record struct GroupSlot(int Groups, int Group)
+{
+    public static GroupSlot All => new(1, 0);
+}
 
 /// <summary>
 /// The differentiable batch-normalization operation shared by the layers and <see cref="Ops.BatchNorm"/>.
@@ -12,7 +21,10 @@ internal sealed record BatchMoments(double[] Mean, double[] Variance, long Count
 /// <remarks>
 /// <para>Training: each replica computes its count, mean and M2 per channel with a shifted single pass; when
 /// <c>sync</c> spans several replicas, ONE all-reduce(SUM) of the float64 buffer <c>[n | n·mean | M2 + n·mean²]</c>
-/// (2C+1 values) gives the count-weighted global mean and biased variance, exact for uneven and empty replicas. The
+/// (2C+1 values) gives the count-weighted global mean and biased variance, exact for uneven and empty replicas. With
+/// G process groups the buffer is G × (2C+1) values: each replica fills only its own group's slot (zeros elsewhere)
+/// and reads only that slot back, so a group's statistics are those of its own replicas while every replica still
+/// makes the same single collective (no new collectives, no hangs); the backward buffer is likewise G × 2C. The
 /// backward pass all-reduces ONE buffer <c>[Σdy | Σdy·(x−μ)]</c> (2C values) and applies
 /// <c>dx = γ·inv·(dy − Σdy/N − (x−μ)·inv²·Σdy(x−μ)/N)</c>. The gradients of γ and β stay local to the replica.</para>
 /// <para>A mask (1 keeps, 0 drops; one value per element of the non-channel axes) removes elements from the
@@ -22,28 +34,31 @@ internal sealed record BatchMoments(double[] Mean, double[] Variance, long Count
 internal static class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
-        ReplicaContext? sync, out BatchMoments moments, float[]? mask = null)
+        ReplicaContext? sync, out BatchMoments moments, float[]? mask = null, GroupSlot slot = default)
     {
         int C = layout.Channels;
+        if (slot.Groups == 0) slot = GroupSlot.All;
         var (n, mean, m2) = LocalMoments(x, layout, mask);
 
         long total = n;
         var variance = new double[C];
         if (sync is { IsDistributed: true })
         {
-            var buffer = new double[2 * C + 1];
-            buffer[0] = n;
+            int stride = 2 * C + 1, at = slot.Group * stride;
+            var buffer = new double[slot.Groups * stride];
+            buffer[at] = n;
             for (int c = 0; c < C; c++)
             {
-                buffer[1 + c] = n * mean[c];
-                buffer[1 + C + c] = m2[c] + n * mean[c] * mean[c];
+                buffer[at + 1 + c] = n * mean[c];
+                buffer[at + 1 + C + c] = m2[c] + n * mean[c] * mean[c];
             }
-            sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization moments", $"{C} channels");
-            total = (long)buffer[0];
+            sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization moments",
+                slot.Groups == 1 ? $"{C} channels" : $"{C} channels, {slot.Groups} process groups");
+            total = (long)buffer[at];
             for (int c = 0; c < C; c++)
             {
-                mean[c] = total > 0 ? buffer[1 + c] / total : 0;
-                variance[c] = total > 0 ? Math.Max(buffer[1 + C + c] / total - mean[c] * mean[c], 0) : 0;
+                mean[c] = total > 0 ? buffer[at + 1 + c] / total : 0;
+                variance[c] = total > 0 ? Math.Max(buffer[at + 1 + C + c] / total - mean[c] * mean[c], 0) : 0;
             }
         }
         else
@@ -52,14 +67,14 @@ internal static class BatchNormCore
         }
         moments = new BatchMoments(mean, variance, total);
         var stats = Statistics.From(mean, variance, epsilon, gamma, beta);
-        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask);
+        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot);
     }
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon)
     {
         var stats = Statistics.From([.. mean.ToArray().Select(v => (double)v)], [.. variance.ToArray().Select(v => (double)v)], epsilon, gamma, beta);
-        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null);
+        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All);
     }
 
     /// <summary>Count, mean and M2 (sum of squared deviations) per channel of the local (unmasked) elements.</summary>
@@ -191,7 +206,7 @@ internal static class BatchNormCore
     }
 
     private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
-        ReplicaContext? sync, long total, float[]? mask)
+        ReplicaContext? sync, long total, float[]? mask, GroupSlot slot)
     {
         var y = Elemt(x, layout, stats);
         Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
@@ -214,12 +229,14 @@ internal static class BatchNormCore
             }
             if (sync is { IsDistributed: true })
             {
-                var buffer = new double[2 * C];
-                sumDy.CopyTo(buffer, 0);
-                sumDyXmu.CopyTo(buffer, C);
-                sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization gradient", $"{C} channels");
-                sumDy = buffer[..C];
-                sumDyXmu = buffer[C..];
+                int off = slot.Group * 2 * C;
+                var buffer = new double[slot.Groups * 2 * C];
+                sumDy.CopyTo(buffer, off);
+                sumDyXmu.CopyTo(buffer, off + C);
+                sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization gradient",
+                    slot.Groups == 1 ? $"{C} channels" : $"{C} channels, {slot.Groups} process groups");
+                sumDy = buffer[off..(off + C)];
+                sumDyXmu = buffer[(off + C)..(off + 2 * C)];
             }
             grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask);
             return grads;

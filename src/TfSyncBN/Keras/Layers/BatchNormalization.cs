@@ -22,13 +22,52 @@ namespace TfSyncBN.Keras;
 /// <para><see cref="Layer.Trainable"/> false means inference behaviour in every call, as in Keras.</para>
 /// <para>A mask passed to <see cref="Layer.Call"/> (shape: the input's without the channel axes; 0 drops an element)
 /// removes elements from the batch statistics, and the count is the number of kept elements, as in tf.keras.</para>
+/// <para>Options for the conventions of other frameworks (all off by default, so the layer is Keras' unless asked):</para>
+/// <list type="bullet">
+/// <item><c>useBatchStatistics</c> (MindSpore <c>use_batch_statistics</c>): null uses batch statistics in training and
+/// the moving ones in inference; true always uses batch statistics; false always the moving ones.</item>
+/// <item><c>trackRunningStats: false</c> (PyTorch/MindSpore <c>track_running_stats</c>): no moving statistics at all;
+/// batch statistics in training and in inference.</item>
+/// <item>The moving statistics update whenever batch statistics are used, running statistics are tracked, the layer is
+/// <see cref="Layer.Trainable"/>, and either <c>training</c> is true or <c>useBatchStatistics</c> is true (MindSpore
+/// updates them in that case too). A batch with no elements leaves them, and <see cref="NumBatchesTracked"/>, unchanged.</item>
+/// <item><c>momentumConvention</c>: <see cref="MomentumConvention.Keras"/> (above),
+/// <see cref="MomentumConvention.PyTorch"/> (<c>moving = (1 − momentum)·moving + momentum·batch</c>) or
+/// <see cref="MomentumConvention.CumulativeAverage"/> (PyTorch <c>momentum=None</c>: weight 1/t for the t-th counted
+/// batch). The latter two keep the count t in the non-trainable scalar weight <see cref="NumBatchesTracked"/>
+/// (PyTorch's <c>num_batches_tracked</c>), incremented on every update.</item>
+/// <item><c>unbiasedMovingVariance: true</c> (PyTorch): the moving variance is updated with σ²·N/(N − 1), N the global
+/// (group) count. With N = 1 that is 0/0 (PyTorch yields NaN or refuses such a batch); here the moving variance is then
+/// left unchanged while the moving mean still updates, so one-element batches never poison it.</item>
+/// <item><c>dataFormat</c>: <c>NC</c>, <c>NCL</c>, <c>NCHW</c>, <c>NCDHW</c> mean channel axis 1; <c>NLC</c>, <c>NHWC</c>,
+/// <c>NDHWC</c> mean the last axis (Paddle's mapping). It replaces <c>axis</c>.</item>
+/// <item><c>processGroups</c> (synchronized layers only): a partition of the replica ids 0..R−1 into groups; statistics are
+/// global within each group only (MindSpore <c>process_groups</c>, PyTorch <c>process_group</c>). A group of one replica is
+/// plain local batch normalization. It still takes ONE collective per pass: a fused buffer of G × (2C+1) values (G × 2C in
+/// the backward pass) in which each replica fills only its own group's slot. The partition is checked against the
+/// strategy's replica count at construction when built inside a multi-replica strategy's scope, and at every
+/// synchronized call (every id in [0, R), every replica in exactly one group).</item>
+/// </list>
+/// <para>Synchronized batch statistics are global whenever they are used, in inference too (with
+/// <c>trackRunningStats: false</c> or <c>useBatchStatistics: true</c>); PyTorch uses local statistics in eval mode.</para>
 /// </remarks>
 public class BatchNormalization : Layer
 {
     private readonly int[] requestedAxis;
     private int[]? axis;
     private int[] paramShape = [];
-    private Variable? gamma, beta, movingMean, movingVariance;
+    private readonly int[][]? processGroups;
+    private Variable? gamma, beta, movingMean, movingVariance, numBatchesTracked;
+    private GroupCache? groupCache;
+
+    /// <summary>Each replica's slot for one replica count (built once, read by every replica thread).</summary>
+    private sealed record GroupCache(int Replicas, GroupSlot[] Slots);
+
+    /// <summary>The data formats accepted by <c>dataFormat</c> and the channel axis each one means.</summary>
+    private static readonly Dictionary<string, int> DataFormats = new(StringComparer.Ordinal)
+    {
+        ["NC"] = 1, ["NCL"] = 1, ["NCHW"] = 1, ["NCDHW"] = 1, ["NLC"] = -1, ["NHWC"] = -1, ["NDHWC"] = -1,
+    };
 
     /// <summary>Creates the layer; weights are created on the first call.</summary>
     /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
@@ -47,17 +86,57 @@ public class BatchNormalization : Layer
     /// <param name="synchronized">Whether to use global batch statistics across replicas (Keras 3 <c>synchronized</c>).</param>
     /// <param name="name">The layer name; generated when null.</param>
     /// <param name="trainable">Whether the layer trains; false means inference behaviour.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="momentum"/> is outside [0, 1], or <paramref name="epsilon"/> is not positive.</exception>
-    /// <exception cref="ArgumentException"><paramref name="axis"/> is empty, repeated, or includes the batch axis 0.</exception>
+    /// <param name="processGroups">A partition of the replica ids into groups that synchronize separately; null for all
+    /// replicas together. Needs <paramref name="synchronized"/>.</param>
+    /// <param name="useBatchStatistics">null: batch statistics in training, moving ones in inference; true: always batch;
+    /// false: always moving (MindSpore <c>use_batch_statistics</c>).</param>
+    /// <param name="trackRunningStats">false: no moving statistics; batch statistics in every mode (PyTorch).</param>
+    /// <param name="unbiasedMovingVariance">Whether the moving variance is updated with the unbiased batch variance (PyTorch).</param>
+    /// <param name="momentumConvention">How <paramref name="momentum"/> weighs old and new statistics.</param>
+    /// <param name="dataFormat"><c>NC</c>, <c>NCL</c>, <c>NCHW</c>, <c>NCDHW</c> (channel axis 1) or <c>NLC</c>, <c>NHWC</c>,
+    /// <c>NDHWC</c> (last axis), instead of <paramref name="axis"/>; null to use <paramref name="axis"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="momentum"/> is outside [0, 1], <paramref name="epsilon"/>
+    /// is not positive, or <paramref name="momentumConvention"/> is not a defined value.</exception>
+    /// <exception cref="ArgumentException"><paramref name="axis"/> is empty, repeated, or includes the batch axis 0;
+    /// <paramref name="dataFormat"/> is unknown or given together with <paramref name="axis"/>; <paramref name="processGroups"/>
+    /// is given without <paramref name="synchronized"/>, has an empty group, a negative or repeated id, or (inside a
+    /// multi-replica strategy's scope) an id outside [0, R) or a replica in no group; or
+    /// <paramref name="useBatchStatistics"/> is false while <paramref name="trackRunningStats"/> is false.</exception>
     public BatchNormalization(IReadOnlyList<int>? axis = null, float momentum = 0.99f, float epsilon = 1e-3f,
         bool center = true, bool scale = true,
         IInitializer? betaInitializer = null, IInitializer? gammaInitializer = null,
         IInitializer? movingMeanInitializer = null, IInitializer? movingVarianceInitializer = null,
         IRegularizer? betaRegularizer = null, IRegularizer? gammaRegularizer = null,
         IConstraint? betaConstraint = null, IConstraint? gammaConstraint = null,
-        bool synchronized = false, string? name = null, bool trainable = true)
+        bool synchronized = false, string? name = null, bool trainable = true,
+        IReadOnlyList<IReadOnlyList<int>>? processGroups = null, bool? useBatchStatistics = null, bool trackRunningStats = true,
+        bool unbiasedMovingVariance = false, MomentumConvention momentumConvention = MomentumConvention.Keras, string? dataFormat = null)
         : base(name, trainable)
     {
+        if (dataFormat is not null)
+        {
+            if (!DataFormats.TryGetValue(dataFormat, out int channelAxis))
+                throw new ArgumentException($"dataFormat '{dataFormat}' is unknown; accepted: {string.Join(", ", DataFormats.Keys)}.", nameof(dataFormat));
+            if (axis is not null)
+                throw new ArgumentException("Give either axis or dataFormat, not both: dataFormat determines the channel axis.", nameof(dataFormat));
+            axis = [channelAxis];
+        }
+        if (!Enum.IsDefined(momentumConvention))
+            throw new ArgumentOutOfRangeException(nameof(momentumConvention), momentumConvention, "momentumConvention must be Keras, PyTorch or CumulativeAverage.");
+        if (processGroups is not null)
+        {
+            if (!synchronized)
+                throw new ArgumentException("processGroups needs a synchronized layer (synchronized: true or SyncBatchNormalization).", nameof(processGroups));
+            int replicas = Strategy.Current.NumReplicasInSync;
+            this.processGroups = ProcessGroups.Validate(processGroups, replicas > 1 ? replicas : null, nameof(processGroups));
+        }
+        if (useBatchStatistics == false && !trackRunningStats)
+            throw new ArgumentException("useBatchStatistics: false needs moving statistics, but trackRunningStats is false.", nameof(useBatchStatistics));
+        DataFormat = dataFormat;
+        UseBatchStatistics = useBatchStatistics;
+        TrackRunningStats = trackRunningStats;
+        UnbiasedMovingVariance = unbiasedMovingVariance;
+        MomentumConvention = momentumConvention;
         if (!(momentum >= 0 && momentum <= 1))
             throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be in [0, 1] (Keras convention: the weight of the old moving value).");
         if (!(epsilon > 0) || float.IsInfinity(epsilon))
@@ -102,6 +181,24 @@ public class BatchNormalization : Layer
     /// <summary>Whether statistics are global across the replicas of the running strategy.</summary>
     public bool Synchronized { get; }
 
+    /// <summary>The process groups (a partition of the replica ids), or null for all replicas together.</summary>
+    public IReadOnlyList<IReadOnlyList<int>>? ProcessGroupList => processGroups?.Select(g => (IReadOnlyList<int>)Array.AsReadOnly(g)).ToArray();
+
+    /// <summary>null: batch statistics in training, moving in inference; true: always batch; false: always moving.</summary>
+    public bool? UseBatchStatistics { get; }
+
+    /// <summary>Whether moving statistics exist and are updated; when false, batch statistics are used in every mode.</summary>
+    public bool TrackRunningStats { get; }
+
+    /// <summary>Whether the moving variance is updated with the unbiased (N/(N − 1)-corrected) batch variance.</summary>
+    public bool UnbiasedMovingVariance { get; }
+
+    /// <summary>How the momentum weighs the moving statistics against the batch's.</summary>
+    public MomentumConvention MomentumConvention { get; }
+
+    /// <summary>The data format the channel axis came from, or null when <see cref="Axis"/> was given.</summary>
+    public string? DataFormat { get; }
+
     /// <summary>Initializer of β.</summary>
     public IInitializer BetaInitializer { get; }
 
@@ -132,11 +229,20 @@ public class BatchNormalization : Layer
     /// <summary>β, or null when <see cref="Center"/> is false or before the layer is built.</summary>
     public Variable? Beta => beta;
 
-    /// <summary>The moving mean, or null before the layer is built.</summary>
+    /// <summary>The moving mean, or null before the layer is built or when <see cref="TrackRunningStats"/> is false.</summary>
     public Variable? MovingMean => movingMean;
 
-    /// <summary>The moving variance, or null before the layer is built.</summary>
+    /// <summary>The moving variance, or null before the layer is built or when <see cref="TrackRunningStats"/> is false.</summary>
     public Variable? MovingVariance => movingVariance;
+
+    /// <summary>
+    /// The number of batches counted into the moving statistics (PyTorch <c>num_batches_tracked</c>), a non-trainable
+    /// scalar weight; it exists only with the PyTorch or cumulative-average momentum convention and tracked statistics.
+    /// </summary>
+    public Variable? NumBatchesTracked => numBatchesTracked;
+
+    /// <summary>The input ranks the layer accepts, or null for any rank ≥ 2 (a facade may restrict it).</summary>
+    private protected IReadOnlyList<int>? AcceptedRanks { get; set; }
 
     /// <inheritdoc/>
     protected override void Build(IReadOnlyList<int> inputShape)
@@ -144,6 +250,8 @@ public class BatchNormalization : Layer
         int rank = inputShape.Count;
         if (rank < 2)
             throw new ArgumentException($"{ClassName} needs inputs of rank >= 2 (batch first), but got shape {Tensor.ShapeString(inputShape.ToArray())}.", "inputs");
+        if (AcceptedRanks is { } ranks && !ranks.Contains(rank))
+            throw new ArgumentException($"{ClassName} accepts inputs of rank {string.Join(" or ", ranks)}, but got shape {Tensor.ShapeString(inputShape.ToArray())}.", "inputs");
         var resolved = Tensor.NormalizeAxes(requestedAxis, rank, "axis");
         if (resolved.Contains(0))
             throw new ArgumentException($"axis {Tensor.ShapeString(requestedAxis)} resolves to the batch axis 0 for inputs of rank {rank}.", "axis");
@@ -153,8 +261,11 @@ public class BatchNormalization : Layer
             : Enumerable.Range(0, rank).Select(i => resolved.Contains(i) ? inputShape[i] : 1).ToArray();
         if (Scale) gamma = AddWeight("gamma", paramShape, GammaInitializer, GammaRegularizer, GammaConstraint);
         if (Center) beta = AddWeight("beta", paramShape, BetaInitializer, BetaRegularizer, BetaConstraint);
+        if (!TrackRunningStats) return;
         movingMean = AddWeight("moving_mean", paramShape, MovingMeanInitializer, trainable: false, aggregation: VariableAggregation.Mean);
         movingVariance = AddWeight("moving_variance", paramShape, MovingVarianceInitializer, trainable: false, aggregation: VariableAggregation.Mean);
+        if (MomentumConvention != MomentumConvention.Keras)
+            numBatchesTracked = AddWeight("num_batches_tracked", [], Initializers.Zeros(), trainable: false, aggregation: VariableAggregation.Mean);
     }
 
     /// <inheritdoc/>
@@ -169,26 +280,112 @@ public class BatchNormalization : Layer
 
         var (layout, perm) = ChannelPlan.For(shape, axis!);
         var x = perm is null ? inputs : inputs.Transpose(perm);
-        var g = gamma?.Value.Reshape([-1]);
-        var b = beta?.Value.Reshape([-1]);
-        Tensor y;
-        if (training && Trainable)
-        {
-            var sync = Synchronized ? ReplicaContext.Current : null;
-            y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, CheckMask(mask, shape));
-            if (moments.Count > 0)
-            {
-                // Every replica of a synchronized layer applies the same global statistics, so mirrored copies stay identical.
-                movingMean!.Assign(Ops.MovingAverage(movingMean.Value, moments.Mean, Momentum).Reshape(paramShape));
-                movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, moments.Variance, Momentum).Reshape(paramShape));
-            }
-        }
-        else
-        {
-            y = BatchNormCore.Inference(x, layout, movingMean!.Value.AsSpan(), movingVariance!.Value.AsSpan(), g, b, Epsilon);
-        }
+        var y = Normalize(x, layout, training, CheckMask(mask, shape));
         return perm is null ? y : y.Transpose(ChannelPlan.Inverse(perm));
     }
+
+    /// <summary>
+    /// Applies the layer to the stored values of a sparse COO tensor (Paddle <c>paddle.sparse.nn.SyncBatchNorm</c>):
+    /// each channel is normalized over the stored values only (implicit zeros are not elements of the batch), with the
+    /// same statistics, synchronization, moving-statistic updates and gradients as a dense call on the [nnz, C] values
+    /// matrix. The result has the same indices (the sparsity pattern is kept).
+    /// </summary>
+    /// <param name="inputs">The sparse input; its dense shape's last dimension holds the channels.</param>
+    /// <param name="training">Training or inference behaviour; inference when null.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="inputs"/> is null.</exception>
+    /// <exception cref="ArgumentException">The layer's channel axis is not the last axis of the dense shape, or the
+    /// dense shape does not fit the built layer.</exception>
+    public SparseCooTensor CallSparse(SparseCooTensor inputs, bool? training = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var dense = inputs.DenseShape.ToArray();
+        EnsureBuilt(dense);
+        int rank = dense.Length;
+        if (axis!.Length != 1 || axis[0] != rank - 1)
+            throw new ArgumentException($"{ClassName} '{Name}' normalizes axes {Tensor.ShapeString(axis)}, but a sparse COO input keeps its channels on the last axis {rank - 1}: use a channels-last axis or data format.", nameof(inputs));
+        var built = BuiltInputShape!;
+        if (built.Count != rank || built[^1] != dense[^1])
+            throw new ArgumentException($"{ClassName} '{Name}' was built for inputs of shape {Tensor.ShapeString(built.ToArray())}; got a sparse input of dense shape {Tensor.ShapeString(dense)}.", nameof(inputs));
+        var values = inputs.Values;
+        var y = Normalize(values, new ChannelLayout(values.Shape[0], values.Shape[1], 1), training ?? false, null);
+        return inputs.WithValues(y);
+    }
+
+    /// <summary>Batch normalization of <paramref name="x"/> viewed as <paramref name="layout"/>, with every option applied.</summary>
+    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, float[]? mask)
+    {
+        var g = gamma?.Value.Reshape([-1]);
+        var b = beta?.Value.Reshape([-1]);
+        bool batchStatistics = !TrackRunningStats || (UseBatchStatistics ?? (training && Trainable));
+        if (!batchStatistics)
+            return BatchNormCore.Inference(x, layout, movingMean!.Value.AsSpan(), movingVariance!.Value.AsSpan(), g, b, Epsilon);
+
+        var sync = Synchronized ? ReplicaContext.Current : null;
+        var slot = sync is { IsDistributed: true } ? SlotFor(sync) : GroupSlot.All;
+        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot);
+        if (TrackRunningStats && Trainable && (training || UseBatchStatistics == true))
+            UpdateMovingStatistics(moments);
+        return y;
+    }
+
+    /// <summary>The moving-statistic update of one batch under the layer's conventions; nothing changes when N = 0.</summary>
+    private void UpdateMovingStatistics(BatchMoments moments)
+    {
+        if (moments.Count == 0) return;
+        double keep;
+        switch (MomentumConvention)
+        {
+            case MomentumConvention.Keras:
+                keep = Momentum;
+                break;
+            case MomentumConvention.PyTorch:
+                keep = 1.0 - Momentum;
+                numBatchesTracked!.Assign(Tensor.Scalar(numBatchesTracked.Value.ToScalar() + 1));
+                break;
+            default:
+                float t = numBatchesTracked!.Value.ToScalar() + 1;
+                numBatchesTracked.Assign(Tensor.Scalar(t));
+                keep = 1.0 - 1.0 / t;
+                break;
+        }
+        // Every replica of a synchronized layer applies the same global statistics, so mirrored copies stay identical.
+        movingMean!.Assign(Ops.MovingAverage(movingMean.Value, moments.Mean, keep).Reshape(paramShape));
+        if (!UnbiasedMovingVariance)
+        {
+            movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, moments.Variance, keep).Reshape(paramShape));
+        }
+        else if (moments.Count > 1)
+        {
+            // N/(N − 1) is undefined for N = 1: the moving variance is then left as it is (see the class remarks).
+            double bessel = moments.Count / (moments.Count - 1.0);
+            var unbiased = moments.Variance.Select(v => v * bessel).ToArray();
+            movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, unbiased, keep).Reshape(paramShape));
+        }
+    }
+
+    /// <summary>This replica's slot in the fused buffer: its group among <see cref="ProcessGroupList"/>, validated against R.</summary>
+    private GroupSlot SlotFor(ReplicaContext sync)
+    {
+        var groups = ResolveProcessGroups(sync.NumReplicasInSync);
+        if (groups is null) return GroupSlot.All;
+        var cache = Volatile.Read(ref groupCache);
+        if (cache is null || cache.Replicas != sync.NumReplicasInSync)
+        {
+            var valid = ProcessGroups.Validate(groups, sync.NumReplicasInSync, "processGroups");
+            var slots = new GroupSlot[sync.NumReplicasInSync];
+            for (int gi = 0; gi < valid.Length; gi++)
+                foreach (int id in valid[gi]) slots[id] = new GroupSlot(valid.Length, gi);
+            cache = new GroupCache(sync.NumReplicasInSync, slots);
+            Volatile.Write(ref groupCache, cache);
+        }
+        return cache.Slots[sync.ReplicaId];
+    }
+
+    /// <summary>
+    /// The process groups for a strategy of <paramref name="numReplicasInSync"/> replicas, or null for one group of all;
+    /// the constructor's partition unless a facade derives it from the replica count (MindSpore <c>GlobalBatchNorm</c>).
+    /// </summary>
+    private protected virtual IReadOnlyList<IReadOnlyList<int>>? ResolveProcessGroups(int numReplicasInSync) => ProcessGroupList;
 
     /// <summary>A mask must have the input's shape without the channel axes; a non-zero value keeps the element.</summary>
     private float[]? CheckMask(Tensor? mask, int[] shape)
@@ -202,8 +399,11 @@ public class BatchNormalization : Layer
 
     /// <summary>
     /// The Keras config: <c>name, trainable, dtype, axis, momentum, epsilon, center, scale</c>, the four initializers,
-    /// the two regularizers and constraints (each <c>{class_name, config}</c> or null), and <c>synchronized</c>
-    /// (which tf.keras leaves out).
+    /// the two regularizers and constraints (each <c>{class_name, config}</c> or null), <c>synchronized</c>
+    /// (which tf.keras leaves out), and the options of other frameworks: <c>process_groups</c> (list of int lists or
+    /// null), <c>use_batch_statistics</c> (bool or null), <c>track_running_stats</c>, <c>unbiased_moving_variance</c>,
+    /// <c>momentum_convention</c> (<c>"keras"</c>, <c>"pytorch"</c> or <c>"cumulative_average"</c>) and
+    /// <c>data_format</c> (string or null).
     /// </summary>
     public override IReadOnlyDictionary<string, object?> GetConfig()
     {
@@ -223,6 +423,12 @@ public class BatchNormalization : Layer
             ["beta_constraint"] = KerasConfig.Serialize(BetaConstraint),
             ["gamma_constraint"] = KerasConfig.Serialize(GammaConstraint),
             ["synchronized"] = Synchronized,
+            ["process_groups"] = processGroups?.Select(g => g.ToArray()).ToArray(),
+            ["use_batch_statistics"] = UseBatchStatistics,
+            ["track_running_stats"] = TrackRunningStats,
+            ["unbiased_moving_variance"] = UnbiasedMovingVariance,
+            ["momentum_convention"] = ConventionName(MomentumConvention),
+            ["data_format"] = DataFormat,
         };
         return config;
     }
@@ -234,23 +440,63 @@ public class BatchNormalization : Layer
         ArgumentNullException.ThrowIfNull(config);
         var a = ReadConfig(config);
         return new BatchNormalization(a.Axis, a.Momentum, a.Epsilon, a.Center, a.Scale, a.BetaInit, a.GammaInit, a.MeanInit, a.VarInit,
-            a.BetaReg, a.GammaReg, a.BetaCon, a.GammaCon, KerasConfig.GetBool(config, "synchronized", false), a.Name, a.Trainable);
+            a.BetaReg, a.GammaReg, a.BetaCon, a.GammaCon, KerasConfig.GetBool(config, "synchronized", false), a.Name, a.Trainable,
+            a.ProcessGroups, a.UseBatchStatistics, a.TrackRunningStats, a.Unbiased, a.Convention, a.DataFormat);
     }
 
     private protected readonly record struct ConfigArgs(int[]? Axis, float Momentum, float Epsilon, bool Center, bool Scale,
         IInitializer? BetaInit, IInitializer? GammaInit, IInitializer? MeanInit, IInitializer? VarInit,
-        IRegularizer? BetaReg, IRegularizer? GammaReg, IConstraint? BetaCon, IConstraint? GammaCon, string? Name, bool Trainable);
+        IRegularizer? BetaReg, IRegularizer? GammaReg, IConstraint? BetaCon, IConstraint? GammaCon, string? Name, bool Trainable,
+        int[][]? ProcessGroups, bool? UseBatchStatistics, bool TrackRunningStats, bool Unbiased, MomentumConvention Convention, string? DataFormat);
+
+    private static string ConventionName(MomentumConvention convention) => convention switch
+    {
+        MomentumConvention.PyTorch => "pytorch",
+        MomentumConvention.CumulativeAverage => "cumulative_average",
+        _ => "keras",
+    };
+
+    private static MomentumConvention ParseConvention(string? name) => name switch
+    {
+        null or "keras" => MomentumConvention.Keras,
+        "pytorch" => MomentumConvention.PyTorch,
+        "cumulative_average" => MomentumConvention.CumulativeAverage,
+        _ => throw new ArgumentException($"Config key 'momentum_convention' must be \"keras\", \"pytorch\" or \"cumulative_average\", but is \"{name}\".", "config"),
+    };
+
+    /// <summary>A list of int lists (<c>process_groups</c>), or null.</summary>
+    private static int[][]? ParseGroups(IReadOnlyDictionary<string, object?> c)
+    {
+        if (!c.TryGetValue("process_groups", out var v) || v is null) return null;
+        if (v is not System.Collections.IEnumerable outer || v is string)
+            throw new ArgumentException($"Config key 'process_groups' must be a list of int lists, but is {v}.", "config");
+        var groups = new List<int[]>();
+        foreach (var item in outer)
+        {
+            var one = new Dictionary<string, object?> { ["g"] = item };
+            groups.Add(KerasConfig.GetInts(one, "g") ?? throw new ArgumentException("Config key 'process_groups' holds a null group.", "config"));
+        }
+        return [.. groups];
+    }
+
+    private static bool? GetNullableBool(IReadOnlyDictionary<string, object?> c, string key) =>
+        c.TryGetValue(key, out var v) && v is not null ? KerasConfig.GetBool(c, key, false) : null;
 
     private protected static ConfigArgs ReadConfig(IReadOnlyDictionary<string, object?> c)
     {
         IInitializer? Init(string key) => KerasConfig.GetDictionary(c, key) is { } d ? Initializers.FromConfig(d) : null;
         IRegularizer? Reg(string key) => KerasConfig.GetDictionary(c, key) is { } d ? Regularizers.FromConfig(d) : null;
         IConstraint? Con(string key) => KerasConfig.GetDictionary(c, key) is { } d ? Constraints.FromConfig(d) : null;
-        return new ConfigArgs(KerasConfig.GetInts(c, "axis"), KerasConfig.GetFloat(c, "momentum", 0.99f), KerasConfig.GetFloat(c, "epsilon", 1e-3f),
+        // A data format determines the axis, so the (resolved) axis it was saved with is not passed back as well.
+        string? dataFormat = KerasConfig.GetString(c, "data_format");
+        return new ConfigArgs(dataFormat is null ? KerasConfig.GetInts(c, "axis") : null, KerasConfig.GetFloat(c, "momentum", 0.99f), KerasConfig.GetFloat(c, "epsilon", 1e-3f),
             KerasConfig.GetBool(c, "center", true), KerasConfig.GetBool(c, "scale", true),
             Init("beta_initializer"), Init("gamma_initializer"), Init("moving_mean_initializer"), Init("moving_variance_initializer"),
             Reg("beta_regularizer"), Reg("gamma_regularizer"), Con("beta_constraint"), Con("gamma_constraint"),
-            KerasConfig.GetString(c, "name"), KerasConfig.GetBool(c, "trainable", true));
+            KerasConfig.GetString(c, "name"), KerasConfig.GetBool(c, "trainable", true),
+            ParseGroups(c), GetNullableBool(c, "use_batch_statistics"), KerasConfig.GetBool(c, "track_running_stats", true),
+            KerasConfig.GetBool(c, "unbiased_moving_variance", false), ParseConvention(KerasConfig.GetString(c, "momentum_convention")),
+            dataFormat);
     }
 }
 

@@ -1,3 +1,5 @@
+using TfSyncBN.Tensors;
+
 namespace TfSyncBN.Keras;
 
 /// <summary>
@@ -18,8 +20,12 @@ namespace TfSyncBN.Keras;
 /// <para>With no strategy, with one replica, or in cross-replica code, it is exactly <see cref="BatchNormalization"/>.
 /// Inference uses the moving statistics and never communicates. The formulas and defaults are otherwise those of
 /// <see cref="BatchNormalization"/>.</para>
+/// <para><c>processGroups</c> restricts synchronization to groups of replicas (still one collective per pass), and the
+/// other options of <see cref="BatchNormalization"/> (batch-statistics mode, running-statistics tracking, unbiased
+/// moving variance, momentum convention, data format) apply unchanged. <see cref="BatchNormalization.CallSparse"/>
+/// normalizes the stored values of a sparse COO tensor, synchronized in the same way.</para>
 /// </remarks>
-public sealed class SyncBatchNormalization : BatchNormalization
+public class SyncBatchNormalization : BatchNormalization
 {
     /// <summary>Creates the layer; arguments as in <see cref="BatchNormalization"/>, always synchronized.</summary>
     /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
@@ -37,19 +43,68 @@ public sealed class SyncBatchNormalization : BatchNormalization
     /// <param name="gammaConstraint">Projection of γ after optimizer updates, or null.</param>
     /// <param name="name">The layer name; generated when null.</param>
     /// <param name="trainable">Whether the layer trains; false means inference behaviour.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="momentum"/> is outside [0, 1], or <paramref name="epsilon"/> is not positive.</exception>
-    /// <exception cref="ArgumentException"><paramref name="axis"/> is empty, repeated, or includes the batch axis 0.</exception>
+    /// <param name="processGroups">A partition of the replica ids into groups that synchronize separately; null for all replicas.</param>
+    /// <param name="useBatchStatistics">null: batch statistics in training, moving ones in inference; true: always batch; false: always moving.</param>
+    /// <param name="trackRunningStats">false: no moving statistics; batch statistics in every mode.</param>
+    /// <param name="unbiasedMovingVariance">Whether the moving variance is updated with the unbiased batch variance.</param>
+    /// <param name="momentumConvention">How <paramref name="momentum"/> weighs old and new statistics.</param>
+    /// <param name="dataFormat">A data format such as <c>NCHW</c> or <c>NHWC</c> instead of <paramref name="axis"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="momentum"/> is outside [0, 1], <paramref name="epsilon"/>
+    /// is not positive, or <paramref name="momentumConvention"/> is not a defined value.</exception>
+    /// <exception cref="ArgumentException">As in <see cref="BatchNormalization(IReadOnlyList{int}?, float, float, bool, bool, IInitializer?, IInitializer?, IInitializer?, IInitializer?, IRegularizer?, IRegularizer?, IConstraint?, IConstraint?, bool, string?, bool, IReadOnlyList{IReadOnlyList{int}}?, bool?, bool, bool, MomentumConvention, string?)"/>.</exception>
     public SyncBatchNormalization(IReadOnlyList<int>? axis = null, float momentum = 0.99f, float epsilon = 1e-3f,
         bool center = true, bool scale = true,
         IInitializer? betaInitializer = null, IInitializer? gammaInitializer = null,
         IInitializer? movingMeanInitializer = null, IInitializer? movingVarianceInitializer = null,
         IRegularizer? betaRegularizer = null, IRegularizer? gammaRegularizer = null,
         IConstraint? betaConstraint = null, IConstraint? gammaConstraint = null,
-        string? name = null, bool trainable = true)
+        string? name = null, bool trainable = true,
+        IReadOnlyList<IReadOnlyList<int>>? processGroups = null, bool? useBatchStatistics = null, bool trackRunningStats = true,
+        bool unbiasedMovingVariance = false, MomentumConvention momentumConvention = MomentumConvention.Keras, string? dataFormat = null)
         : base(axis, momentum, epsilon, center, scale, betaInitializer, gammaInitializer, movingMeanInitializer,
             movingVarianceInitializer, betaRegularizer, gammaRegularizer, betaConstraint, gammaConstraint,
-            synchronized: true, name, trainable)
+            synchronized: true, name, trainable, processGroups, useBatchStatistics, trackRunningStats, unbiasedMovingVariance,
+            momentumConvention, dataFormat)
     {
+    }
+
+    /// <summary>
+    /// A synchronized copy of <paramref name="layer"/> (PyTorch <c>convert_sync_batchnorm</c>, Paddle
+    /// <c>convert_sync_batchnorm</c>): the same options, with <paramref name="processGroups"/>, and, when
+    /// <paramref name="layer"/> is built, a built copy holding the current values of γ, β, the moving statistics and
+    /// <c>num_batches_tracked</c> (copied, not shared; the name gets the suffix <c>_sync</c>, as Paddle renames its
+    /// parameters). Any other layer is returned unchanged, as both frameworks return non-batch-norm modules as they are.
+    /// </summary>
+    /// <param name="layer">The layer to convert.</param>
+    /// <param name="processGroups">The process groups of the new layer; null keeps <paramref name="layer"/>'s (none for a plain layer).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="layer"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="processGroups"/> is not a valid partition.</exception>
+    public static Layer Convert(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups = null)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        if (layer is not BatchNormalization bn) return layer;
+        var config = new Dictionary<string, object?>(bn.GetConfig())
+        {
+            ["name"] = bn.Name + "_sync",
+            ["synchronized"] = true,
+        };
+        if (processGroups is not null) config["process_groups"] = processGroups.Select(g => g.ToArray()).ToArray();
+        var copy = FromConfig(config);
+        if (bn.BuiltInputShape is { } shape)
+        {
+            copy.EnsureBuilt(shape);
+            Copy(bn.Gamma, copy.Gamma);
+            Copy(bn.Beta, copy.Beta);
+            Copy(bn.MovingMean, copy.MovingMean);
+            Copy(bn.MovingVariance, copy.MovingVariance);
+            Copy(bn.NumBatchesTracked, copy.NumBatchesTracked);
+        }
+        return copy;
+    }
+
+    private static void Copy(Variable? from, Variable? to)
+    {
+        if (from is not null && to is not null) to.Assign(from.Value);
     }
 
     /// <summary>Rebuilds a layer from <see cref="BatchNormalization.GetConfig"/> output; it is synchronized whatever the config says.</summary>
@@ -59,6 +114,7 @@ public sealed class SyncBatchNormalization : BatchNormalization
         ArgumentNullException.ThrowIfNull(config);
         var a = ReadConfig(config);
         return new SyncBatchNormalization(a.Axis, a.Momentum, a.Epsilon, a.Center, a.Scale, a.BetaInit, a.GammaInit, a.MeanInit,
-            a.VarInit, a.BetaReg, a.GammaReg, a.BetaCon, a.GammaCon, a.Name, a.Trainable);
+            a.VarInit, a.BetaReg, a.GammaReg, a.BetaCon, a.GammaCon, a.Name, a.Trainable,
+            a.ProcessGroups, a.UseBatchStatistics, a.TrackRunningStats, a.Unbiased, a.Convention, a.DataFormat);
     }
 }
