@@ -61,7 +61,7 @@ public class BatchNormalization : Layer
     private GroupCache? groupCache;
 
     /// <summary>Each replica's slot for one replica count (built once, read by every replica thread).</summary>
-    private sealed record GroupCache(int Replicas, GroupSlot[] Slots);
+    private sealed record GroupCache(int Replicas, GroupSlot[]? Slots);
 
     /// <summary>The data formats accepted by <c>dataFormat</c> and the channel axis each one means.</summary>
     private static readonly Dictionary<string, int> DataFormats = new(StringComparer.Ordinal)
@@ -115,8 +115,7 @@ public class BatchNormalization : Layer
     {
         if (dataFormat is not null)
         {
-            if (!DataFormats.TryGetValue(dataFormat, out int channelAxis))
-                throw new ArgumentException($"dataFormat '{dataFormat}' is unknown; accepted: {string.Join(", ", DataFormats.Keys)}.", nameof(dataFormat));
+            int channelAxis = ChannelAxisOf(dataFormat, nameof(dataFormat));
             if (axis is not null)
                 throw new ArgumentException("Give either axis or dataFormat, not both: dataFormat determines the channel axis.", nameof(dataFormat));
             axis = [channelAxis];
@@ -162,6 +161,13 @@ public class BatchNormalization : Layer
         GammaConstraint = gammaConstraint;
         Synchronized = synchronized;
     }
+
+    /// <summary>The channel axis a data format means: 1 for NC, NCL, NCHW, NCDHW; -1 for NLC, NHWC, NDHWC.</summary>
+    /// <exception cref="ArgumentException">The format is not one of those (matched case-sensitively).</exception>
+    internal static int ChannelAxisOf(string dataFormat, string paramName) =>
+        DataFormats.TryGetValue(dataFormat, out int channelAxis)
+            ? channelAxis
+            : throw new ArgumentException($"data format '{dataFormat}' is unknown; accepted: {string.Join(", ", DataFormats.Keys)}.", paramName);
 
     /// <summary>The channel axes: as given before the layer is built, then resolved to sorted non-negative axes.</summary>
     public IReadOnlyList<int> Axis => Array.AsReadOnly(axis ?? requestedAxis);
@@ -244,6 +250,9 @@ public class BatchNormalization : Layer
     /// <summary>The input ranks the layer accepts, or null for any rank ≥ 2 (a facade may restrict it).</summary>
     private protected IReadOnlyList<int>? AcceptedRanks { get; set; }
 
+    /// <summary>The number of channels the input must have (a facade's <c>num_features</c>), or null for any.</summary>
+    private protected int? ExpectedChannels { get; set; }
+
     /// <inheritdoc/>
     protected override void Build(IReadOnlyList<int> inputShape)
     {
@@ -255,6 +264,8 @@ public class BatchNormalization : Layer
         var resolved = Tensor.NormalizeAxes(requestedAxis, rank, "axis");
         if (resolved.Contains(0))
             throw new ArgumentException($"axis {Tensor.ShapeString(requestedAxis)} resolves to the batch axis 0 for inputs of rank {rank}.", "axis");
+        if (ExpectedChannels is { } expected && resolved.Aggregate(1, (p, a) => p * inputShape[a]) != expected)
+            throw new ArgumentException($"{ClassName} '{Name}' has num_features = {expected}, but the input of shape {Tensor.ShapeString(inputShape.ToArray())} has {resolved.Aggregate(1, (p, a) => p * inputShape[a])} channels on axes {Tensor.ShapeString(resolved)}.", "inputs");
         axis = resolved;
         paramShape = resolved.Length == 1
             ? [inputShape[resolved[0]]]
@@ -363,22 +374,25 @@ public class BatchNormalization : Layer
         }
     }
 
-    /// <summary>This replica's slot in the fused buffer: its group among <see cref="ProcessGroupList"/>, validated against R.</summary>
+    /// <summary>This replica's slot in the fused buffer: its group among the resolved process groups, validated against R.</summary>
     private GroupSlot SlotFor(ReplicaContext sync)
     {
-        var groups = ResolveProcessGroups(sync.NumReplicasInSync);
-        if (groups is null) return GroupSlot.All;
+        int replicas = sync.NumReplicasInSync;
         var cache = Volatile.Read(ref groupCache);
-        if (cache is null || cache.Replicas != sync.NumReplicasInSync)
+        if (cache is null || cache.Replicas != replicas)
         {
-            var valid = ProcessGroups.Validate(groups, sync.NumReplicasInSync, "processGroups");
-            var slots = new GroupSlot[sync.NumReplicasInSync];
-            for (int gi = 0; gi < valid.Length; gi++)
-                foreach (int id in valid[gi]) slots[id] = new GroupSlot(valid.Length, gi);
-            cache = new GroupCache(sync.NumReplicasInSync, slots);
+            GroupSlot[]? slots = null;
+            if (ResolveProcessGroups(replicas) is { } groups)
+            {
+                var valid = ProcessGroups.Validate(groups, replicas, "processGroups");
+                slots = new GroupSlot[replicas];
+                for (int gi = 0; gi < valid.Length; gi++)
+                    foreach (int id in valid[gi]) slots[id] = new GroupSlot(valid.Length, gi);
+            }
+            cache = new GroupCache(replicas, slots);
             Volatile.Write(ref groupCache, cache);
         }
-        return cache.Slots[sync.ReplicaId];
+        return cache.Slots is { } s ? s[sync.ReplicaId] : GroupSlot.All;
     }
 
     /// <summary>
@@ -400,10 +414,10 @@ public class BatchNormalization : Layer
     /// <summary>
     /// The Keras config: <c>name, trainable, dtype, axis, momentum, epsilon, center, scale</c>, the four initializers,
     /// the two regularizers and constraints (each <c>{class_name, config}</c> or null), <c>synchronized</c>
-    /// (which tf.keras leaves out), and the options of other frameworks: <c>process_groups</c> (list of int lists or
-    /// null), <c>use_batch_statistics</c> (bool or null), <c>track_running_stats</c>, <c>unbiased_moving_variance</c>,
-    /// <c>momentum_convention</c> (<c>"keras"</c>, <c>"pytorch"</c> or <c>"cumulative_average"</c>) and
-    /// <c>data_format</c> (string or null).
+    /// (which tf.keras leaves out); then, only when they differ from their defaults (so a plain layer's config is one
+    /// Keras accepts), the options of other frameworks: <c>process_groups</c> (list of int lists),
+    /// <c>use_batch_statistics</c> (bool), <c>track_running_stats</c> (false), <c>unbiased_moving_variance</c> (true),
+    /// <c>momentum_convention</c> (<c>"pytorch"</c> or <c>"cumulative_average"</c>) and <c>data_format</c> (string).
     /// </summary>
     public override IReadOnlyDictionary<string, object?> GetConfig()
     {
@@ -423,13 +437,15 @@ public class BatchNormalization : Layer
             ["beta_constraint"] = KerasConfig.Serialize(BetaConstraint),
             ["gamma_constraint"] = KerasConfig.Serialize(GammaConstraint),
             ["synchronized"] = Synchronized,
-            ["process_groups"] = processGroups?.Select(g => g.ToArray()).ToArray(),
-            ["use_batch_statistics"] = UseBatchStatistics,
-            ["track_running_stats"] = TrackRunningStats,
-            ["unbiased_moving_variance"] = UnbiasedMovingVariance,
-            ["momentum_convention"] = ConventionName(MomentumConvention),
-            ["data_format"] = DataFormat,
         };
+        // Options beyond Keras' appear only when set, so a plain layer's config stays one that Keras itself accepts
+        // (as tf.keras writes the renorm keys only when renorm is on).
+        if (processGroups is not null) config["process_groups"] = processGroups.Select(g => g.ToArray()).ToArray();
+        if (UseBatchStatistics is not null) config["use_batch_statistics"] = UseBatchStatistics;
+        if (!TrackRunningStats) config["track_running_stats"] = false;
+        if (UnbiasedMovingVariance) config["unbiased_moving_variance"] = true;
+        if (MomentumConvention != MomentumConvention.Keras) config["momentum_convention"] = ConventionName(MomentumConvention);
+        if (DataFormat is not null) config["data_format"] = DataFormat;
         return config;
     }
 
