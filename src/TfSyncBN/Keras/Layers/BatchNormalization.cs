@@ -71,7 +71,7 @@ public class BatchNormalization : Layer
 
     /// <summary>Creates the layer; weights are created on the first call.</summary>
     /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
-    /// <param name="momentum">The moving-average momentum, in [0, 1] (Keras convention).</param>
+    /// <param name="momentum">The moving-average momentum, in [0, 1], read as <paramref name="momentumConvention"/> says (Keras by default).</param>
     /// <param name="epsilon">Added to the variance before the square root; must be positive.</param>
     /// <param name="center">Whether to add the learned offset β.</param>
     /// <param name="scale">Whether to multiply by the learned scale γ.</param>
@@ -137,7 +137,9 @@ public class BatchNormalization : Layer
         UnbiasedMovingVariance = unbiasedMovingVariance;
         MomentumConvention = momentumConvention;
         if (!(momentum >= 0 && momentum <= 1))
-            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be in [0, 1] (Keras convention: the weight of the old moving value).");
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, momentumConvention == MomentumConvention.Keras
+                ? "momentum must be in [0, 1] (Keras convention: the weight of the old moving value)."
+                : "momentum must be in [0, 1] (PyTorch convention: the weight of the batch statistics).");
         if (!(epsilon > 0) || float.IsInfinity(epsilon))
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be a positive finite number.");
         requestedAxis = axis?.ToArray() ?? [-1];
@@ -172,7 +174,7 @@ public class BatchNormalization : Layer
     /// <summary>The channel axes: as given before the layer is built, then resolved to sorted non-negative axes.</summary>
     public IReadOnlyList<int> Axis => Array.AsReadOnly(axis ?? requestedAxis);
 
-    /// <summary>The moving-average momentum (Keras convention).</summary>
+    /// <summary>The moving-average momentum, read as <see cref="MomentumConvention"/> says.</summary>
     public float Momentum { get; }
 
     /// <summary>Added to the variance before the square root.</summary>
