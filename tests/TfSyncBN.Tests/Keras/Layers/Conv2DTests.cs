@@ -59,6 +59,19 @@ public sealed class Conv2DTests
     }
 
     [TestMethod]
+    public void Regularizers_AndConstraints_AreAttached()
+    {
+        var layer = new Conv2D(2, [2, 2], kernelInitializer: Initializers.Constant(-0.5f), biasInitializer: Initializers.Constant(3f),
+            kernelRegularizer: Regularizers.L1(0.1f), biasRegularizer: Regularizers.L2(0.5f), kernelConstraint: Constraints.NonNeg());
+        layer.EnsureBuilt([1, 3, 3, 3]);
+        Assert.AreEqual(2, layer.Losses.Count);
+        Assert.AreEqual(0.1 * (2 * 2 * 3 * 2) * 0.5, layer.Losses[0].ToScalar(), 1e-6, "L1 on the kernel");
+        Assert.AreEqual(0.5 * 2 * 9, layer.Losses[1].ToScalar(), 1e-5, "L2 on the bias");
+        Assert.IsTrue(layer.Kernel!.Constraint!(layer.Kernel.Value).ToArray().All(v => v == 0f), "NonNeg projects the kernel");
+        Assert.IsNull(layer.Bias!.Constraint);
+    }
+
+    [TestMethod]
     public void BadArguments_NameTheArgument()
     {
         Assert.AreEqual("filters", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Conv2D(0, [3])).ParamName);

@@ -60,6 +60,8 @@ public sealed class SimpleLayerTests
         CollectionAssert.AreEqual(new[] { 9, 4 }, layer.ComputeOutputShape([9, 3, 5, 4]).ToArray());
         LayerGradientCheck.Assert(new GlobalAveragePooling2D(), x);
         Assert.AreEqual("inputShape", Assert.ThrowsExactly<ArgumentException>(() => layer.ComputeOutputShape([9, 4])).ParamName);
+        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new GlobalAveragePooling2D("channels_first")).ParamName);
+        Assert.AreEqual("inputs", Assert.ThrowsExactly<ArgumentException>(() => new GlobalAveragePooling2D().Call(Tensor.Zeros([2, 3]))).ParamName);
     }
 
     [TestMethod]
