@@ -7,13 +7,13 @@ namespace TfSyncBN.Tensors.Kernels;
 /// sparse twin), with their gradients. Each row of the last axis is one distribution.
 /// </summary>
 /// <remarks>
-/// <para>Per row x of C logits: <c>m = max(x)</c>, <c>s = Σ exp(x − m)</c>, <c>lse = m + log(s)</c>,
-/// <c>softmax = exp(x − m)/s</c>. Subtracting the maximum keeps every exponent ≤ 0, so nothing overflows, and the loss
-/// never takes the logarithm of a rounded probability (which would give +∞ for a confident wrong class).</para>
-/// <para>Dense labels y: <c>loss = lse·Σy − Σ y·x</c>; <c>∂loss/∂x = softmax·Σy − y</c>; <c>∂loss/∂y = lse − x</c>.
-/// Sparse label k: <c>loss = lse − x[k]</c>; <c>∂loss/∂x = softmax − onehot(k)</c>. The softmax is kept from the forward
-/// pass for the backward pass.</para>
-/// <para>This lives here rather than next to the activation ops because it is one fused kernel, not a composition of them.</para>
+/// <para>Both start from the log-softmax of each row, <c>log p = x − m − log Σ exp(x − m)</c> with m the row maximum
+/// (<see cref="NnKernels.Softmax"/>, the kernel of <c>Tensor.LogSoftmax</c>): every exponent is ≤ 0, so nothing
+/// overflows, and the loss never takes the logarithm of a rounded probability (which would give +∞ for a confident
+/// wrong class).</para>
+/// <para>Dense labels y: <c>loss = −Σ y·log p</c>; <c>∂loss/∂x = p·Σy − y</c>; <c>∂loss/∂y = −log p</c>.
+/// Sparse label k: <c>loss = −log p[k]</c>; <c>∂loss/∂x = p − onehot(k)</c>. The backward pass reuses the forward
+/// log-probabilities (one fused op instead of LogSoftmax, Multiply and Sum, each with its own backward).</para>
 /// </remarks>
 internal static class SoftmaxCrossEntropy
 {
@@ -33,14 +33,9 @@ internal static class SoftmaxCrossEntropy
                 throw new ArgumentException($"Sparse labels must be integers in [0, {classes}), but label {r} is {v}.", nameof(labels));
             ids[r] = (int)v;
         }
-        var softmax = new float[logits.Size];
+        var logp = LogSoftmax(logits, rows, classes);
         var loss = Tensor.Uninitialized(logits.ShapeArray[..^1]);
-        for (int r = 0; r < rows; r++)
-        {
-            var x = logits.Data.AsSpan(r * classes, classes);
-            float lse = SoftmaxRow(x, softmax.AsSpan(r * classes, classes));
-            loss.Data[r] = lse - x[ids[r]];
-        }
+        for (int r = 0; r < rows; r++) loss.Data[r] = -logp[r * classes + ids[r]];
         GradientTape.Record(loss, [logits], (dy, _) =>
         {
             var dx = Tensor.Uninitialized(logits.ShapeArray);
@@ -48,7 +43,8 @@ internal static class SoftmaxCrossEntropy
             {
                 var d = dx.Data.AsSpan(r * classes, classes);
                 float g = dy.Data[r];
-                TensorPrimitives.Multiply(softmax.AsSpan(r * classes, classes), g, d);
+                TensorPrimitives.Exp(logp.AsSpan(r * classes, classes), d);
+                TensorPrimitives.Multiply(d, g, d);
                 d[ids[r]] -= g;
             }
             return [dx];
@@ -64,17 +60,14 @@ internal static class SoftmaxCrossEntropy
         if (!Tensor.SameShape(labels.ShapeArray, logits.ShapeArray))
             throw new ArgumentException($"Labels must have the logits' shape {Tensor.ShapeString(logits.ShapeArray)}, but have shape {Tensor.ShapeString(labels.ShapeArray)}.", nameof(labels));
         int rows = logits.Size / classes;
-        var softmax = new float[logits.Size];
-        var lses = new float[rows];
+        var logp = LogSoftmax(logits, rows, classes);
         var labelSums = new float[rows];
         var loss = Tensor.Uninitialized(logits.ShapeArray[..^1]);
         for (int r = 0; r < rows; r++)
         {
-            var x = logits.Data.AsSpan(r * classes, classes);
             var y = labels.Data.AsSpan(r * classes, classes);
-            lses[r] = SoftmaxRow(x, softmax.AsSpan(r * classes, classes));
             labelSums[r] = TensorPrimitives.Sum(y);
-            loss.Data[r] = lses[r] * labelSums[r] - TensorPrimitives.Dot(y, x);
+            loss.Data[r] = -TensorPrimitives.Dot(y, logp.AsSpan(r * classes, classes));
         }
         GradientTape.Record(loss, [labels, logits], (dy, needed) =>
         {
@@ -84,21 +77,21 @@ internal static class SoftmaxCrossEntropy
                 dLabels = Tensor.Uninitialized(logits.ShapeArray);
                 for (int r = 0; r < rows; r++)
                 {
-                    var d = dLabels.Data.AsSpan(r * classes, classes);
-                    TensorPrimitives.Subtract(lses[r], logits.Data.AsSpan(r * classes, classes), d);
-                    TensorPrimitives.Multiply(d, dy.Data[r], d);
+                    TensorPrimitives.Multiply(logp.AsSpan(r * classes, classes), -dy.Data[r], dLabels.Data.AsSpan(r * classes, classes));
                 }
             }
             if (needed[1])
             {
                 dLogits = Tensor.Uninitialized(logits.ShapeArray);
+                var p = new float[classes];
                 for (int r = 0; r < rows; r++)
                 {
                     var d = dLogits.Data.AsSpan(r * classes, classes);
                     float g = dy.Data[r];
-                    // g·(softmax·Σy − y) = (g·Σy)·softmax − g·y
+                    // g·(p·Σy − y) = (g·Σy)·p − g·y
+                    TensorPrimitives.Exp(logp.AsSpan(r * classes, classes), p);
                     TensorPrimitives.Multiply(labels.Data.AsSpan(r * classes, classes), -g, d);
-                    TensorPrimitives.MultiplyAdd(softmax.AsSpan(r * classes, classes), g * labelSums[r], d, d);
+                    TensorPrimitives.MultiplyAdd(p, g * labelSums[r], d, d);
                 }
             }
             return [dLabels, dLogits];
@@ -106,20 +99,12 @@ internal static class SoftmaxCrossEntropy
         return loss;
     }
 
-    /// <summary>Writes the softmax of <paramref name="x"/> to <paramref name="softmax"/> and returns log Σ exp(x).</summary>
-    private static float SoftmaxRow(ReadOnlySpan<float> x, Span<float> softmax)
+    /// <summary>The log-softmax of each row of the logits viewed as [rows, classes].</summary>
+    private static float[] LogSoftmax(Tensor logits, int rows, int classes)
     {
-        float max = TensorPrimitives.Max(x);
-        if (float.IsPositiveInfinity(max) || float.IsNaN(max))
-        {
-            softmax.Fill(float.NaN);
-            return float.NaN;
-        }
-        TensorPrimitives.Subtract(x, max, softmax);
-        TensorPrimitives.Exp(softmax, softmax);
-        float sum = TensorPrimitives.Sum(softmax);
-        TensorPrimitives.Divide(softmax, sum, softmax);
-        return max + MathF.Log(sum);
+        var logp = new float[logits.Size];
+        NnKernels.Softmax(logits.Data, logp, rows, classes, 1, log: true);
+        return logp;
     }
 
     private static int CheckLogits(Tensor logits)
