@@ -143,3 +143,24 @@ public sealed class FitAndCallbackTests
         Assert.IsTrue(new ProgressBar(new StringWriter()).Interactive == false, "an explicit writer is not a console");
     }
 }
+
+[TestClass]
+public sealed class FitValidationSplitTests
+{
+    private sealed class Params : Callback { }
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void ValidationSplit_KeepsFloorOfSamplesTimesOneMinusSplit_AsKeras()
+    {
+        // 0.2f is 0.2000000030 as a float; Keras (float64 0.2) keeps floor(600·0.8) = 480 samples, and so do we.
+        var x = Tensor.Zeros([600, 2]);
+        var y = Tensor.Zeros([600, 1]);
+        var model = new Sequential([new Dense(1)]);
+        model.Compile("sgd", "mse");
+        var p = new Params();
+        model.Fit(x, y, batchSize: 600, epochs: 1, verbose: 0, validationSplit: 0.2f, callbacks: [p]);
+        Assert.AreEqual(480, p.Parameters!.Samples);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Fit(x, y, verbose: 0, validationSplit: 1f));
+    }
+}
