@@ -119,4 +119,21 @@ public sealed class SequentialTests
         for (int i = 0; i < saved.Count; i++) KerasAssert.Identical(saved[i], model.Weights[i].Value);
         Assert.ThrowsExactly<ArgumentException>(() => model.SetWeights(saved.Take(3).ToArray()));
     }
+
+    [TestMethod]
+    [Timeout(10000)]
+    public void AModelCompiledInsideAScope_AdoptsThatStrategy_IfItHasNoWeightsYet()
+    {
+        using var strategy = new MirroredStrategy(2);
+        var model = new Sequential([new Dense(2)]);
+        Assert.AreSame(Strategy.Default, model.Strategy);
+        using (strategy.Scope()) model.Compile("sgd", "mse");
+        Assert.AreSame(strategy, model.Strategy);
+        model.Fit(Tensor.Ones([4, 3]), Tensor.Zeros([4, 2]), batchSize: 4, verbose: 0);
+        Assert.IsTrue(model.Weights.All(w => w.Replicas.Count == 2), "weights built under the adopted strategy are mirrored");
+
+        var built = new Sequential([new Dense(2)], inputShape: [3]);
+        using (strategy.Scope()) built.Compile("sgd", "mse");
+        Assert.AreSame(Strategy.Default, built.Strategy, "a built model keeps its single-copy weights and its strategy");
+    }
 }
