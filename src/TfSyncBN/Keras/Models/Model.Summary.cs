@@ -36,8 +36,8 @@ public abstract partial class Model
             lines.Add(i + 1 < layers.Count ? "" : new string('=', lineLength));
         }
         if (layers.Count == 0) lines.Add(new string('=', lineLength));
-        long trainable = TrainableWeights.Sum(w => (long)w.Shape.Aggregate(1, (a, b) => a * b));
-        long other = NonTrainableWeights.Sum(w => (long)w.Shape.Aggregate(1, (a, b) => a * b));
+        long trainable = ParameterCount(TrainableWeights);
+        long other = ParameterCount(NonTrainableWeights);
         lines.Add($"Total params: {Count(trainable + other)}");
         lines.Add($"Trainable params: {Count(trainable)}");
         lines.Add($"Non-trainable params: {Count(other)}");
