@@ -112,8 +112,8 @@ public abstract partial class Model
     /// The loss and metrics of the model on data, in inference mode (<c>model.evaluate(..., return_dict=True)</c>).
     /// </summary>
     /// <remarks>Batches are split over the replicas like training batches; the results are the means over all samples
-    /// (count-weighted across replicas and batches). The loss includes the regularization penalties, as in Keras. The
-    /// metrics are reset first, so training metrics are not mixed in.</remarks>
+    /// (count-weighted across replicas and batches). The loss includes the regularization penalties, as in Keras. It
+    /// accumulates in its own counters, so the model's running training metrics are left as they are.</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
