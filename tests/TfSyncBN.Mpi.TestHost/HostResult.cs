@@ -11,3 +11,6 @@ public sealed record HostResult(
 public sealed record ReplicaResult(
     int ReplicaId, float[] Y, float[] Dx, float[] DGamma, float[] DBeta,
     float[] SmallSum, float[] SmallMean, string LargeSumSha256, string LargeMeanSha256);
+
+/// <summary>What one rank of the Fit test writes.</summary>
+public sealed record FitResult(int Rank, double[] EpochLosses, float[][] Weights, float[] UnseededVariable);

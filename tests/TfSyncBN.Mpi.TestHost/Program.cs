@@ -12,10 +12,14 @@ using TfSyncBN.Tensors;
 //   syncbn <output prefix> <local replicas> <per-replica batch sizes, comma separated, in global replica order>
 //       SyncBatchNormalization forward and backward plus ReplicaContext.AllReduce and Strategy.Reduce; each rank
 //       writes <output prefix>.<rank>.json.
+//   fit <output prefix> <local replicas>
+//       FitCase's model trained with Fit under the strategy; each rank writes its weights, loss history and an
+//       unseeded variable created in the scope (which every worker must get from worker 0).
 //   fault <throw|exit|leave> <timeout seconds>
 //       worker 1 fails at step 3 (throws inside Run, exits with code 3, or returns from Main); the others keep
 //       calling collectives and must be ended by the job abort, not hang.
 return args.Length > 0 && args[0] == "syncbn" ? SyncBn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3])
+    : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture))
     : args.Length > 0 && args[0] == "fault" ? Fault(args[1], double.Parse(args[2], CultureInfo.InvariantCulture))
     : Usage();
 
@@ -60,6 +64,23 @@ static int SyncBn(string prefix, int localReplicas, string sizeList)
 
     var result = new HostResult(strategy.WorkerIndex, strategy.NumWorkers, strategy.NumReplicasInSync, communicator.IsMpi,
         perReplica.Values, bn.MovingMean!.Value.ToArray(), bn.MovingVariance!.Value.ToArray(), batchMean.ToArray());
+    File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
+    return 0;
+}
+
+static int Fit(string prefix, int localReplicas)
+{
+    using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
+    using var strategy = new MultiWorkerMirroredStrategy(communicator, localReplicas);
+    Sequential model;
+    Variable unseeded;
+    using (strategy.Scope())
+    {
+        model = FitCase.Model();
+        unseeded = new Variable(Tensor.FromFunction([5], _ => Random.Shared.NextSingle()), "unseeded");
+    }
+    var losses = FitCase.Train(model);
+    var result = new FitResult(strategy.WorkerIndex, losses, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray());
     File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
     return 0;
 }

@@ -1,3 +1,5 @@
+using TfSyncBN.Tensors;
+
 namespace TfSyncBN.Distribute;
 
 /// <summary>
@@ -9,7 +11,8 @@ namespace TfSyncBN.Distribute;
 /// <c>w × localReplicas + l</c>, and <see cref="NumReplicasInSync"/> is <c>W × localReplicas</c>. Every worker runs the
 /// same program: creates the strategy, builds its model in <see cref="Strategy.Scope"/> and calls
 /// <see cref="Strategy.Run{T}"/> the same number of times. <see cref="Strategy.Run{T}"/> returns the values of this
-/// worker's replicas only; <see cref="Strategy.Reduce"/> combines them over all workers (every worker must call it).</para>
+/// worker's replicas only; <see cref="Strategy.Reduce"/> combines them over all workers (every worker must call it).
+/// Mirrored variables created in cross-replica code start from worker 0's initial value on every worker.</para>
 /// <para>Collectives are hierarchical: the worker's replicas are reduced in replica order in the process (as in
 /// <see cref="MirroredStrategy"/>), one thread then sums the worker results in rank order through the communicator,
 /// and a mean divides by <see cref="NumReplicasInSync"/> last. Element i of an all-reduce is therefore
@@ -110,6 +113,20 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
                 $"(the other workers would wait for it in their next collective):{Environment.NewLine}{e}");
             throw; // Abort does not return; in case an implementation does, the failure still surfaces here.
         }
+    }
+
+    /// <summary>
+    /// Worker 0's value, by an all-reduce in which the other workers contribute zeros (x + 0 is x exactly; only a
+    /// -0 element becomes +0), for variables created in cross-replica code (in <see cref="Strategy.Scope"/>, where
+    /// Keras models build their weights); every worker must create the same variables in the same order there, as the
+    /// same program does. Variables created inside Run are left as they are: give them deterministic initializers.
+    /// </summary>
+    internal override Tensor AgreeOnInitialValue(Tensor value)
+    {
+        if (communicator.Size == 1 || CurrentReplica is not null) return value;
+        var data = communicator.Rank == 0 ? value.ToArray() : new float[value.Size];
+        communicator.AllReduceSum(data, data.Length);
+        return Tensor.FromArray(data, value.Shape);
     }
 
     private protected override long SumOverWorkers(float[] localSum, long localCount, bool countVaries)

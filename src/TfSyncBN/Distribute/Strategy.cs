@@ -205,6 +205,13 @@ public abstract class Strategy : IDisposable
     /// </summary>
     private protected virtual long SumOverWorkers(float[] localSum, long localCount, bool countVaries) => localCount;
 
+    /// <summary>
+    /// The initial value a new mirrored variable of this strategy starts from; the given value in one process. A
+    /// multi-worker strategy makes every worker start from worker 0's value (as TensorFlow does), so that unseeded
+    /// random initializers cannot make the workers diverge.
+    /// </summary>
+    internal virtual Tensor AgreeOnInitialValue(Tensor value) => value;
+
     private volatile bool disposed;
 
     /// <summary>Whether <see cref="Dispose()"/> was called.</summary>

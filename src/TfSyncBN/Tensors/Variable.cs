@@ -49,7 +49,7 @@ public sealed class Variable : ITensorLike
         var current = Strategy.Current;
         strategy = current.NumReplicasInSync > 1 ? current : null;
         copies = new Tensor[strategy?.LocalReplicaCount ?? 1]; // a multi-worker strategy's other workers hold their own
-        copies.AsSpan().Fill(initialValue);
+        copies.AsSpan().Fill(strategy?.AgreeOnInitialValue(initialValue) ?? initialValue);
     }
 
     /// <summary>The variable's name.</summary>
