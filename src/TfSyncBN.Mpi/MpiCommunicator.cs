@@ -15,7 +15,8 @@ namespace TfSyncBN.Mpi;
 /// <c>mpirun</c>, the program is a single worker and Open MPI is not even loaded.</para>
 /// <para>Determinism: <c>MPI_Allreduce</c> does not fix the order in which it adds the ranks' values (it depends on
 /// the algorithm Open MPI picks for the message size, the rank count and the transport), and the MPI standard only
-/// recommends, without requiring, that every rank get the same bits. So the sum is made in rank order here:
+/// recommends, without requiring, that every rank get the same bits. So the sum is made in rank order here. With two
+/// ranks each element is a single addition, which is commutative, so <c>MPI_Allreduce</c> is used as is. Otherwise
 /// buffers of at most <see cref="GatherLimit"/> elements over all ranks are all-gathered and each rank adds them in
 /// rank order (one collective); larger buffers are cut into one chunk per rank, each rank receives its chunk from
 /// every rank (<c>MPI_Alltoallv</c>), adds them in rank order and the chunks are all-gathered
@@ -191,9 +192,24 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
         var mpi = this.mpi!;
         lock (callLock)
         {
-            using var _ = watchdog!.Watch(length * Size <= GatherLimit ? "MPI_Allgather" : "MPI_Alltoallv/MPI_Allgatherv");
-            if ((long)length * Size <= GatherLimit) GatherAndSum(mpi, buffer, length, ref scratch, datatype);
-            else ScatterSumGather(mpi, buffer, length, ref scratch, datatype);
+            if (Size == 2)
+            {
+                // Two ranks: each element is one addition, b0 + b1 or b1 + b0, and IEEE addition is commutative, so
+                // MPI_Allreduce itself gives the rank-order bits on both ranks, whatever algorithm it picks.
+                using var _ = watchdog!.Watch("MPI_Allreduce");
+                fixed (T* data = buffer)
+                    MpiLibrary.Check(mpi.Allreduce((void*)1, data, length, datatype, mpi.OpSum, mpi.CommWorld), "MPI_Allreduce");
+            }
+            else if ((long)length * Size <= GatherLimit)
+            {
+                using var _ = watchdog!.Watch("MPI_Allgather");
+                GatherAndSum(mpi, buffer, length, ref scratch, datatype);
+            }
+            else
+            {
+                using var _ = watchdog!.Watch("MPI_Alltoallv/MPI_Allgatherv");
+                ScatterSumGather(mpi, buffer, length, ref scratch, datatype);
+            }
         }
     }
 
@@ -268,7 +284,7 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
         private readonly object gate = new();
         private readonly Thread? thread;
         private long startedAt; // Stopwatch timestamp of the collective in progress, 0 when none
-        private string operation = "";
+        private volatile string operation = "";
         private bool stopping;
 
         public CollectiveWatchdog(MpiCommunicator owner, TimeSpan timeout)
@@ -280,14 +296,11 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
             thread.Start();
         }
 
-        /// <summary>Marks a collective as in progress until the returned scope ends.</summary>
+        /// <summary>Marks a collective as in progress until the returned scope ends (two volatile writes: no lock on the hot path).</summary>
         public Scope Watch(string name)
         {
-            lock (gate)
-            {
-                operation = name;
-                startedAt = Stopwatch.GetTimestamp();
-            }
+            operation = name;
+            Volatile.Write(ref startedAt, Stopwatch.GetTimestamp());
             return new Scope(this);
         }
 
@@ -307,7 +320,8 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
             {
                 while (!stopping && expired is null)
                 {
-                    if (startedAt != 0 && Stopwatch.GetElapsedTime(startedAt) >= timeout) expired = operation;
+                    long started = Volatile.Read(ref startedAt);
+                    if (started != 0 && Stopwatch.GetElapsedTime(started) >= timeout) expired = operation;
                     // Polling at a tenth of the timeout (at most 1 s) bounds the overshoot without waking often.
                     else Monitor.Wait(gate, TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 1000)));
                 }
@@ -321,10 +335,7 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
 
         public readonly struct Scope(CollectiveWatchdog watchdog) : IDisposable
         {
-            public void Dispose()
-            {
-                lock (watchdog.gate) watchdog.startedAt = 0;
-            }
+            public void Dispose() => Volatile.Write(ref watchdog.startedAt, 0);
         }
     }
 }

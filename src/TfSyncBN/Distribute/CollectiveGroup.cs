@@ -173,6 +173,11 @@ internal sealed class CollectiveGroup
         if ((uint)length > (uint)buffer.Length)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"length must be between 0 and the buffer's length, {buffer.Length}.");
         var call = new CollectiveCall(kind, op, typeof(T), length, detail);
+        if (size == 1 && crossWorkers is not null)
+        {
+            AllReduceAlone(call, buffer, length, op);
+            return;
+        }
         bool inline = (long)length * size <= InlineReduceLimit || size == 1;
         var (result, snapshot) = inline
             ? Arrive(replica, call, buffer, Mode.ReduceInline, (inputs, shared) =>
@@ -192,6 +197,37 @@ internal sealed class CollectiveGroup
                 crossWorkers is null ? null : (_, _) => CrossWorkerStage(shared, length, op));
         }
         shared.AsSpan(0, length).CopyTo(buffer);
+    }
+
+    /// <summary>
+    /// The one replica of a worker: nothing to wait for or add up locally, so the buffer goes straight to the
+    /// cross-worker stage (no rendezvous, no copies; the result is the same as through the shared buffer).
+    /// </summary>
+    private void AllReduceAlone<T>(CollectiveCall call, T[] buffer, int length, ReduceOp op)
+        where T : unmanaged, INumber<T>
+    {
+        lock (gate)
+        {
+            ThrowIfClosed(0, call);
+            ThrowIfFaulted(0, call, waiting: false);
+            collectivesCompleted++;
+        }
+        try
+        {
+            CrossWorkerStage(buffer, length, op);
+        }
+        catch (Exception e)
+        {
+            Fail(0, e);
+            throw;
+        }
+    }
+
+    private void ThrowIfClosed(int replica, CollectiveCall call)
+    {
+        if (closed)
+            throw new InvalidOperationException(
+                $"Replica {replica} {call} through a ReplicaContext whose Run has finished: a context is only valid inside its own Run.");
     }
 
     /// <summary>Throws for a <see cref="ReduceOp"/> value that is neither Sum nor Mean.</summary>
@@ -246,9 +282,7 @@ internal sealed class CollectiveGroup
     {
         lock (gate)
         {
-            if (closed)
-                throw new InvalidOperationException(
-                    $"Replica {replica} {call} through a ReplicaContext whose Run has finished: a context is only valid inside its own Run.");
+            ThrowIfClosed(replica, call);
             ThrowIfFaulted(replica, call, waiting: false);
             if (present[replica])
             {
