@@ -15,8 +15,8 @@ using TfSyncBN.Tensors;
 //   fit <output prefix> <local replicas>
 //       FitCase's model trained with Fit under the strategy; each rank writes its weights, loss history and an
 //       unseeded variable created in the scope (which every worker must get from worker 0).
-//   fault <throw|exit|leave> <timeout seconds>
-//       worker 1 fails at step 3 (throws inside Run, exits with code 3, or returns from Main); the others keep
+//   fault <throw|exit|kill|leave> <timeout seconds>
+//       worker 1 fails at step 3 (throws inside Run, exits with code 3, is killed, or returns from Main); the others keep
 //       calling collectives and must be ended by the job abort, not hang.
 return args.Length > 0 && args[0] == "syncbn" ? SyncBn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3])
     : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture))
@@ -97,6 +97,7 @@ static int Fault(string mode, double timeoutSeconds)
         if (strategy.WorkerIndex == 1 && step == 3)
         {
             if (mode == "exit") Environment.Exit(3);
+            if (mode == "kill") System.Diagnostics.Process.GetCurrentProcess().Kill(); // SIGKILL: no handler runs
             if (mode == "leave") return 0;
         }
         int s = step;

@@ -31,6 +31,15 @@ public sealed class MpiFaultTests
 
     [TestMethod]
     [Timeout(60_000, CooperativeCancellation = true)]
+    public void AWorkerThatIsKilled_EndsEveryWorker()
+    {
+        // SIGKILL: none of the worker's own handlers run; mpirun notices the lost process and ends the job.
+        var job = MpiJob.RunMpi(3, Limit, "fault", "kill", "20");
+        AssertEndedPromptly(job, expectedSeconds: 15);
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
     public void AWorkerThatStopsCallingCollectives_EndsTheJobAfterTheCollectiveTimeout()
     {
         // Worker 1 returns from Main at step 3 (exit code 0); the others wait in their next collective until the
