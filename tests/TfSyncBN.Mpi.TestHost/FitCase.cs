@@ -35,7 +35,10 @@ public static class FitCase
         return model;
     }
 
-    /// <summary>Trains <paramref name="model"/> and returns the loss of each epoch.</summary>
-    public static double[] Train(Sequential model) =>
-        [.. model.Fit(Inputs(), Labels(), batchSize: BatchSize, epochs: Epochs, verbose: 0, seed: ShuffleSeed)["loss"]];
+    /// <summary>Trains <paramref name="model"/> on the first 28 samples, validating on the last 12; the loss and validation loss of each epoch.</summary>
+    public static (double[] Loss, double[] ValidationLoss) Train(Sequential model)
+    {
+        var history = model.Fit(Inputs(), Labels(), batchSize: BatchSize, epochs: Epochs, verbose: 0, seed: ShuffleSeed, validationSplit: 0.3f);
+        return ([.. history["loss"]], [.. history["val_loss"]]);
+    }
 }

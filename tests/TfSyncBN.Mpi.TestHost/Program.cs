@@ -79,8 +79,8 @@ static int Fit(string prefix, int localReplicas)
         model = FitCase.Model();
         unseeded = new Variable(Tensor.FromFunction([5], _ => Random.Shared.NextSingle()), "unseeded");
     }
-    var losses = FitCase.Train(model);
-    var result = new FitResult(strategy.WorkerIndex, losses, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray());
+    var (losses, validationLosses) = FitCase.Train(model);
+    var result = new FitResult(strategy.WorkerIndex, losses, validationLosses, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray());
     File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
     return 0;
 }

@@ -129,6 +129,13 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
         return Tensor.FromArray(data, value.Shape);
     }
 
+    internal override bool SpansWorkers => communicator.Size > 1;
+
+    internal override void SumAcrossWorkers(double[] values)
+    {
+        if (communicator.Size > 1) communicator.AllReduceSum(values, values.Length);
+    }
+
     private protected override long SumOverWorkers(float[] localSum, long localCount, bool countVaries)
     {
         if (communicator.Size == 1) return localCount;

@@ -212,6 +212,15 @@ public abstract class Strategy : IDisposable
     /// </summary>
     internal virtual Tensor AgreeOnInitialValue(Tensor value) => value;
 
+    /// <summary>Whether the strategy's replicas run in several processes (a multi-worker strategy with more than one worker).</summary>
+    internal virtual bool SpansWorkers => false;
+
+    /// <summary>
+    /// Adds the other workers' <paramref name="values"/> in place (worker order), for cross-replica code that combined
+    /// this worker's replica results itself; every worker must call it. Nothing in one process.
+    /// </summary>
+    internal virtual void SumAcrossWorkers(double[] values) { }
+
     private volatile bool disposed;
 
     /// <summary>Whether <see cref="Dispose()"/> was called.</summary>

@@ -112,7 +112,8 @@ public abstract partial class Model
     /// </summary>
     /// <remarks>Batches are split over the replicas like training batches; the results are the means over all samples
     /// (count-weighted across replicas and batches). The loss includes the regularization penalties, as in Keras. The
-    /// metrics are reset first, so training metrics are not mixed in.</remarks>
+    /// metrics are reset first, so training metrics are not mixed in. Under a multi-worker strategy every worker
+    /// evaluates its replicas' share of each batch and the sums are combined over all workers (every worker must call it).</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
@@ -165,11 +166,23 @@ public abstract partial class Model
                 return result;
             });
             double lossSum = 0, lossCount = 0;
-            foreach (var p in parts)
+            if (strategy.SpansWorkers)
             {
-                lossSum += p[0];
-                lossCount += p[1];
-                for (int i = 0; i < totals.Length; i++) totals[i] += p[2 + i];
+                // Run returned this worker's replicas only: add the other workers' sums (a collective on every worker).
+                var batch = new double[2 + totals.Length];
+                foreach (var p in parts) for (int i = 0; i < batch.Length; i++) batch[i] += p[i];
+                strategy.SumAcrossWorkers(batch);
+                (lossSum, lossCount) = (batch[0], batch[1]);
+                for (int i = 0; i < totals.Length; i++) totals[i] += batch[2 + i];
+            }
+            else
+            {
+                foreach (var p in parts)
+                {
+                    lossSum += p[0];
+                    lossCount += p[1];
+                    for (int i = 0; i < totals.Length; i++) totals[i] += p[2 + i];
+                }
             }
             tracker.Update((lossCount > 0 ? lossSum / lossCount : 0) + penalty, count);
         }
