@@ -55,7 +55,8 @@ public abstract partial class Model
         if (validationData is null && validationSplit > 0)
         {
             int n = x.Shape[0];
-            int split = (int)(n * (1.0 - validationSplit));
+            // The split as the decimal the caller wrote (0.2f is 0.2, not 0.2000000030), so 600 samples keep 480, as in Keras.
+            int split = (int)Math.Floor(n * (1.0 - KerasConfig.Number(validationSplit)));
             if (split == 0 || split == n)
                 throw new ArgumentOutOfRangeException(nameof(validationSplit), validationSplit, $"validationSplit {validationSplit} of {n} samples leaves no training or no validation samples.");
             using (GradientTape.Pause())
@@ -206,21 +207,25 @@ public abstract partial class Model
         if (x.Rank == 0) throw new ArgumentException("x needs a batch axis (axis 0), but is a scalar.", nameof(x));
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be at least 1.");
         Prepare(x.Shape);
-        var outputs = new List<Tensor>();
         int n = x.Shape[0];
-        for (int start = 0; start < n || (n == 0 && start == 0); start += Math.Max(batchSize, 1))
+        if (n == 0)
+        {
+            using (GradientTape.Pause()) return Call(x, training: false);
+        }
+        var outputs = new List<Tensor>();
+        for (int start = 0; start < n; start += batchSize)
         {
             int count = Math.Min(batchSize, n - start);
             Tensor xb;
             using (GradientTape.Pause()) xb = x.Slice(0, start, count);
             var xs = Split(xb, strategy.NumReplicasInSync);
+            // Inference needs no collectives, so replicas with an empty slice simply skip it.
             var parts = strategy.Run(c =>
             {
                 using var pause = GradientTape.Pause();
-                return xs[c.ReplicaId].Shape[0] == 0 && n > 0 ? null : Call(xs[c.ReplicaId], training: false);
+                return xs[c.ReplicaId].Shape[0] == 0 ? null : Call(xs[c.ReplicaId], training: false);
             });
-            outputs.AddRange(parts.Where(p => p is not null)!);
-            if (n == 0) break;
+            foreach (var p in parts) if (p is not null) outputs.Add(p);
         }
         using (GradientTape.Pause()) return outputs.Count == 1 ? outputs[0] : Tensor.Concat(outputs, 0);
     }
