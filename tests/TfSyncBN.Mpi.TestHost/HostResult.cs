@@ -13,4 +13,4 @@ public sealed record ReplicaResult(
     float[] SmallSum, float[] SmallMean, string LargeSumSha256, string LargeMeanSha256);
 
 /// <summary>What one rank of the Fit test writes.</summary>
-public sealed record FitResult(int Rank, double[] EpochLosses, double[] ValidationLosses, float[][] Weights, float[] UnseededVariable);
+public sealed record FitResult(int Rank, double[] EpochLosses, double[] ValidationLosses, float[] Predictions, float[][] Weights, float[] UnseededVariable);

@@ -80,7 +80,10 @@ static int Fit(string prefix, int localReplicas)
         unseeded = new Variable(Tensor.FromFunction([5], _ => Random.Shared.NextSingle()), "unseeded");
     }
     var (losses, validationLosses) = FitCase.Train(model);
-    var result = new FitResult(strategy.WorkerIndex, losses, validationLosses, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray());
+    // 40 rows in batches of 19, 19 and 2 over 4 replicas (worker 1 has no rows of the last): every worker predicts
+    // its rows of each batch and receives all of them.
+    var predictions = model.Predict(FitCase.Inputs(), batchSize: 19).ToArray();
+    var result = new FitResult(strategy.WorkerIndex, losses, validationLosses, predictions, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray());
     File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
     return 0;
 }

@@ -3,7 +3,7 @@ using TfSyncBN.Mpi.TestHost;
 
 namespace TfSyncBN.Mpi.Tests;
 
-/// <summary><c>Model.Fit</c> (with validation, so <c>Evaluate</c> too) unchanged under MultiWorkerMirroredStrategy (2 workers × 2 replicas) against training in one process.</summary>
+/// <summary><c>Model.Fit</c> (with validation, so <c>Evaluate</c> too) and <c>Predict</c> unchanged under MultiWorkerMirroredStrategy (2 workers × 2 replicas) against training in one process.</summary>
 [TestClass]
 public sealed class MultiWorkerFitTests
 {
@@ -21,12 +21,16 @@ public sealed class MultiWorkerFitTests
         var model = FitCase.Model();
         var (losses, validationLosses) = FitCase.Train(model);
         var weights = model.GetWeights().Select(w => w.ToArray()).ToArray();
+        var predictions = model.Predict(FitCase.Inputs(), batchSize: 19).ToArray();
 
         Assert.AreEqual(FitCase.Epochs, workers[0].EpochLosses.Length);
         for (int e = 0; e < losses.Length; e++)
             Assert.AreEqual(losses[e], workers[0].EpochLosses[e], 1e-5 * Math.Max(1, Math.Abs(losses[e])), $"epoch {e} loss");
         for (int e = 0; e < validationLosses.Length; e++)
             Assert.AreEqual(validationLosses[e], workers[0].ValidationLosses[e], 1e-5 * Math.Max(1, Math.Abs(validationLosses[e])), $"epoch {e} validation loss (Evaluate over all workers)");
+        Assert.AreEqual(predictions.Length, workers[0].Predictions.Length, "Predict returns every row on every worker");
+        for (int i = 0; i < predictions.Length; i++)
+            Assert.AreEqual(predictions[i], workers[0].Predictions[i], 1e-4, $"prediction {i}");
         Assert.IsTrue(losses[^1] < losses[0], $"training must reduce the loss: {string.Join(", ", losses)}");
         Assert.AreEqual(weights.Length, workers[0].Weights.Length, "weight count");
         for (int i = 0; i < weights.Length; i++)
@@ -39,6 +43,7 @@ public sealed class MultiWorkerFitTests
         // Every worker ends with the same bits, and an unseeded variable created in the scope started from worker 0's value.
         CollectionAssert.AreEqual(workers[0].EpochLosses, workers[1].EpochLosses, "loss history on both workers");
         CollectionAssert.AreEqual(workers[0].ValidationLosses, workers[1].ValidationLosses, "validation loss history on both workers");
+        CollectionAssert.AreEqual(workers[0].Predictions, workers[1].Predictions, "predictions on both workers");
         for (int i = 0; i < weights.Length; i++) CollectionAssert.AreEqual(workers[0].Weights[i], workers[1].Weights[i], $"weight {i} on both workers");
         CollectionAssert.AreEqual(workers[0].UnseededVariable, workers[1].UnseededVariable, "an unseeded initial value is broadcast from worker 0");
         Assert.IsTrue(workers[0].UnseededVariable.Distinct().Count() > 1, "the unseeded variable holds random values");

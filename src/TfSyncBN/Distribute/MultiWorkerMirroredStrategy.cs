@@ -131,6 +131,8 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
 
     internal override bool SpansWorkers => communicator.Size > 1;
 
+    internal override int FirstLocalReplicaId => FirstReplicaId;
+
     internal override void SumAcrossWorkers(double[] values)
     {
         if (communicator.Size > 1) communicator.AllReduceSum(values, values.Length);

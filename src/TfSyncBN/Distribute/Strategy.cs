@@ -212,6 +212,9 @@ public abstract class Strategy : IDisposable
     /// </summary>
     internal virtual Tensor AgreeOnInitialValue(Tensor value) => value;
 
+    /// <summary>The global id of this process's first replica (0 in one process).</summary>
+    internal virtual int FirstLocalReplicaId => 0;
+
     /// <summary>Whether the strategy's replicas run in several processes (a multi-worker strategy with more than one worker).</summary>
     internal virtual bool SpansWorkers => false;
 

@@ -195,7 +195,9 @@ public abstract partial class Model
     /// <summary>
     /// The model's outputs for all samples, in inference mode and in sample order (<c>model.predict</c>).
     /// </summary>
-    /// <remarks>Batches are split over the replicas, which run in parallel; the results are concatenated in order.</remarks>
+    /// <remarks>Batches are split over the replicas, which run in parallel; the results are concatenated in order.
+    /// Under a multi-worker strategy every worker predicts its replicas' rows and receives all of them (every worker
+    /// must call it).</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
@@ -225,7 +227,8 @@ public abstract partial class Model
                 using var pause = GradientTape.Pause();
                 return xs[c.ReplicaId].Shape[0] == 0 ? null : Call(xs[c.ReplicaId], training: false);
             });
-            foreach (var p in parts) if (p is not null) outputs.Add(p);
+            if (strategy.SpansWorkers) outputs.Add(GatherPredictionsAcrossWorkers(parts.Values, xs, xb));
+            else foreach (var p in parts) if (p is not null) outputs.Add(p);
         }
         using (GradientTape.Pause()) return outputs.Count == 1 ? outputs[0] : Tensor.Concat(outputs, 0);
     }
