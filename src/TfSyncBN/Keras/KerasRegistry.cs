@@ -72,7 +72,9 @@ internal sealed class KerasRegistry<T> where T : class, IKerasObject
         return KerasConfig.Serialize(value)!;
     }
 
-    private Entry Find(string name, string paramName) => byName.TryGetValue(name, out var entry)
+    /// <summary>The entry registered under a class name or alias.</summary>
+    /// <exception cref="ArgumentException">No class has that name; the message lists the accepted names.</exception>
+    internal Entry Find(string name, string paramName) => byName.TryGetValue(name, out var entry)
         ? entry
         : throw new ArgumentException($"Unknown {kind} '{name}'. Accepted names: {string.Join(", ", Names)}.", paramName);
 }

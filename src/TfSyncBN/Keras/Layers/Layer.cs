@@ -104,6 +104,36 @@ public abstract partial class Layer : IKerasObject
     }
 
     /// <summary>
+    /// The shape of the output for inputs of <paramref name="inputShape"/> (batch dimension included, first), without
+    /// building the layer or computing anything (Keras <c>compute_output_shape</c>). The base returns the input shape:
+    /// layers that change the shape override it.
+    /// </summary>
+    /// <param name="inputShape">The input shape, batch dimension first.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="inputShape"/> is null.</exception>
+    /// <exception cref="ArgumentException">The shape does not fit the layer (see each layer).</exception>
+    public virtual IReadOnlyList<int> ComputeOutputShape(IReadOnlyList<int> inputShape)
+    {
+        ArgumentNullException.ThrowIfNull(inputShape);
+        return inputShape.ToArray();
+    }
+
+    /// <summary>The number of scalars in all weights, trainable or not (Keras <c>count_params</c>).</summary>
+    /// <exception cref="InvalidOperationException">The layer is not built yet, so its weights do not exist.</exception>
+    public int CountParams()
+    {
+        if (!Built)
+            throw new InvalidOperationException($"{this} is not built yet: call it on an input (or call EnsureBuilt) before counting its parameters.");
+        long total = 0;
+        foreach (var w in weights)
+        {
+            long size = 1;
+            foreach (int d in w.Shape) size *= d;
+            total += size;
+        }
+        return checked((int)total);
+    }
+
+    /// <summary>
     /// The layer's constructor arguments under their Keras names: <c>name</c>, <c>trainable</c>, <c>dtype</c>, plus each layer's own.
     /// </summary>
     public virtual IReadOnlyDictionary<string, object?> GetConfig() => new Dictionary<string, object?>

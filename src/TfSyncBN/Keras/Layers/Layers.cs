@@ -1,0 +1,70 @@
+namespace TfSyncBN.Keras;
+
+/// <summary>
+/// Serialization of layers in the Keras model-JSON form, mirroring <c>keras.layers.serialize</c> /
+/// <c>keras.layers.deserialize</c>: <c>{"class_name": "Dense", "config": {...}}</c>.
+/// </summary>
+public static class Layers
+{
+    /// <summary>
+    /// Config keys that Keras writes into some layer configs but that describe the model around the layer rather
+    /// than the layer (its input shape); <see cref="Deserialize"/> accepts and ignores them.
+    /// </summary>
+    private static readonly string[] IgnoredKeys = ["batch_input_shape", "batch_shape", "input_shape"];
+
+    /// <summary>Every class name <see cref="Deserialize"/> accepts (Keras class names, matched case-sensitively).</summary>
+    public static IReadOnlyList<string> Names => LayerRegistry.Instance.Names;
+
+    /// <summary><c>{"class_name": layer.ClassName, "config": layer.GetConfig()}</c> (<c>keras.layers.serialize</c>).</summary>
+    /// <param name="layer">The layer.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="layer"/> is null.</exception>
+    public static IReadOnlyDictionary<string, object?> Serialize(Layer layer) =>
+        KerasRegistry<Layer>.Serialize(layer, nameof(layer));
+
+    /// <summary>
+    /// A new, unbuilt layer from its serialized form <c>{"class_name": name, "config": {...}}</c>
+    /// (<c>keras.layers.deserialize</c>), as made by <see cref="Serialize"/>. Config keys left out take the
+    /// constructor's defaults (a layer with a required argument, such as <c>Dense</c>'s <c>units</c>, needs it); numbers
+    /// may be of any numeric type, as after a JSON round trip. The weights are not part of the config.
+    /// </summary>
+    /// <param name="config">The serialized layer.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
+    /// <exception cref="ArgumentException">The class name is missing or unknown (the message lists <see cref="Names"/>), a
+    /// required key is missing, or the config has an unknown key or a value of the wrong type.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A config value is outside the constructor's range (the exception names that parameter).</exception>
+    public static Layer Deserialize(IReadOnlyDictionary<string, object?> config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var className = config.TryGetValue("class_name", out var v) && v is string s
+            ? s
+            : throw new ArgumentException($"A serialized layer needs a string 'class_name' entry, but config has {(v is null ? "none" : $"'{v}'")}.", nameof(config));
+        var entry = LayerRegistry.Instance.Find(className, nameof(config));
+        var inner = KerasConfig.GetDictionary(config, "config") ?? new Dictionary<string, object?>();
+        Layer layer;
+        try
+        {
+            layer = entry.FromConfig(inner);
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException)
+        {
+            throw new ArgumentException($"The config of {entry.ClassName} has a value of the wrong type: {e.Message}", nameof(config), e);
+        }
+        // Unknown keys are checked against the rebuilt layer's own config: layers with required arguments have no
+        // default instance to compare with.
+        var known = layer.GetConfig();
+        foreach (var key in inner.Keys)
+        {
+            if (!known.ContainsKey(key) && Array.IndexOf(IgnoredKeys, key) < 0)
+                throw new ArgumentException($"The config of {entry.ClassName} has an unknown key '{key}'; accepted keys: {string.Join(", ", known.Keys)}.", nameof(config));
+        }
+        return layer;
+    }
+}
+
+/// <summary>The layer classes by Keras class name.</summary>
+file static class LayerRegistry
+{
+    public static readonly KerasRegistry<Layer> Instance = new("layer",
+        new("BatchNormalization", [], BatchNormalization.FromConfig),
+        new("SyncBatchNormalization", [], SyncBatchNormalization.FromConfig));
+}

@@ -1,0 +1,302 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+
+namespace TfSyncBN.Tensors.Kernels;
+
+/// <summary>
+/// The geometry of a 2-D sliding window over an NHWC input (convolution or pooling): input [N, H, W, C], window
+/// KH×KW, strides SH×SW, output [N, OH, OW, ·], and the zero rows/columns before the input (PadTop, PadLeft).
+/// </summary>
+/// <remarks>
+/// TensorFlow's rules: "valid" uses no padding, <c>O = ⌊(I − K)/S⌋ + 1</c>; "same" gives <c>O = ⌈I/S⌉</c> and pads
+/// <c>P = max((O − 1)·S + K − I, 0)</c> in total, <c>⌊P/2⌋</c> before and the rest after.
+/// </remarks>
+internal readonly record struct WindowGeometry(int N, int H, int W, int C, int KH, int KW, int SH, int SW, int OH, int OW, int PadTop, int PadLeft)
+{
+    /// <summary>Output pixels per image.</summary>
+    public int Pixels => OH * OW;
+
+    /// <summary>Elements of one im2col row: KH·KW·C.</summary>
+    public int Patch => KH * KW * C;
+
+    public static WindowGeometry Create(int[] inputShape, int kh, int kw, int sh, int sw, bool same)
+    {
+        int n = inputShape[0], h = inputShape[1], w = inputShape[2], c = inputShape[3];
+        int oh, ow, padTop = 0, padLeft = 0;
+        if (same)
+        {
+            oh = (h + sh - 1) / sh;
+            ow = (w + sw - 1) / sw;
+            padTop = Math.Max((oh - 1) * sh + kh - h, 0) / 2;
+            padLeft = Math.Max((ow - 1) * sw + kw - w, 0) / 2;
+        }
+        else
+        {
+            oh = h >= kh ? (h - kh) / sh + 1 : 0;
+            ow = w >= kw ? (w - kw) / sw + 1 : 0;
+        }
+        return new WindowGeometry(n, h, w, c, kh, kw, sh, sw, oh, ow, padTop, padLeft);
+    }
+
+    /// <summary>Output shape [N, OH, OW, channels].</summary>
+    public static int[] OutputShape(IReadOnlyList<int> inputShape, int kh, int kw, int sh, int sw, bool same, int channels)
+    {
+        var g = Create([inputShape[0], inputShape[1], inputShape[2], inputShape[3]], kh, kw, sh, sw, same);
+        return [g.N, g.OH, g.OW, channels];
+    }
+}
+
+/// <summary>Convolution through im2col + <see cref="Gemm"/>, and max pooling, on NHWC data.</summary>
+internal static class ConvKernels
+{
+    /// <summary>Target size of one im2col buffer, in floats; images are processed in chunks that fit it.</summary>
+    private const int ChunkFloats = 1 << 20;
+
+    private static bool IsPointwise(in WindowGeometry g) => g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1;
+
+    private static int ImagesPerChunk(in WindowGeometry g) => Math.Clamp(ChunkFloats / Math.Max(1, g.Pixels * g.Patch), 1, Math.Max(1, g.N));
+
+    /// <summary>
+    /// Writes the patches of images [n0, n0 + count) as rows of <paramref name="cols"/>: row (n, oy, ox) holds
+    /// x[n, oy·SH − PadTop + ky, ox·SW − PadLeft + kx, c] in (ky, kx, c) order, 0 outside the input.
+    /// </summary>
+    public static void Im2Col(ReadOnlySpan<float> x, in WindowGeometry g, int n0, int count, Span<float> cols)
+    {
+        int c = g.C, rowLen = g.Patch, at = 0;
+        for (int n = n0; n < n0 + count; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += rowLen)
+                {
+                    var row = cols.Slice(at, rowLen);
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PadTop + ky;
+                        var seg = row.Slice(ky * g.KW * c, g.KW * c);
+                        if ((uint)iy >= (uint)g.H)
+                        {
+                            seg.Clear();
+                            continue;
+                        }
+                        int ix0 = ox * g.SW - g.PadLeft;
+                        int lineStart = ((n * g.H + iy) * g.W) * c;
+                        if (ix0 >= 0 && ix0 + g.KW <= g.W)
+                        {
+                            // The whole window row is inside: one contiguous copy.
+                            x.Slice(lineStart + ix0 * c, g.KW * c).CopyTo(seg);
+                            continue;
+                        }
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = ix0 + kx;
+                            var dst = seg.Slice(kx * c, c);
+                            if ((uint)ix >= (uint)g.W) dst.Clear();
+                            else x.Slice(lineStart + ix * c, c).CopyTo(dst);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: adds each patch row of <paramref name="cols"/> back into dx.</summary>
+    public static void Col2Im(ReadOnlySpan<float> cols, in WindowGeometry g, int n0, int count, Span<float> dx)
+    {
+        int c = g.C, rowLen = g.Patch, at = 0;
+        for (int n = n0; n < n0 + count; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += rowLen)
+                {
+                    var row = cols.Slice(at, rowLen);
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PadTop + ky;
+                        if ((uint)iy >= (uint)g.H) continue;
+                        int ix0 = ox * g.SW - g.PadLeft;
+                        int lineStart = ((n * g.H + iy) * g.W) * c;
+                        var seg = row.Slice(ky * g.KW * c, g.KW * c);
+                        if (ix0 >= 0 && ix0 + g.KW <= g.W)
+                        {
+                            var dst = dx.Slice(lineStart + ix0 * c, g.KW * c);
+                            TensorPrimitives.Add(dst, seg, dst);
+                            continue;
+                        }
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = ix0 + kx;
+                            if ((uint)ix >= (uint)g.W) continue;
+                            var dst = dx.Slice(lineStart + ix * c, c);
+                            TensorPrimitives.Add(dst, seg.Slice(kx * c, c), dst);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary><c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F].</summary>
+    public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
+    {
+        if (g.N == 0 || g.Pixels == 0) return;
+        if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
+        {
+            Gemm.Multiply(g.N * g.Pixels, filters, g.C, x, false, kernel, false, y, accumulate: false);
+            return;
+        }
+        int per = ImagesPerChunk(g), rows = g.Pixels, patch = g.Patch;
+        float[] cols = NnKernels.Rent(per * rows * patch);
+        try
+        {
+            for (int n0 = 0; n0 < g.N; n0 += per)
+            {
+                int count = Math.Min(per, g.N - n0);
+                Im2Col(x, g, n0, count, cols);
+                Gemm.Multiply(count * rows, filters, patch, cols, false, kernel, false, y.Slice(n0 * rows * filters, count * rows * filters), accumulate: false);
+            }
+        }
+        finally
+        {
+            NnKernels.Return(cols);
+        }
+    }
+
+    /// <summary>
+    /// The convolution's gradients: <c>dk = Σ_n colsₙᵀ·dyₙ</c> (when <paramref name="dk"/> is not empty) and
+    /// <c>dx = col2im(dy·kᵀ)</c> (when <paramref name="dx"/> is not empty); both are overwritten.
+    /// </summary>
+    public static void Conv2DBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int filters, in WindowGeometry g,
+        Span<float> dx, Span<float> dk)
+    {
+        dx.Clear();
+        dk.Clear();
+        if (g.N == 0 || g.Pixels == 0) return;
+        int rows = g.Pixels, patch = g.Patch;
+        if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
+        {
+            int m = g.N * rows;
+            if (!dk.IsEmpty) Gemm.Multiply(patch, filters, m, x, true, dy, false, dk, accumulate: false);
+            if (!dx.IsEmpty) Gemm.Multiply(m, patch, filters, dy, false, kernel, true, dx, accumulate: false);
+            return;
+        }
+        int per = ImagesPerChunk(g);
+        float[] cols = NnKernels.Rent(per * rows * patch);
+        try
+        {
+            for (int n0 = 0; n0 < g.N; n0 += per)
+            {
+                int count = Math.Min(per, g.N - n0), m = count * rows;
+                var dyChunk = dy.Slice(n0 * rows * filters, m * filters);
+                if (!dk.IsEmpty)
+                {
+                    Im2Col(x, g, n0, count, cols);
+                    Gemm.Multiply(patch, filters, m, cols, true, dyChunk, false, dk, accumulate: true);
+                }
+                if (!dx.IsEmpty)
+                {
+                    Gemm.Multiply(m, patch, filters, dyChunk, false, kernel, true, cols, accumulate: false);
+                    Col2Im(cols, g, n0, count, dx);
+                }
+            }
+        }
+        finally
+        {
+            NnKernels.Return(cols);
+        }
+    }
+
+    /// <summary>
+    /// <c>y[n, oy, ox, c] = max over the window's positions inside the input of x[n, iy, ix, c]</c> (padding never wins;
+    /// a window with no position inside the input gives −∞, which "same" padding never produces).
+    /// </summary>
+    public static void MaxPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
+    {
+        int c = g.C, at = 0;
+        for (int n = 0; n < g.N; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += c)
+                {
+                    var dst = y.Slice(at, c);
+                    bool first = true;
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PadTop + ky;
+                        if ((uint)iy >= (uint)g.H) continue;
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = ox * g.SW - g.PadLeft + kx;
+                            if ((uint)ix >= (uint)g.W) continue;
+                            var src = x.Slice(((n * g.H + iy) * g.W + ix) * c, c);
+                            if (first) src.CopyTo(dst);
+                            else TensorPrimitives.Max(dst, src, dst);
+                            first = false;
+                        }
+                    }
+                    if (first) dst.Fill(float.NegativeInfinity);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The max-pool gradient: each dy[n, oy, ox, c] goes to the first window position (row-major scan) whose input
+    /// equals the output y, as TensorFlow's argmax does; overlapping windows add up.
+    /// </summary>
+    public static void MaxPoolBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, in WindowGeometry g, Span<float> dx)
+    {
+        dx.Clear();
+        int c = g.C, at = 0, w = Vector<float>.Count;
+        Span<int> taken = c <= 1024 ? stackalloc int[c] : new int[c];
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float dxr = ref MemoryMarshal.GetReference(dx);
+        for (int n = 0; n < g.N; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += c)
+                {
+                    var yv = y.Slice(at, c);
+                    var gv = dy.Slice(at, c);
+                    taken.Clear();
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PadTop + ky;
+                        if ((uint)iy >= (uint)g.H) continue;
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = ox * g.SW - g.PadLeft + kx;
+                            if ((uint)ix >= (uint)g.W) continue;
+                            int src = ((n * g.H + iy) * g.W + ix) * c;
+                            int j = 0;
+                            for (; j + w <= c; j += w)
+                            {
+                                var done = Vector.LoadUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
+                                var hit = Vector.AsVectorInt32(Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)(src + j)), Vector.LoadUnsafe(ref MemoryMarshal.GetReference(yv), (nuint)j)));
+                                var fresh = Vector.AndNot(hit, done);
+                                var add = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref MemoryMarshal.GetReference(gv), (nuint)j), Vector<float>.Zero);
+                                ref float d = ref Unsafe(ref dxr, src + j);
+                                (Vector.LoadUnsafe(ref d) + add).StoreUnsafe(ref d);
+                                (done | hit).StoreUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
+                            }
+                            for (; j < c; j++)
+                            {
+                                if (taken[j] == 0 && x[src + j] == yv[j])
+                                {
+                                    dx[src + j] += gv[j];
+                                    taken[j] = -1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static ref float Unsafe(ref float r, int offset) => ref System.Runtime.CompilerServices.Unsafe.Add(ref r, offset);
+}

@@ -1,0 +1,196 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace TfSyncBN.Tensors.Kernels;
+
+/// <summary>
+/// Single-precision matrix multiplication <c>C (+)= op(A)·op(B)</c> on row-major spans, where <c>op</c> is the identity
+/// or the transpose: the hot path of <c>Dense</c> and of <c>Conv2D</c> (through im2col), forward and backward.
+/// </summary>
+/// <remarks>
+/// <para>The classic blocked scheme (Goto/BLIS): K is cut into blocks of <see cref="KC"/>, M into blocks of
+/// <see cref="MC"/>, N into blocks of <see cref="NC"/>. Each block of op(B) is packed into NR-wide column panels
+/// ([k][NR], contiguous) and each block of op(A) into MR-tall row panels ([k][MR]), zero-padded at the edges, so the
+/// micro-kernel reads both with unit stride whatever the transposes. The micro-kernel keeps an MR×NR tile of C in
+/// 2·MR vector registers (MR = 6, NR = two vectors: 6×32 with AVX-512, 6×16 with AVX2) and performs one broadcast
+/// and two fused multiply-adds per row and step of k. Packing is O(MK + KN) against O(MNK) arithmetic.</para>
+/// <para>Accumulation is in float32 (one fused multiply-add per term), in increasing k within each block of KC.</para>
+/// <para>Pack buffers come from <see cref="ArrayPool{T}"/>; nothing is allocated per element. Single-threaded.</para>
+/// </remarks>
+internal static class Gemm
+{
+    private const int MR = 6;
+    private const int KC = 256;
+    private const int MC = 120;
+    private const int NC = 1024;
+
+    /// <summary>
+    /// <c>C = op(A)·op(B)</c>, or <c>C += op(A)·op(B)</c> when <paramref name="accumulate"/>; op(A) is m×k, op(B) is k×n,
+    /// C is m×n (row-major, contiguous).
+    /// </summary>
+    /// <remarks>A is m×k row-major, or k×m row-major when <c>transA</c>; B is k×n row-major, or n×k row-major when <c>transB</c>.</remarks>
+    public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
+        Span<float> c, bool accumulate)
+    {
+        if (!accumulate) c[..(m * n)].Clear();
+        if (m == 0 || n == 0 || k == 0) return;
+        if (Vector512.IsHardwareAccelerated) Run<V512>(m, n, k, a, transA, b, transB, c);
+        else if (Vector256.IsHardwareAccelerated) Run<V256>(m, n, k, a, transA, b, transB, c);
+        else Run<V128>(m, n, k, a, transA, b, transB, c);
+    }
+
+    private static void Run<TV>(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB, Span<float> c)
+        where TV : struct, IVec<TV>
+    {
+        int nr = 2 * TV.Count;
+        // Element (i, p) of op(A) is a[i·aRow + p·aCol]; element (p, j) of op(B) is b[p·bRow + j·bCol].
+        int aRow = transA ? 1 : k, aCol = transA ? m : 1;
+        int bRow = transB ? 1 : n, bCol = transB ? k : 1;
+        int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KC, k);
+        float[] bPack = ArrayPool<float>.Shared.Rent(kcMax * ncMax);
+        float[] aPack = ArrayPool<float>.Shared.Rent(kcMax * mcMax);
+        try
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    PackB(b, bRow, bCol, pc, jc, kc, nc, nr, bPack);
+                    for (int ic = 0; ic < m; ic += MC)
+                    {
+                        int mc = Math.Min(MC, m - ic);
+                        PackA(a, aRow, aCol, ic, pc, mc, kc, aPack);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            ref float bp = ref bPack[jr * kc];
+                            int nLeft = Math.Min(nr, nc - jr);
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int mLeft = Math.Min(MR, mc - ir);
+                                ref float cTile = ref c[(ic + ir) * n + jc + jr];
+                                MicroKernel<TV>(kc, ref aPack[ir * kc], ref bp, ref cTile, n, mLeft, nLeft);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(aPack);
+            ArrayPool<float>.Shared.Return(bPack);
+        }
+    }
+
+    private static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>Packs op(B)[pc.., jc..] (kc×nc) into nr-wide panels, each [kc][nr], zero-padded on the right.</summary>
+    private static void PackB(ReadOnlySpan<float> b, int bRow, int bCol, int pc, int jc, int kc, int nc, int nr, float[] dst)
+    {
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int w = Math.Min(nr, nc - jr);
+            var panel = dst.AsSpan(jr * kc, kc * nr);
+            for (int p = 0; p < kc; p++)
+            {
+                var row = panel.Slice(p * nr, nr);
+                int start = (pc + p) * bRow + (jc + jr) * bCol;
+                if (bCol == 1) b.Slice(start, w).CopyTo(row);
+                else for (int j = 0; j < w; j++) row[j] = b[start + j * bCol];
+                if (w < nr) row[w..].Clear();
+            }
+        }
+    }
+
+    /// <summary>Packs op(A)[ic.., pc..] (mc×kc) into MR-tall panels, each [kc][MR], zero-padded at the bottom.</summary>
+    private static void PackA(ReadOnlySpan<float> a, int aRow, int aCol, int ic, int pc, int mc, int kc, float[] dst)
+    {
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int h = Math.Min(MR, mc - ir);
+            var panel = dst.AsSpan(ir * kc, kc * MR);
+            if (aRow == 1)
+            {
+                // Transposed A: the MR rows of one k step are contiguous.
+                for (int p = 0; p < kc; p++)
+                {
+                    var dstRow = panel.Slice(p * MR, MR);
+                    a.Slice((pc + p) * aCol + ic + ir, h).CopyTo(dstRow);
+                    if (h < MR) dstRow[h..].Clear();
+                }
+                continue;
+            }
+            if (h < MR) panel.Clear();
+            for (int i = 0; i < h; i++)
+            {
+                var src = a.Slice((ic + ir + i) * aRow + pc, kc);
+                for (int p = 0; p < kc; p++) panel[p * MR + i] = src[p];
+            }
+        }
+    }
+
+    /// <summary>C[0..mLeft, 0..nLeft] += Apanel·Bpanel for one MR×NR tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel<TV>(int kc, ref float ap, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
+        where TV : struct, IVec<TV>
+    {
+        int w = TV.Count;
+        TV c00 = TV.Splat(0), c01 = TV.Splat(0), c10 = TV.Splat(0), c11 = TV.Splat(0), c20 = TV.Splat(0), c21 = TV.Splat(0);
+        TV c30 = TV.Splat(0), c31 = TV.Splat(0), c40 = TV.Splat(0), c41 = TV.Splat(0), c50 = TV.Splat(0), c51 = TV.Splat(0);
+        for (int p = 0; p < kc; p++)
+        {
+            TV b0 = TV.Load(ref bp), b1 = TV.Load(ref Unsafe.Add(ref bp, w));
+            TV a = TV.Splat(ap);
+            c00 = TV.MultiplyAdd(a, b0, c00); c01 = TV.MultiplyAdd(a, b1, c01);
+            a = TV.Splat(Unsafe.Add(ref ap, 1));
+            c10 = TV.MultiplyAdd(a, b0, c10); c11 = TV.MultiplyAdd(a, b1, c11);
+            a = TV.Splat(Unsafe.Add(ref ap, 2));
+            c20 = TV.MultiplyAdd(a, b0, c20); c21 = TV.MultiplyAdd(a, b1, c21);
+            a = TV.Splat(Unsafe.Add(ref ap, 3));
+            c30 = TV.MultiplyAdd(a, b0, c30); c31 = TV.MultiplyAdd(a, b1, c31);
+            a = TV.Splat(Unsafe.Add(ref ap, 4));
+            c40 = TV.MultiplyAdd(a, b0, c40); c41 = TV.MultiplyAdd(a, b1, c41);
+            a = TV.Splat(Unsafe.Add(ref ap, 5));
+            c50 = TV.MultiplyAdd(a, b0, c50); c51 = TV.MultiplyAdd(a, b1, c51);
+            ap = ref Unsafe.Add(ref ap, MR);
+            bp = ref Unsafe.Add(ref bp, 2 * w);
+        }
+        if (mLeft == MR && nLeft == 2 * w)
+        {
+            AddRow(c00, c01, ref c, w);
+            AddRow(c10, c11, ref Unsafe.Add(ref c, ldc), w);
+            AddRow(c20, c21, ref Unsafe.Add(ref c, 2 * ldc), w);
+            AddRow(c30, c31, ref Unsafe.Add(ref c, 3 * ldc), w);
+            AddRow(c40, c41, ref Unsafe.Add(ref c, 4 * ldc), w);
+            AddRow(c50, c51, ref Unsafe.Add(ref c, 5 * ldc), w);
+            return;
+        }
+        // Edge tile: spill the registers, then add only the part inside C.
+        Span<float> tile = stackalloc float[MR * 2 * Vector512<float>.Count];
+        ref float t = ref MemoryMarshal.GetReference(tile);
+        int nrw = 2 * w;
+        TV.Store(c00, ref t); TV.Store(c01, ref Unsafe.Add(ref t, w));
+        TV.Store(c10, ref Unsafe.Add(ref t, nrw)); TV.Store(c11, ref Unsafe.Add(ref t, nrw + w));
+        TV.Store(c20, ref Unsafe.Add(ref t, 2 * nrw)); TV.Store(c21, ref Unsafe.Add(ref t, 2 * nrw + w));
+        TV.Store(c30, ref Unsafe.Add(ref t, 3 * nrw)); TV.Store(c31, ref Unsafe.Add(ref t, 3 * nrw + w));
+        TV.Store(c40, ref Unsafe.Add(ref t, 4 * nrw)); TV.Store(c41, ref Unsafe.Add(ref t, 4 * nrw + w));
+        TV.Store(c50, ref Unsafe.Add(ref t, 5 * nrw)); TV.Store(c51, ref Unsafe.Add(ref t, 5 * nrw + w));
+        for (int i = 0; i < mLeft; i++)
+        {
+            ref float row = ref Unsafe.Add(ref c, i * ldc);
+            for (int j = 0; j < nLeft; j++) Unsafe.Add(ref row, j) += tile[i * nrw + j];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow<TV>(TV lo, TV hi, ref float c, int w) where TV : struct, IVec<TV>
+    {
+        TV.Store(TV.Add(TV.Load(ref c), lo), ref c);
+        ref float c1 = ref Unsafe.Add(ref c, w);
+        TV.Store(TV.Add(TV.Load(ref c1), hi), ref c1);
+    }
+}
