@@ -243,6 +243,16 @@ internal static class Window
             _ => throw new ArgumentException($"{paramName} must be \"valid\" or \"same\", but is {(padding is null ? "null" : $"\"{padding}\"")}.", paramName),
         };
 
+    /// <summary>[N, OH, OW, channels] of a window over an NHWC shape (batch entry passed through, even if negative).</summary>
+    /// <exception cref="ArgumentException">A "valid" window is larger than the input.</exception>
+    public static int[] OutputShape(int[] shape, int[] window, int[] strides, bool same, int channels, string paramName)
+    {
+        if (!same && (window[0] > shape[1] || window[1] > shape[2]))
+            throw new ArgumentException($"With \"valid\" padding the window {window[0]}x{window[1]} must fit in the input's {shape[1]}x{shape[2]} (input shape {Tensor.ShapeString(shape)}).", paramName);
+        var g = WindowGeometry.Create([1, shape[1], shape[2], 1], window[0], window[1], strides[0], strides[1], same);
+        return [shape[0], g.OH, g.OW, channels];
+    }
+
     /// <summary>The geometry, rejecting "valid" windows larger than the input.</summary>
     public static WindowGeometry Geometry(int[] shape, int kh, int kw, int sh, int sw, bool same, string windowParam)
     {

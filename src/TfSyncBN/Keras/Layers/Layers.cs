@@ -65,6 +65,16 @@ public static class Layers
 file static class LayerRegistry
 {
     public static readonly KerasRegistry<Layer> Instance = new("layer",
+        new("Activation", [], Activation.FromConfig),
         new("BatchNormalization", [], BatchNormalization.FromConfig),
+        new("Conv2D", ["Convolution2D"], Conv2D.FromConfig),
+        new("Dense", [], Dense.FromConfig),
+        new("Dropout", [], Dropout.FromConfig),
+        new("Flatten", [], Flatten.FromConfig),
+        new("GlobalAveragePooling2D", ["GlobalAvgPool2D"], GlobalAveragePooling2D.FromConfig),
+        new("MaxPooling2D", ["MaxPool2D"], MaxPooling2D.FromConfig),
+        new("ReLU", [], ReLU.FromConfig),
+        new("Rescaling", [], Rescaling.FromConfig),
+        new("Softmax", [], Softmax.FromConfig),
         new("SyncBatchNormalization", [], SyncBatchNormalization.FromConfig));
 }

@@ -38,13 +38,6 @@ internal readonly record struct WindowGeometry(int N, int H, int W, int C, int K
         }
         return new WindowGeometry(n, h, w, c, kh, kw, sh, sw, oh, ow, padTop, padLeft);
     }
-
-    /// <summary>Output shape [N, OH, OW, channels].</summary>
-    public static int[] OutputShape(IReadOnlyList<int> inputShape, int kh, int kw, int sh, int sw, bool same, int channels)
-    {
-        var g = Create([inputShape[0], inputShape[1], inputShape[2], inputShape[3]], kh, kw, sh, sw, same);
-        return [g.N, g.OH, g.OW, channels];
-    }
 }
 
 /// <summary>Convolution through im2col + <see cref="Gemm"/>, and max pooling, on NHWC data.</summary>

@@ -1,0 +1,99 @@
+using TfSyncBN.Tensors;
+
+namespace TfSyncBN.Keras;
+
+/// <summary>
+/// The shared part of the layers with a kernel, an optional bias and an activation (<see cref="Dense"/>,
+/// <see cref="Conv2D"/>): <c>y = activation(op(x, kernel) + bias)</c>, with Keras' initializer, regularizer and
+/// constraint arguments for both weights.
+/// </summary>
+public abstract class KernelLayer : Layer
+{
+    private Variable? kernel, bias;
+
+    /// <summary>Stores the shared arguments (see <see cref="Dense"/> for their meaning).</summary>
+    /// <exception cref="ArgumentException"><paramref name="activation"/> is not a known name.</exception>
+    private protected KernelLayer(string? activation, bool useBias, IInitializer? kernelInitializer, IInitializer? biasInitializer,
+        IRegularizer? kernelRegularizer, IRegularizer? biasRegularizer, IConstraint? kernelConstraint, IConstraint? biasConstraint,
+        string? name, bool trainable)
+        : base(name, trainable)
+    {
+        Activation = ActivationFunctions.Canonical(activation, nameof(activation));
+        UseBias = useBias;
+        KernelInitializer = kernelInitializer ?? Initializers.GlorotUniform();
+        BiasInitializer = biasInitializer ?? Initializers.Zeros();
+        KernelRegularizer = kernelRegularizer;
+        BiasRegularizer = biasRegularizer;
+        KernelConstraint = kernelConstraint;
+        BiasConstraint = biasConstraint;
+    }
+
+    /// <summary>The activation's Keras name: <c>"linear"</c> (identity), <c>"relu"</c>, <c>"sigmoid"</c>, <c>"softmax"</c> (last axis) or <c>"tanh"</c>.</summary>
+    public string Activation { get; }
+
+    /// <summary>Whether a bias is added.</summary>
+    public bool UseBias { get; }
+
+    /// <summary>Initializer of the kernel (Glorot uniform by default).</summary>
+    public IInitializer KernelInitializer { get; }
+
+    /// <summary>Initializer of the bias (zeros by default).</summary>
+    public IInitializer BiasInitializer { get; }
+
+    /// <summary>Penalty on the kernel, or null.</summary>
+    public IRegularizer? KernelRegularizer { get; }
+
+    /// <summary>Penalty on the bias, or null.</summary>
+    public IRegularizer? BiasRegularizer { get; }
+
+    /// <summary>Projection of the kernel after optimizer updates, or null.</summary>
+    public IConstraint? KernelConstraint { get; }
+
+    /// <summary>Projection of the bias after optimizer updates, or null.</summary>
+    public IConstraint? BiasConstraint { get; }
+
+    /// <summary>The kernel, or null before the layer is built.</summary>
+    public Variable? Kernel => kernel;
+
+    /// <summary>The bias, or null when <see cref="UseBias"/> is false or before the layer is built.</summary>
+    public Variable? Bias => bias;
+
+    /// <summary>Creates the kernel (and the bias of <paramref name="units"/> entries); called from <see cref="Layer.Build"/>.</summary>
+    private protected void BuildWeights(int[] kernelShape, int units)
+    {
+        kernel = AddWeight("kernel", kernelShape, KernelInitializer, KernelRegularizer, KernelConstraint);
+        if (UseBias) bias = AddWeight("bias", [units], BiasInitializer, BiasRegularizer, BiasConstraint);
+    }
+
+    /// <summary>Adds the bias along the last axis, then applies the activation.</summary>
+    private protected Tensor Finish(Tensor z)
+    {
+        if (bias is not null) z = z.BiasAdd(bias.Value);
+        return ActivationFunctions.Apply(Activation, z);
+    }
+
+    /// <summary>The shared config entries, under Keras' names.</summary>
+    private protected (string, object?)[] KernelConfig() =>
+    [
+        ("activation", Activation),
+        ("use_bias", UseBias),
+        ("kernel_initializer", KerasConfig.Serialize(KernelInitializer)),
+        ("bias_initializer", KerasConfig.Serialize(BiasInitializer)),
+        ("kernel_regularizer", KerasConfig.Serialize(KernelRegularizer)),
+        ("bias_regularizer", KerasConfig.Serialize(BiasRegularizer)),
+        ("kernel_constraint", KerasConfig.Serialize(KernelConstraint)),
+        ("bias_constraint", KerasConfig.Serialize(BiasConstraint)),
+    ];
+
+    /// <summary>The shared constructor arguments read back from a config.</summary>
+    private protected readonly record struct KernelArgs(string? Activation, bool UseBias, IInitializer? KernelInitializer, IInitializer? BiasInitializer,
+        IRegularizer? KernelRegularizer, IRegularizer? BiasRegularizer, IConstraint? KernelConstraint, IConstraint? BiasConstraint, string? Name, bool Trainable)
+    {
+        public static KernelArgs Read(IReadOnlyDictionary<string, object?> c) => new(
+            KerasConfig.GetString(c, "activation"), KerasConfig.GetBool(c, "use_bias", true),
+            LayerConfig.Initializer(c, "kernel_initializer"), LayerConfig.Initializer(c, "bias_initializer"),
+            LayerConfig.Regularizer(c, "kernel_regularizer"), LayerConfig.Regularizer(c, "bias_regularizer"),
+            LayerConfig.Constraint(c, "kernel_constraint"), LayerConfig.Constraint(c, "bias_constraint"),
+            LayerConfig.Name(c), LayerConfig.Trainable(c));
+    }
+}
