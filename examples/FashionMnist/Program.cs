@@ -56,7 +56,7 @@ using (strategy.Scope())
 }
 model.Summary(Console.WriteLine);
 Console.WriteLine($"Training on {strategy.NumReplicasInSync} replicas (threads), global batch {options.BatchSize} " +
-    $"({options.BatchSize / options.Replicas} per replica), {options.Epochs} epochs, Adam lr {options.LearningRate}");
+    $"(about {options.BatchSize / (double)options.Replicas:0.#} per replica), {options.Epochs} epochs, Adam lr {options.LearningRate}");
 
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.SavePath))!);
 var bestPath = Path.ChangeExtension(options.SavePath, ".best.weights");
