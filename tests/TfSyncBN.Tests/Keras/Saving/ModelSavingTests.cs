@@ -135,6 +135,21 @@ public sealed class ModelSavingTests
     }
 
     [TestMethod]
+    public void FreezingALayerAfterSaving_DoesNotReorderTheFile()
+    {
+        var a = new Sequential([new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 1)), new BatchNormalization(), new Dense(2, kernelInitializer: Initializers.GlorotUniform(seed: 2))], inputShape: [4], name: "freeze_a");
+        var b = new Sequential([new Dense(3), new BatchNormalization(), new Dense(2)], inputShape: [4], name: "freeze_b");
+        CollectionAssert.AreEqual(new[] { "kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance", "kernel", "bias" },
+            a.SavedWeights.Select(w => w.Name.Split('/')[^1]).ToArray(), "layer by layer");
+        var path = Path.Combine(dir, "freeze.weights");
+        a.SaveWeights(path);
+        b.Layers[0].Trainable = false; // Model.Weights would now list dense_1's kernel before dense's
+        b.LoadWeights(path);
+        for (int i = 0; i < a.SavedWeights.Count; i++)
+            CollectionAssert.AreEqual(Bits(a.SavedWeights[i].Value), Bits(b.SavedWeights[i].Value), a.SavedWeights[i].Name);
+    }
+
+    [TestMethod]
     public void FromJson_Errors()
     {
         void Fails(string json, string fragment)
