@@ -60,6 +60,8 @@ public static class WeightsFile
     /// <exception cref="DirectoryNotFoundException">The directory of <paramref name="path"/> does not exist.</exception>
     /// <exception cref="IOException">Writing or renaming failed; the previous file, if any, is unchanged.</exception>
     /// <exception cref="UnauthorizedAccessException">The directory or the file is not writable; the previous file is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">Called inside a replica function of a multi-replica strategy (save in
+    /// cross-replica code, so that the file is written once).</exception>
     public static void Save(string path, IReadOnlyList<Variable> variables) => Save(path, variables, tmp => new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None));
 
     /// <summary><see cref="Save(string, IReadOnlyList{Variable})"/> with the temporary file opened by <paramref name="openTemporary"/> (tests inject failures there).</summary>
@@ -71,6 +73,8 @@ public static class WeightsFile
         if (Directory.Exists(path)) throw new ArgumentException($"The weights path '{path}' is a directory.", nameof(path));
         for (int i = 0; i < variables.Count; i++)
             if (variables[i] is null) throw new ArgumentNullException(nameof(variables), $"variables[{i}] is null.");
+        if (ReplicaContext.Current is { IsDistributed: true } ctx)
+            throw new InvalidOperationException($"Save weights in cross-replica code, not inside strategy.Run (called from replica {ctx.ReplicaId} of {ctx.NumReplicasInSync}).");
         var full = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Cannot save weights to '{path}': the directory '{directory}' does not exist.");

@@ -283,5 +283,8 @@ public sealed class WeightsFileTests
 
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => strategy.Run(ctx => { WeightsFile.Load(path, [v]); return 0; }));
         StringAssert.Contains(e.Message, "Load weights in cross-replica code");
+        e = Assert.ThrowsExactly<InvalidOperationException>(() => strategy.Run(ctx => { WeightsFile.Save(PathOf("inside.bin"), [v]); return 0; }));
+        StringAssert.Contains(e.Message, "Save weights in cross-replica code");
+        Assert.IsFalse(File.Exists(PathOf("inside.bin")));
     }
 }
