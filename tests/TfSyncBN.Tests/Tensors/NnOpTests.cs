@@ -127,6 +127,7 @@ public sealed class NnOpTests
     [DataRow(3, 5, 5, 4, 1, 1, 6, 1, 1, false)]
     [DataRow(3, 5, 5, 4, 1, 1, 6, 2, 2, true)]
     [DataRow(1, 4, 4, 1, 5, 5, 2, 1, 1, true)]
+    [DataRow(3, 32, 32, 40, 3, 3, 2, 1, 1, true)] // 368,640 floats of im2col per image: processed in chunks of 2 images
     public void Conv2D_MatchesFloat64(int n, int h, int w, int c, int kh, int kw, int f, int sh, int sw, bool same)
     {
         var r = TestData.NewRandom(n * 100 + h);
@@ -148,6 +149,33 @@ public sealed class NnOpTests
         var x = Rand(r, 2, 5, 4, 2);
         var k = Rand(r, 3, 2, 2, 3);
         GradientCheck.AssertGradients(t => t[0].Conv2D(t[1], [sh, sw], same ? "same" : "valid"), [x, k], message: $"Conv2D s={sh}x{sw} same={same}");
+    }
+
+    [TestMethod]
+    public void Conv2D_GradientsOfAChunkedBatch_EqualThePerImageGradients()
+    {
+        // 3 images whose im2col rows do not fit one buffer: the kernel gradient accumulates over chunks.
+        var r = TestData.NewRandom(23);
+        var x = Rand(r, 3, 32, 32, 40);
+        var k = Rand(r, 3, 3, 40, 2);
+        var u = Rand(r, 3, 32, 32, 2);
+        IReadOnlyList<Tensor?> Grads(Tensor xs, Tensor us)
+        {
+            using var tape = new GradientTape();
+            tape.Watch(xs);
+            tape.Watch(k);
+            return tape.Gradient(xs.Conv2D(k, padding: "same"), [xs, k], us);
+        }
+        var whole = Grads(x, u);
+        var dk = new double[k.Size];
+        for (int n = 0; n < 3; n++)
+        {
+            var part = Grads(x.Slice(0, n, 1), u.Slice(0, n, 1));
+            TestData.AssertClose(whole[0]!.Slice(0, n, 1).AsSpan(), part[0]!.AsSpan(), 1e-5, 1e-5, $"dx of image {n}");
+            var g = part[1]!.ToArray();
+            for (int i = 0; i < g.Length; i++) dk[i] += g[i];
+        }
+        TestData.AssertClose(whole[1]!.AsSpan(), dk, 1e-3, 1e-4, "dk summed over images");
     }
 
     [TestMethod]

@@ -84,9 +84,10 @@ internal static class NnKernels
             return;
         }
         // Strided axis: work on whole rows of `inner` lanes, with per-lane max and sum in scratch rows.
-        float[] scratch = new float[2 * inner];
+        float[] scratch = new float[3 * inner];
         var m = scratch.AsSpan(0, inner);
         var s = scratch.AsSpan(inner, inner);
+        var e = scratch.AsSpan(2 * inner, inner);
         for (int o = 0; o < outer; o++)
         {
             var xs = x.Slice(o * len * inner, len * inner);
@@ -100,7 +101,8 @@ internal static class NnKernels
                 TensorPrimitives.Subtract(xs.Slice(r * inner, inner), m, yr);
                 if (log)
                 {
-                    for (int j = 0; j < inner; j++) s[j] += MathF.Exp(yr[j]);
+                    TensorPrimitives.Exp(yr, e);
+                    TensorPrimitives.Add(s, e, s);
                 }
                 else
                 {
