@@ -7,7 +7,8 @@ namespace TfSyncBN.Keras;
 /// </summary>
 /// <remarks>
 /// <para>At each epoch end, with <c>current = logs[monitor]</c>: it is an improvement when
-/// <c>current − minDelta &lt; best</c> (mode "min") or <c>current + minDelta &gt; best</c> (mode "max"); then
+/// <c>current + minDelta &lt; best</c> (mode "min") or <c>current − minDelta &gt; best</c> (mode "max"), i.e. it
+/// beats the best by more than minDelta; then
 /// <c>best = current</c> and the wait counter returns to 0. Otherwise the counter grows, and once it reaches
 /// <see cref="Patience"/> (from the second epoch on) training stops, after restoring the best epoch's weights when
 /// <see cref="RestoreBestWeights"/> is set. Mode "auto" is "max" for a monitor whose name contains <c>acc</c> or
@@ -85,7 +86,7 @@ public sealed class EarlyStopping : Callback
         var model = Model ?? throw new InvalidOperationException("EarlyStopping needs its Model (Fit sets it).");
         if (RestoreBestWeights && bestWeights is null) bestWeights = model.GetWeights();
         wait++;
-        bool improved = Mode == "min" ? current - MinDelta < best : current + MinDelta > best;
+        bool improved = Mode == "min" ? current + MinDelta < best : current - MinDelta > best;
         if (improved)
         {
             best = current;

@@ -55,7 +55,8 @@ public abstract partial class Model
         if (validationData is null && validationSplit > 0)
         {
             int n = x.Shape[0];
-            int split = (int)(n * (1.0 - validationSplit));
+            // The split as the decimal the caller wrote (0.2f is 0.2, not 0.2000000030), so 600 samples keep 480, as in Keras.
+            int split = (int)Math.Floor(n * (1.0 - KerasConfig.Number(validationSplit)));
             if (split == 0 || split == n)
                 throw new ArgumentOutOfRangeException(nameof(validationSplit), validationSplit, $"validationSplit {validationSplit} of {n} samples leaves no training or no validation samples.");
             using (GradientTape.Pause())
