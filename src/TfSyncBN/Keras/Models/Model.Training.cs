@@ -19,9 +19,10 @@ public abstract partial class Model
     /// <c>[start_r, start_r + n_r)</c>, the first <c>B mod R</c> replicas one more row than the others, so some replicas
     /// get none when B &lt; R) and the step runs in <c>strategy.Run</c>.</para>
     /// <para>Called inside <c>strategy.Run</c> (a custom loop), they are this replica's part of the global batch; every
-    /// replica must call it. Either way the step computes, on each replica, the gradient of
-    /// <c>Σ per-example losses / global count + Σ regularization penalties</c> summed over replicas, with ONE fused
-    /// all-reduce per step (see <see cref="Model"/>), and updates every replica's copy of the weights identically.</para>
+    /// replica must call it. Either way the gradient applied is the sum over replicas of each replica's gradient of
+    /// <c>(its Σ per-example losses) / (global count) + Σ penalties / R</c>, i.e. the gradient of single-device training
+    /// on the global batch, obtained with ONE fused all-reduce per step (see <see cref="Model"/>); every replica's copy
+    /// of the weights gets the same update.</para>
     /// <para>The logged loss is <c>Σ per-example losses / global count + penalties</c>, averaged over steps weighted by
     /// the global batch size, as Keras' loss tracker does.</para>
     /// </remarks>
@@ -29,14 +30,19 @@ public abstract partial class Model
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ, or the data does not fit the model or loss.</exception>
-    /// <exception cref="InvalidOperationException">The model is not compiled.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled, or TrainStep runs inside another strategy's Run.</exception>
     public IReadOnlyDictionary<string, double> TrainStep(Tensor x, Tensor y)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
         CheckSamples(x, y);
         RequireCompiled();
-        if (Strategy.CurrentReplica is { } ctx) return ReplicaTrainStep(ctx, x, y);
+        if (Strategy.CurrentReplica is { } ctx)
+        {
+            if (strategy.NumReplicasInSync > 1 && !ReferenceEquals(ctx.Strategy, strategy))
+                throw new InvalidOperationException($"Model '{Name}' trains under another strategy than the Run calling TrainStep; create and compile it inside that strategy's Scope().");
+            return ReplicaTrainStep(ctx, x, y);
+        }
         Prepare(x.Shape);
         var xs = Split(x, strategy.NumReplicasInSync);
         var ys = Split(y, strategy.NumReplicasInSync);
@@ -149,9 +155,22 @@ public abstract partial class Model
         }
     }
 
-    /// <summary>Splits the rows of <paramref name="t"/> over <paramref name="parts"/> replicas: the first <c>B mod R</c> get one more.</summary>
-    internal static Tensor[] Split(Tensor t, int parts)
+    /// <summary>
+    /// Splits a global batch over <paramref name="parts"/> replicas as <see cref="TrainStep"/> does: contiguous slices of
+    /// axis 0, the first <c>B mod R</c> one sample longer than the others (empty slices when B &lt; R). For custom loops
+    /// that call <see cref="TrainStep"/> inside <c>strategy.Run</c>.
+    /// </summary>
+    /// <param name="t">The global batch, samples on axis 0.</param>
+    /// <param name="parts">The number of replicas, at least 1.</param>
+    /// <returns>One slice per replica, in replica order.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="t"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="t"/> is a scalar.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="parts"/> is less than 1.</exception>
+    public static IReadOnlyList<Tensor> Split(Tensor t, int parts)
     {
+        ArgumentNullException.ThrowIfNull(t);
+        if (t.Rank == 0) throw new ArgumentException("A batch needs a sample axis (axis 0), but this tensor is a scalar.", nameof(t));
+        if (parts < 1) throw new ArgumentOutOfRangeException(nameof(parts), parts, "parts must be at least 1.");
         int n = t.Shape[0];
         var result = new Tensor[parts];
         int baseSize = n / parts, extra = n % parts;
