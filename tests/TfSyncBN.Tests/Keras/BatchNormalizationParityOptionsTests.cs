@@ -208,7 +208,7 @@ public sealed class BatchNormalizationParityOptionsTests
             gammaInitializer: Initializers.Constant(2f), name: "bn_to_convert");
         bn.Call(Tensor.FromArray([1, 2, 3, 5, 7, 11], [3, 2]), training: true);
         var converted = (SyncBatchNormalization)SyncBatchNormalization.Convert(bn, [[0]]);
-        Assert.AreEqual("bn_to_convert_sync", converted.Name);
+        Assert.AreEqual("bn_to_convert", converted.Name, "the copy keeps the name, as model JSON and summaries expect");
         Assert.IsTrue(converted.Synchronized);
         Assert.AreEqual(MomentumConvention.PyTorch, converted.MomentumConvention);
         Assert.IsTrue(converted.UnbiasedMovingVariance);

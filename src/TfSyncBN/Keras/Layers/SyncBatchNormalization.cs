@@ -69,37 +69,52 @@ public class SyncBatchNormalization : BatchNormalization
     }
 
     /// <summary>
-    /// A synchronized copy of <paramref name="layer"/> (PyTorch <c>convert_sync_batchnorm</c>, Paddle
-    /// <c>convert_sync_batchnorm</c>): the same options, with <paramref name="processGroups"/>, and, when
-    /// <paramref name="layer"/> is built, a built copy holding the current values of γ, β, the moving statistics and
-    /// <c>num_batches_tracked</c> (copied, not shared; the name gets the suffix <c>_sync</c>, as Paddle renames its
-    /// parameters). Any other layer is returned unchanged, as both frameworks return non-batch-norm modules as they are.
+    /// A synchronized copy of <paramref name="layer"/> when it is exactly a <see cref="BatchNormalization"/>
+    /// (PyTorch and Paddle <c>convert_sync_batchnorm</c>); any other layer, a <see cref="SyncBatchNormalization"/>
+    /// included, is returned unchanged (the same instance), as both frameworks return other modules as they are.
     /// </summary>
+    /// <remarks>
+    /// The copy has the same name, trainable flag and options (axis or data format, momentum and its convention,
+    /// epsilon, center, scale, batch-statistics mode, running-statistics tracking, unbiased variance), the same
+    /// initializer, regularizer and constraint objects, and <paramref name="processGroups"/> (or the original's). When
+    /// the original is built, the copy is built for the same input shape and holds the current values of γ, β, the moving
+    /// statistics and <c>num_batches_tracked</c> (copied, not shared). Variables mirrored over a strategy are re-created
+    /// mirrored over the same strategy, and every copy takes the original's cross-replica value. Without a strategy
+    /// the copy computes exactly what the original computes. The original is not modified.
+    /// </remarks>
     /// <param name="layer">The layer to convert.</param>
     /// <param name="processGroups">The process groups of the new layer; null keeps <paramref name="layer"/>'s (none for a plain layer).</param>
     /// <exception cref="ArgumentNullException"><paramref name="layer"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="processGroups"/> is not a valid partition.</exception>
+    /// <exception cref="InvalidOperationException">Called inside a replica function of a multi-replica strategy.</exception>
     public static Layer Convert(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups = null)
     {
         ArgumentNullException.ThrowIfNull(layer);
-        if (layer is not BatchNormalization bn) return layer;
-        var config = new Dictionary<string, object?>(bn.GetConfig())
+        if (layer.GetType() != typeof(BatchNormalization)) return layer;
+        if (Distribute.ReplicaContext.Current is { IsDistributed: true } ctx)
+            throw new InvalidOperationException(
+                $"Convert layers in cross-replica code, not inside strategy.Run (called from replica {ctx.ReplicaId} of {ctx.NumReplicasInSync}).");
+        var bn = (BatchNormalization)layer;
+        var strategy = bn.Weights.FirstOrDefault()?.Strategy;
+        using (strategy?.Scope())
         {
-            ["name"] = bn.Name + "_sync",
-            ["synchronized"] = true,
-        };
-        if (processGroups is not null) config["process_groups"] = processGroups.Select(g => g.ToArray()).ToArray();
-        var copy = FromConfig(config);
-        if (bn.BuiltInputShape is { } shape)
-        {
-            copy.EnsureBuilt(shape);
-            Copy(bn.Gamma, copy.Gamma);
-            Copy(bn.Beta, copy.Beta);
-            Copy(bn.MovingMean, copy.MovingMean);
-            Copy(bn.MovingVariance, copy.MovingVariance);
-            Copy(bn.NumBatchesTracked, copy.NumBatchesTracked);
+            var copy = new SyncBatchNormalization(bn.DataFormat is null ? bn.Axis : null, bn.Momentum, bn.Epsilon, bn.Center, bn.Scale,
+                bn.BetaInitializer, bn.GammaInitializer, bn.MovingMeanInitializer, bn.MovingVarianceInitializer,
+                bn.BetaRegularizer, bn.GammaRegularizer, bn.BetaConstraint, bn.GammaConstraint, bn.Name, bn.Trainable,
+                processGroups ?? bn.ProcessGroupList, bn.UseBatchStatistics, bn.TrackRunningStats, bn.UnbiasedMovingVariance,
+                bn.MomentumConvention, bn.DataFormat);
+            if (bn.BuiltInputShape is { } shape)
+            {
+                copy.EnsureBuilt(shape);
+                using var pause = GradientTape.Pause();
+                Copy(bn.Gamma, copy.Gamma);
+                Copy(bn.Beta, copy.Beta);
+                Copy(bn.MovingMean, copy.MovingMean);
+                Copy(bn.MovingVariance, copy.MovingVariance);
+                Copy(bn.NumBatchesTracked, copy.NumBatchesTracked);
+            }
+            return copy;
         }
-        return copy;
     }
 
     private static void Copy(Variable? from, Variable? to)

@@ -25,7 +25,7 @@ public sealed class ConvertSyncBatchNormTests
     public void BatchNorm_BecomesSyncBatchNorm_WithSameOptionsWeightsAndStatistics()
     {
         var bn = TrainedBn("bn_convert_a");
-        var sync = (SyncBatchNormalization)SyncBatchNormConversion.ConvertLayer(bn);
+        var sync = (SyncBatchNormalization)SyncBatchNormalization.Convert(bn);
 
         Assert.AreEqual("bn_convert_a", sync.Name);
         Assert.IsTrue(sync.Synchronized);
@@ -65,7 +65,7 @@ public sealed class ConvertSyncBatchNormTests
     {
         var a = TrainedBn("bn_convert_b");
         var b = TrainedBn("bn_convert_b2");
-        var sync = SyncBatchNormConversion.ConvertLayer(b);
+        var sync = SyncBatchNormalization.Convert(b);
         var x = TestData.Uniform(TestData.NewRandom(7), [6, 3, 5], -2f, 2f);
         CollectionAssert.AreEqual(a.Call(x, training: false).ToArray(), sync.Call(x, training: false).ToArray(), "inference");
         CollectionAssert.AreEqual(a.Call(x, training: true).ToArray(), sync.Call(x, training: true).ToArray(), "training");
@@ -77,7 +77,7 @@ public sealed class ConvertSyncBatchNormTests
     {
         var bn = TrainedBn("bn_convert_c");
         var before = bn.Weights.Select(w => w.Value.ToArray()).ToArray();
-        var sync = (BatchNormalization)SyncBatchNormConversion.ConvertLayer(bn);
+        var sync = (BatchNormalization)SyncBatchNormalization.Convert(bn);
         sync.Call(Tensor.Fill([2, 3, 5], 9f), training: true);
         for (int i = 0; i < 4; i++) CollectionAssert.AreEqual(before[i], bn.Weights[i].Value.ToArray());
         CollectionAssert.AreNotEqual(before[2], sync.MovingMean!.Value.ToArray());
@@ -86,7 +86,7 @@ public sealed class ConvertSyncBatchNormTests
     [TestMethod]
     public void UnbuiltLayer_StaysUnbuilt()
     {
-        var sync = SyncBatchNormConversion.ConvertLayer(new BatchNormalization(center: false, trainable: false, name: "bn_unbuilt"));
+        var sync = SyncBatchNormalization.Convert(new BatchNormalization(center: false, trainable: false, name: "bn_unbuilt"));
         Assert.IsInstanceOfType<SyncBatchNormalization>(sync);
         Assert.IsFalse(sync.Built);
         Assert.IsFalse(((BatchNormalization)sync).Center);
@@ -97,8 +97,8 @@ public sealed class ConvertSyncBatchNormTests
     public void OtherLayers_AreReturnedAsIs()
     {
         var already = new SyncBatchNormalization();
-        Assert.AreSame(already, SyncBatchNormConversion.ConvertLayer(already));
-        Assert.ThrowsExactly<ArgumentNullException>(() => SyncBatchNormConversion.ConvertLayer(null!));
+        Assert.AreSame(already, SyncBatchNormalization.Convert(already));
+        Assert.ThrowsExactly<ArgumentNullException>(() => SyncBatchNormalization.Convert(null!));
     }
 
     [TestMethod]
@@ -112,7 +112,7 @@ public sealed class ConvertSyncBatchNormTests
         // Unsynchronized: each replica's moving mean follows its own batch.
         strategy.Run(ctx => bn.Call(ctx.ReplicaId == 0 ? x0 : x1, training: true));
         Assert.IsNotNull(bn.MovingMean!.Strategy);
-        var sync = (BatchNormalization)SyncBatchNormConversion.ConvertLayer(bn);
+        var sync = (BatchNormalization)SyncBatchNormalization.Convert(bn);
         Assert.AreSame(strategy, sync.MovingMean!.Strategy, "the new weights are mirrored over the same strategy");
         // Every copy takes the cross-replica value (the mean of the copies for moving statistics).
         var mean = bn.MovingMean.Value.ToArray();
