@@ -29,7 +29,12 @@ public sealed class WeightsLoaderFuzzTests
             string path = Path.Combine(dir.FullName, "fuzzed.weights");
             var rng0 = new System.Random(5);
             Variable V(string name, int[] shape) => new(Tensor.FromArray(Close.Normal(rng0, Tensor.ShapeSize(shape)), shape), name);
-            var variables = new[] { V("dense/kernel", [4, 3]), V("dense/bias", [3]), V("bn/gamma", [3]), V("bn/moving_mean", [3]), V("scalar", []), V("empty", [0, 2]) };
+            // Mirrored over 2 replicas: a failed load must leave every copy unchanged.
+            using var strategy = new TfSyncBN.Distribute.MirroredStrategy(2);
+            Variable[] variables;
+            using (strategy.Scope())
+                variables = [V("dense/kernel", [4, 3]), V("dense/bias", [3]), V("bn/gamma", [3]), V("bn/moving_mean", [3]), V("scalar", []), V("empty", [0, 2])];
+            Assert.AreEqual(2, variables[0].Replicas.Count);
             WeightsFile.Save(validPath, variables);
             var valid = File.ReadAllBytes(validPath);
 
@@ -43,18 +48,20 @@ public sealed class WeightsLoaderFuzzTests
                 input =>
                 {
                     File.WriteAllBytes(path, input);
-                    var before = variables.Select(v => v.Value.ToArray()).ToArray();
+                    var before = variables.Select(v => v.Replicas.Select(c => c.ToArray()).ToArray()).ToArray();
                     try
                     {
                         WeightsFile.Load(path, variables);
                     }
                     catch (Exception)
                     {
-                        for (int k = 0; k < variables.Length; k++) Close.Bitwise(variables[k].Value.AsSpan(), before[k], $"variable {k} after a failed load");
+                        for (int k = 0; k < variables.Length; k++)
+                            for (int c = 0; c < 2; c++) Close.Bitwise(variables[k].Replicas[c].AsSpan(), before[k][c], $"variable {k} copy {c} after a failed load");
                         throw;
                     }
                     var read = WeightsFile.Read(path);
-                    for (int k = 0; k < variables.Length; k++) Close.Bitwise(variables[k].Value.AsSpan(), read[k].Values, $"variable {k} after a load");
+                    for (int k = 0; k < variables.Length; k++)
+                        for (int c = 0; c < 2; c++) Close.Bitwise(variables[k].Replicas[c].AsSpan(), read[k].Values, $"variable {k} copy {c} after a load");
                 },
                 e => e is InvalidDataException && e.Message.Contains(path, StringComparison.Ordinal));
             Assert.IsTrue(report.Rejected > report.Inputs / 2, $"most fuzzed files are invalid: {report}");
