@@ -83,11 +83,72 @@ public sealed class SyncBatchNormPropertyTests
         Assert.IsTrue(run >= 1);
     }
 
-    private static BatchNormalization Make(BnCase c, float[] gamma, float[] beta, bool sync) => new(
+    private static BatchNormalization Make(BnCase c, float[] gamma, float[] beta, bool sync, int[][]? groups = null) => new(
         axis: c.Axis, momentum: c.Momentum, epsilon: c.Epsilon, center: c.Center, scale: c.Scale,
         gammaInitializer: new FixedInit(gamma), betaInitializer: new FixedInit(beta), synchronized: sync,
         trackRunningStats: c.TrackRunningStats, useBatchStatistics: c.UseBatchStatistics, unbiasedMovingVariance: c.Unbiased,
-        momentumConvention: c.Convention);
+        momentumConvention: c.Convention, processGroups: groups?.Select(g => (IReadOnlyList<int>)g).ToArray());
+
+    public const int GroupCaseCount = 100;
+
+    /// <summary>A case with R ≥ 2 and a random partition of the replicas into process groups.</summary>
+    public static readonly Gen<(BnCase Case, int[][] Groups)> GroupCaseGen =
+        from c in CaseGen.Where(c => c.Replicas >= 2)
+        from labels in Gen.ArrayOf(Gen.Choose(0, c.Replicas - 1), c.Replicas)
+        select (c, labels.Select((g, r) => (g, r)).GroupBy(p => p.g).Select(grp => grp.Select(p => p.r).ToArray()).ToArray());
+
+    /// <summary>With process groups, each group synchronizes alone: every replica equals plain BN on its group's
+    /// concatenated batch, and its moving statistics equal that reference's (identical across the group).</summary>
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public void SyncBatchNorm_WithProcessGroups_EqualsBatchNormPerGroup_RandomCases()
+    {
+        PropertyRunner.Check("SyncBN with process groups == BN per group", GroupCaseGen, GroupCaseCount, (gc, _) =>
+        {
+            var (c, groups) = gc;
+            var rng = new System.Random(c.DataSeed);
+            int total = c.Split.Sum();
+            int[] shape = [total, .. c.SampleShape];
+            var axes = c.Axis.Select(a => a < 0 ? a + shape.Length : a).ToArray();
+            int channels = axes.Aggregate(1, (p, a) => p * shape[a]);
+            var gamma = Close.Normal(rng, channels, 1, 0.5);
+            var beta = Close.Normal(rng, channels, 0, 0.5);
+            var strategy = Strategies[c.Replicas];
+            BatchNormalization synced;
+            using (strategy.Scope()) synced = Make(c, gamma, beta, sync: true, groups);
+            var references = groups.Select(_ => Make(c, gamma, beta, sync: false)).ToArray();
+            var starts = new int[c.Replicas];
+            for (int r = 1; r < c.Replicas; r++) starts[r] = starts[r - 1] + c.Split[r - 1];
+            int size = shape.Aggregate(1, (p, d) => p * d);
+            for (int step = 0; step < c.Steps; step++)
+            {
+                var x = Tensor.FromArray(Close.Normal(rng, size, 2, 3), shape);
+                var dy = Tensor.FromArray(Close.Normal(rng, size), shape);
+                Tensor Part(Tensor t, int r) => t.Slice(0, starts[r], c.Split[r]);
+                var parts = strategy.Run(ctx => RunOne(synced, Part(x, ctx.ReplicaId), Part(dy, ctx.ReplicaId)));
+                for (int g = 0; g < groups.Length; g++)
+                {
+                    var members = groups[g];
+                    var expected = RunOne(references[g], Tensor.Concat(members.Select(r => Part(x, r)).ToArray(), 0), Tensor.Concat(members.Select(r => Part(dy, r)).ToArray(), 0));
+                    string at = $"group {g} [{string.Join(",", members)}], step {step}";
+                    Close.Assert(Tensor.Concat(members.Select(r => parts[r].Y).ToArray(), 0).AsSpan(), expected.Y.AsSpan(), Atol, Rtol, $"y, {at}");
+                    Close.Assert(Tensor.Concat(members.Select(r => parts[r].Dx).ToArray(), 0).AsSpan(), expected.Dx.AsSpan(), Atol, Rtol, $"dx, {at}");
+                    for (int k = 0; k < expected.Params.Length; k++)
+                        Close.Assert(members.Select(r => parts[r].Params[k]).Aggregate((a, b) => a + b).AsSpan(), expected.Params[k].AsSpan(), 1e-3, Rtol, $"summed parameter gradient {k}, {at}");
+                }
+            }
+            if (!c.TrackRunningStats) return;
+            for (int g = 0; g < groups.Length; g++)
+            {
+                foreach (int r in groups[g])
+                {
+                    Close.Bitwise(synced.MovingMean!.Replicas[r].AsSpan(), synced.MovingMean!.Replicas[groups[g][0]].AsSpan(), $"moving mean identical within group {g}");
+                    Close.Assert(synced.MovingMean!.Replicas[r].AsSpan(), references[g].MovingMean!.Value.AsSpan(), Atol, Rtol, $"moving mean of replica {r}, group {g}");
+                    Close.Assert(synced.MovingVariance!.Replicas[r].AsSpan(), references[g].MovingVariance!.Value.AsSpan(), Atol, Rtol, $"moving variance of replica {r}, group {g}");
+                }
+            }
+        });
+    }
 
     public static void CheckCase(BnCase c)
     {
