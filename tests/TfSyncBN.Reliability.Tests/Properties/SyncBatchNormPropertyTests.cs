@@ -92,10 +92,15 @@ public sealed class SyncBatchNormPropertyTests
     public const int GroupCaseCount = 100;
 
     /// <summary>A case with R ≥ 2 and a random partition of the replicas into process groups.</summary>
-    public static readonly Gen<(BnCase Case, int[][] Groups)> GroupCaseGen =
+    public static readonly Gen<GroupCase> GroupCaseGen =
         from c in CaseGen.Where(c => c.Replicas >= 2)
         from labels in Gen.ArrayOf(Gen.Choose(0, c.Replicas - 1), c.Replicas)
-        select (c, labels.Select((g, r) => (g, r)).GroupBy(p => p.g).Select(grp => grp.Select(p => p.r).ToArray()).ToArray());
+        select new GroupCase(c, labels.Select((g, r) => (g, r)).GroupBy(p => p.g).Select(grp => grp.Select(p => p.r).ToArray()).ToArray());
+
+    public sealed record GroupCase(BnCase Case, int[][] Groups)
+    {
+        public override string ToString() => $"{Case}, process groups [{string.Join(", ", Groups.Select(g => "[" + string.Join(",", g) + "]"))}]";
+    }
 
     /// <summary>With process groups, each group synchronizes alone: every replica equals plain BN on its group's
     /// concatenated batch, and its moving statistics equal that reference's (identical across the group).</summary>
@@ -103,9 +108,13 @@ public sealed class SyncBatchNormPropertyTests
     [Timeout(120_000, CooperativeCancellation = true)]
     public void SyncBatchNorm_WithProcessGroups_EqualsBatchNormPerGroup_RandomCases()
     {
-        PropertyRunner.Check("SyncBN with process groups == BN per group", GroupCaseGen, GroupCaseCount, (gc, _) =>
+        PropertyRunner.Check("SyncBN with process groups == BN per group", GroupCaseGen, GroupCaseCount, (gc, _) => CheckGroupCase(gc));
+    }
+
+    public static void CheckGroupCase(GroupCase gc)
+    {
         {
-            var (c, groups) = gc;
+            var (c, groups) = (gc.Case, gc.Groups);
             var rng = new System.Random(c.DataSeed);
             int total = c.Split.Sum();
             int[] shape = [total, .. c.SampleShape];
@@ -143,11 +152,13 @@ public sealed class SyncBatchNormPropertyTests
                 foreach (int r in groups[g])
                 {
                     Close.Bitwise(synced.MovingMean!.Replicas[r].AsSpan(), synced.MovingMean!.Replicas[groups[g][0]].AsSpan(), $"moving mean identical within group {g}");
-                    Close.Assert(synced.MovingMean!.Replicas[r].AsSpan(), references[g].MovingMean!.Value.AsSpan(), Atol, Rtol, $"moving mean of replica {r}, group {g}");
+                    // The message lists every replica's copy, to tell a leak between groups from a wrong statistic.
+                    string copies = string.Join(" | ", synced.MovingMean!.Replicas.Select(t => string.Join(",", t.ToArray().Select(v => v.ToString("R")))));
+                    Close.Assert(synced.MovingMean!.Replicas[r].AsSpan(), references[g].MovingMean!.Value.AsSpan(), Atol, Rtol, $"moving mean of replica {r}, group {g} (all copies: {copies})");
                     Close.Assert(synced.MovingVariance!.Replicas[r].AsSpan(), references[g].MovingVariance!.Value.AsSpan(), Atol, Rtol, $"moving variance of replica {r}, group {g}");
                 }
             }
-        });
+        }
     }
 
     public static void CheckCase(BnCase c)
