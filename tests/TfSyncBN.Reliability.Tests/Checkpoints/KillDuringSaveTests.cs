@@ -75,6 +75,7 @@ public sealed class KillDuringSaveTests
                 {
                     if (!process.HasExited) process.Kill(entireProcessTree: true);
                     Assert.IsTrue(process.WaitForExit(30_000), "the killed child exits");
+                    process.WaitForExit(); // and drain its redirected output: every "saved k" it wrote is counted
                 }
                 long ack = Interlocked.Read(ref acknowledged);
                 // A temporary file the child could not finish (or delete) means the kill landed inside a save.
