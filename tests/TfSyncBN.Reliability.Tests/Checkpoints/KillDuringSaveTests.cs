@@ -5,15 +5,15 @@ using TfSyncBN.Tensors;
 namespace TfSyncBN.Reliability.Tests.Checkpoints;
 
 /// <summary>
-/// Killing the process in the middle of <see cref="WeightsFile.Save(string, IReadOnlyList{Variable})"/> leaves the
-/// previous checkpoint loadable: a child process (TfSyncBN.Reliability.SaveChild) saves 6 MB of weights to one path
-/// back to back, and is killed (SIGKILL) at a random moment, several times over the same file.
+/// Killing the process in the middle of <see cref="Model.SaveWeights"/> leaves the previous checkpoint loadable: a child
+/// process (TfSyncBN.Reliability.SaveChild) saves a model's 4 MB of weights (Dense 1000 × 1000) to one path back to
+/// back, and is killed (SIGKILL) at a random moment, several times over the same file.
 /// </summary>
 [TestClass]
 public sealed class KillDuringSaveTests
 {
     public const int Kills = 8;
-    private const int Floats = 1_000_000; // the child's kernel; its bias has Floats / 2 + 1
+    private const int Units = 1000; // the child's Dense layer: kernel [Units, Units], bias [Units]
 
     private static string DotnetHost()
     {
@@ -31,7 +31,7 @@ public sealed class KillDuringSaveTests
         var dir = Directory.CreateTempSubdirectory("tfsyncbn-kill-");
         var rng = new System.Random(4242);
         string path = Path.Combine(dir.FullName, "checkpoint.weights");
-        var variables = new[] { new Variable(Tensor.Zeros([Floats])), new Variable(Tensor.Zeros([Floats / 2 + 1])) };
+        var variables = new[] { new Variable(Tensor.Zeros([Units, Units])), new Variable(Tensor.Zeros([Units])) };
         int midWrite = 0;
         long lastLoaded = 0;
         try
@@ -46,7 +46,7 @@ public sealed class KillDuringSaveTests
                 };
                 psi.ArgumentList.Add(child);
                 psi.ArgumentList.Add(path);
-                psi.ArgumentList.Add(Floats.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                psi.ArgumentList.Add(Units.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 long acknowledged = 0;
                 var firstSave = new ManualResetEventSlim();
                 using var process = new Process { StartInfo = psi };
