@@ -64,11 +64,15 @@ public abstract partial class Layer : IKerasObject
     /// <param name="mask">A Keras mask (1 keeps an element, 0 drops it) for layers that support masking; others ignore it.</param>
     /// <exception cref="ArgumentNullException"><paramref name="inputs"/> is null.</exception>
     /// <exception cref="ArgumentException">The input or mask does not fit the layer (see each layer).</exception>
+    /// <exception cref="CheckNumericsException">The numerics check is on (<see cref="Debugging.EnableCheckNumerics"/>) and
+    /// the input or output holds NaN or an infinity (or, later, the gradient of the output does).</exception>
     public Tensor Call(Tensor inputs, bool? training = null, Tensor? mask = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         EnsureBuilt(inputs.Shape);
-        return CallCore(inputs, training ?? false, mask);
+        return Debugging.CheckNumericsEnabled
+            ? CallCheckingNumerics(inputs, training ?? false, mask)
+            : CallCore(inputs, training ?? false, mask);
     }
 
     /// <summary>Creates the weights for inputs of <paramref name="inputShape"/>, once; later calls with a built layer do nothing.</summary>

@@ -31,6 +31,8 @@ public abstract partial class Model
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ, or the data does not fit the model or loss.</exception>
     /// <exception cref="InvalidOperationException">The model is not compiled, or TrainStep runs inside another strategy's Run.</exception>
+    /// <exception cref="CheckNumericsException">The numerics check is on (<see cref="Debugging.EnableCheckNumerics"/>) and a
+    /// layer's input, output or output gradient, or a replica's weight gradient, holds NaN or an infinity; no weight changes.</exception>
     public IReadOnlyDictionary<string, double> TrainStep(Tensor x, Tensor y)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -103,6 +105,7 @@ public abstract partial class Model
         for (int i = 0, at = 0; i < variables.Count; at += Tensor.ShapeSize(variables[i].Shape.ToArray()), i++)
         {
             if (grads[i] is not { } g) continue;
+            if (Debugging.CheckNumericsEnabled) Debugging.CheckWeightGradient(g, variables[i], ctx.ReplicaId);
             g.AsSpan().CopyTo(buffer.AsSpan(at));
             buffer[flags + i] = 1;
         }

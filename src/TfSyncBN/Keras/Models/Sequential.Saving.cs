@@ -24,10 +24,29 @@ public sealed partial class Sequential
     /// <exception cref="ArgumentNullException"><paramref name="json"/> is null.</exception>
     /// <exception cref="ArgumentException">The text is not valid JSON, does not describe a Sequential model, has no
     /// <c>config.layers</c> list, a layer entry is invalid (the message gives its index and the reason), or an input
-    /// shape has an unknown or negative sample dimension.</exception>
+    /// shape has an unknown or negative sample dimension, or the model cannot be built for that input shape (such as a
+    /// weight with more elements than an array can hold).</exception>
     public static Sequential FromJson(string json)
     {
-        var architecture = ModelJson.Read(json, nameof(json));
-        return new Sequential(architecture.Layers, architecture.InputShape, architecture.Name);
+        SequentialArchitecture architecture;
+        try
+        {
+            architecture = ModelJson.Read(json, nameof(json));
+        }
+        catch (ArgumentException e) when (e.ParamName != nameof(json))
+        {
+            // A helper deep in the reader named its own parameter; the caller's argument is json.
+            throw new ArgumentException($"Invalid model JSON: {e.Message}", nameof(json), e);
+        }
+        try
+        {
+            return new Sequential(architecture.Layers, architecture.InputShape, architecture.Name);
+        }
+        catch (ArgumentException e)
+        {
+            // Building for the JSON's input shape failed (say, a weight too large for an array): report it against json.
+            var shape = architecture.InputShape is { } s ? Tensors.Tensor.ShapeString([-1, .. s]) : "(none)";
+            throw new ArgumentException($"The model in the JSON cannot be built for its input shape {shape}: {e.Message}", nameof(json), e);
+        }
     }
 }

@@ -8,7 +8,7 @@ namespace TfSyncBN.Keras;
 /// text with System.Text.Json.
 /// </summary>
 /// <remarks>
-/// Writing: null, booleans, strings, numbers (shortest round-trip form), dictionaries as objects (keys in their order) and
+/// Writing: null, booleans, strings, numbers (shortest round-trip form; −0 is written as 0), dictionaries as objects (keys in their order) and
 /// any other sequence as an array. Reading: objects become <c>Dictionary&lt;string, object?&gt;</c>, arrays
 /// <c>List&lt;object?&gt;</c>, integral numbers <see cref="long"/>, other numbers <see cref="double"/>.
 /// </remarks>
@@ -31,8 +31,9 @@ internal static class KerasJson
             case null: w.WriteNullValue(); break;
             case bool b: w.WriteBooleanValue(b); break;
             case string s: w.WriteStringValue(s); break;
-            case float f: w.WriteNumberValue(KerasConfig.Number(f)); break;
-            case double d: w.WriteNumberValue(d); break;
+            // + 0.0 turns −0 into +0: JSON readers give "-0" back as the integer 0, so −0 would not survive a round trip.
+            case float f: w.WriteNumberValue(KerasConfig.Number(f) + 0.0); break;
+            case double d: w.WriteNumberValue(d + 0.0); break;
             case int i: w.WriteNumberValue(i); break;
             case long l: w.WriteNumberValue(l); break;
             case IReadOnlyDictionary<string, object?> dict:

@@ -1,0 +1,61 @@
+using System.Numerics.Tensors;
+using TfSyncBN.Distribute;
+
+namespace TfSyncBN.Tensors;
+
+/// <summary>
+/// The opt-in numerics check (<c>tf.debugging.enable_check_numerics</c>): while enabled, every <c>Layer.Call</c> checks
+/// its input and output, every backward pass through a layer checks the gradient of its output, and
+/// <c>Model.TrainStep</c> checks each replica's weight gradients before they are all-reduced. The first NaN or infinity
+/// raises <see cref="CheckNumericsException"/> naming the layer, the replica and the tensor, before any weight changes.
+/// </summary>
+/// <remarks>
+/// <para>The switch is process-wide (as in TensorFlow) and off by default. Disabled, it costs one static field read per
+/// layer call. Enabled, each check is one vectorized pass (<see cref="TensorPrimitives.IsFiniteAll{T}(ReadOnlySpan{T})"/>)
+/// over the tensor; the output is not copied.</para>
+/// <para>Without the check, non-finite values propagate as IEEE 754 arithmetic makes them: a NaN or infinity in one
+/// replica's input of a synchronized batch normalization reaches the all-reduced statistics, so every replica's output
+/// in that channel becomes NaN and so do the moving statistics; plain layers keep it to the elements it touches. A NaN
+/// gradient becomes a NaN update of every replica's copy of the weights (the all-reduced gradient is the same on every
+/// replica). Nothing is skipped or clipped silently.</para>
+/// </remarks>
+public static class Debugging
+{
+    private static volatile bool checkNumerics;
+
+    /// <summary>Whether the numerics check is on.</summary>
+    public static bool CheckNumericsEnabled => checkNumerics;
+
+    /// <summary>Turns the numerics check on for the whole process (see <see cref="Debugging"/>).</summary>
+    public static void EnableCheckNumerics() => checkNumerics = true;
+
+    /// <summary>Turns the numerics check off (the default).</summary>
+    public static void DisableCheckNumerics() => checkNumerics = false;
+
+    /// <summary>The calling replica's id, or -1 in cross-replica code.</summary>
+    internal static int CurrentReplicaId => ReplicaContext.Current?.ReplicaId ?? -1;
+
+    /// <summary>Checks one replica's gradient of <paramref name="weight"/> (named <c>layer/weight</c>) in the training step.</summary>
+    internal static void CheckWeightGradient(Tensor gradient, Variable weight, int replicaId)
+    {
+        int slash = weight.Name.LastIndexOf('/');
+        Check(gradient.AsSpan(), gradient.ShapeArray, slash > 0 ? weight.Name[..slash] : weight.Name, replicaId, $"gradient of weight '{weight.Name}'");
+    }
+
+    /// <summary>Throws <see cref="CheckNumericsException"/> if <paramref name="values"/> holds NaN or an infinity.</summary>
+    internal static void Check(ReadOnlySpan<float> values, IReadOnlyList<int> shape, string layerName, int replicaId, string tensorName)
+    {
+        if (TensorPrimitives.IsFiniteAll(values)) return;
+        int index = 0;
+        while (float.IsFinite(values[index])) index++;
+        int bad = 0;
+        foreach (float v in values[index..]) if (!float.IsFinite(v)) bad++;
+        float value = values[index];
+        string what = float.IsNaN(value) ? "NaN" : value > 0 ? "+Infinity" : "-Infinity";
+        string replica = replicaId >= 0 ? $"replica {replicaId}" : "cross-replica code";
+        throw new CheckNumericsException(
+            $"Check numerics: layer '{layerName}', {replica}: its {tensorName} (shape {Tensor.ShapeString(shape.ToArray())}) holds " +
+            $"{what} at flat index {index} ({bad} non-finite value{(bad == 1 ? "" : "s")} in all).",
+            layerName, replicaId, tensorName, index, value);
+    }
+}
