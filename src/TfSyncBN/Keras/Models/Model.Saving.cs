@@ -1,0 +1,50 @@
+using TfSyncBN.Tensors;
+
+namespace TfSyncBN.Keras;
+
+public abstract partial class Model
+{
+    /// <summary>
+    /// Writes the values of the model's weights to <paramref name="path"/> in the TfSyncBN weights format, atomically
+    /// (<c>model.save_weights</c>; format and guarantees in <see cref="WeightsFile"/>), layer by layer in model order and
+    /// each layer's <see cref="Layer.Weights"/> in order (see <see cref="SavedWeights"/>). Mirrored weights are saved
+    /// from replica 0's copy.
+    /// </summary>
+    /// <param name="path">The file; replaced if it exists.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The model is not built, so it has no weights yet.</exception>
+    /// <exception cref="DirectoryNotFoundException">The file's directory does not exist.</exception>
+    /// <exception cref="IOException">Writing failed; any previous file at <paramref name="path"/> is unchanged.</exception>
+    public void SaveWeights(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet, so it has no weights to save: call Build(inputShape), Fit or Call first.");
+        WeightsFile.Save(path, SavedWeights);
+    }
+
+    /// <summary>
+    /// The variables <see cref="SaveWeights"/> writes and <see cref="LoadWeights"/> reads, in file order: each layer's
+    /// <see cref="Layer.Weights"/>, layer by layer, each variable once. Unlike <see cref="Weights"/> (all trainable
+    /// weights of all layers first), this order does not change when a layer is frozen or unfrozen between saving and
+    /// loading.
+    /// </summary>
+    public IReadOnlyList<Variable> SavedWeights =>
+        Layers.SelectMany(l => l.Weights).Distinct(ReferenceEqualityComparer.Instance).Cast<Variable>().ToArray();
+
+    /// <summary>
+    /// Assigns the values saved by <see cref="SaveWeights"/> to <see cref="SavedWeights"/>, in order, on every replica
+    /// (<c>model.load_weights</c>). Everything is validated first: on any error no weight changes.
+    /// </summary>
+    /// <param name="path">The weights file.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The model is not built (build it for the saved input shape first).</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is truncated, corrupted (checksum), not a weights file, of an
+    /// unsupported version, or does not match the model's weights in count or shapes (see <see cref="WeightsFile.Load"/>).</exception>
+    public void LoadWeights(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet: build it (Build(inputShape) or a Call) for the input shape it was saved with, then load the weights.");
+        WeightsFile.Load(path, SavedWeights);
+    }
+}

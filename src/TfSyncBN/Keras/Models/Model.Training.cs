@@ -1,0 +1,174 @@
+using TfSyncBN.Distribute;
+using TfSyncBN.Tensors;
+
+namespace TfSyncBN.Keras;
+
+public abstract partial class Model
+{
+    private readonly object metricsLock = new();
+    private long[] replicaSteps = [];
+    private long appliedSteps;
+
+    /// <summary>
+    /// One training step on one batch (<c>model.train_step</c>): forward pass in training mode, loss, gradients, one
+    /// optimizer update, metric updates. Returns the running results since the last reset (<c>loss</c> and each metric).
+    /// </summary>
+    /// <remarks>
+    /// <para>Called in cross-replica code (the usual case, and what <see cref="Fit"/> does), <paramref name="x"/> and
+    /// <paramref name="y"/> are the global batch: it is split over the strategy's replicas (replica r gets rows
+    /// <c>[start_r, start_r + n_r)</c>, the first <c>B mod R</c> replicas one more row than the others, so some replicas
+    /// get none when B &lt; R) and the step runs in <c>strategy.Run</c>.</para>
+    /// <para>Called inside <c>strategy.Run</c> (a custom loop), they are this replica's part of the global batch; every
+    /// replica must call it. Either way the step computes, on each replica, the gradient of
+    /// <c>Σ per-example losses / global count + Σ regularization penalties</c> summed over replicas, with ONE fused
+    /// all-reduce per step (see <see cref="Model"/>), and updates every replica's copy of the weights identically.</para>
+    /// <para>The logged loss is <c>Σ per-example losses / global count + penalties</c>, averaged over steps weighted by
+    /// the global batch size, as Keras' loss tracker does.</para>
+    /// </remarks>
+    /// <param name="x">The inputs, samples on axis 0.</param>
+    /// <param name="y">The targets, samples on axis 0.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The sample counts differ, or the data does not fit the model or loss.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled.</exception>
+    public IReadOnlyDictionary<string, double> TrainStep(Tensor x, Tensor y)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        CheckSamples(x, y);
+        RequireCompiled();
+        if (Strategy.CurrentReplica is { } ctx) return ReplicaTrainStep(ctx, x, y);
+        Prepare(x.Shape);
+        var xs = Split(x, strategy.NumReplicasInSync);
+        var ys = Split(y, strategy.NumReplicasInSync);
+        return strategy.Run(c => ReplicaTrainStep(c, xs[c.ReplicaId], ys[c.ReplicaId]))[0];
+    }
+
+    /// <summary>Builds the model and the optimizer state under the model's strategy, before replicas run.</summary>
+    private void Prepare(IReadOnlyList<int> inputShape)
+    {
+        if (!Built) Build([-1, .. inputShape.Skip(1)]);
+        if (Optimizer is { } o)
+        {
+            using var scope = EnterScope();
+            o.Build(TrainableWeights);
+        }
+    }
+
+    private IReadOnlyDictionary<string, double> ReplicaTrainStep(ReplicaContext ctx, Tensor x, Tensor y)
+    {
+        var (optimizer, loss) = RequireCompiled();
+        if (!Built) Build([-1, .. x.Shape.Skip(1)]);
+        var variables = TrainableWeights;
+        Tensor prediction;
+        float localLossSum;
+        int localLossCount;
+        IReadOnlyList<Tensor?> grads;
+        using (var tape = new GradientTape())
+        {
+            prediction = Call(x, training: true);
+            var losses = loss.Unreduced(y, prediction);
+            var lossSum = losses.Sum();
+            localLossSum = lossSum.ToScalar();
+            localLossCount = losses.Size;
+            grads = tape.Gradient(lossSum, variables);
+        }
+
+        // Penalties depend only on the weights, which every replica holds identically: each replica adds the whole
+        // penalty gradient itself instead of all-reducing R copies of penalty/R (the same sum, with less rounding).
+        float penalty = 0;
+        IReadOnlyList<Tensor?>? penaltyGrads = null;
+        using (var tape = new GradientTape())
+        {
+            var penalties = Losses;
+            if (penalties.Count > 0)
+            {
+                var total = penalties[0];
+                for (int i = 1; i < penalties.Count; i++) total += penalties[i];
+                penalty = total.ToScalar();
+                penaltyGrads = tape.Gradient(total, variables);
+            }
+        }
+
+        // The fused buffer: [gradients..., has-gradient flags..., loss sum, loss count, samples, (metric total, count)...].
+        int gradSize = 0;
+        foreach (var v in variables) gradSize += Tensor.ShapeSize(v.Shape.ToArray());
+        int flags = gradSize, stats = flags + variables.Count;
+        var buffer = new float[stats + 3 + 2 * compiledMetrics.Length];
+        for (int i = 0, at = 0; i < variables.Count; at += Tensor.ShapeSize(variables[i].Shape.ToArray()), i++)
+        {
+            if (grads[i] is not { } g) continue;
+            g.AsSpan().CopyTo(buffer.AsSpan(at));
+            buffer[flags + i] = 1;
+        }
+        buffer[stats] = localLossSum;
+        buffer[stats + 1] = localLossCount;
+        buffer[stats + 2] = x.Shape[0];
+        for (int m = 0; m < compiledMetrics.Length; m++)
+        {
+            var c = compiledMetrics[m].Contribution(y, prediction);
+            buffer[stats + 3 + 2 * m] = (float)c.Total;
+            buffer[stats + 4 + 2 * m] = (float)c.Count;
+        }
+        ctx.AllReduceInPlace(ReduceOp.Sum, buffer, "TrainStep gradients", $"{variables.Count} gradients, {buffer.Length} values");
+
+        float count = buffer[stats + 1];
+        var globalGrads = new Tensor?[variables.Count];
+        for (int i = 0, at = 0; i < variables.Count; i++)
+        {
+            int size = Tensor.ShapeSize(variables[i].Shape.ToArray());
+            bool any = buffer[flags + i] > 0 || penaltyGrads?[i] is not null;
+            if (any && count > 0)
+            {
+                var g = buffer.AsSpan(at, size).ToArray();
+                System.Numerics.Tensors.TensorPrimitives.Divide(g, count, g);
+                if (penaltyGrads?[i] is { } pg) System.Numerics.Tensors.TensorPrimitives.Add(g, pg.AsSpan(), g);
+                globalGrads[i] = Tensor.FromArray(g, variables[i].Shape);
+            }
+            at += size;
+        }
+        if (count > 0) optimizer.ApplyGradients(globalGrads, variables);
+
+        double batchLoss = count > 0 ? buffer[stats] / count + penalty : penalty;
+        lock (metricsLock)
+        {
+            // Every replica holds the same reduced values; the first to get here updates the metrics for this step.
+            if (replicaSteps.Length != ctx.NumReplicasInSync)
+            {
+                replicaSteps = new long[ctx.NumReplicasInSync];
+                appliedSteps = 0;
+            }
+            long step = ++replicaSteps[ctx.ReplicaId];
+            if (step > appliedSteps)
+            {
+                appliedSteps = step;
+                lossTracker.Update(batchLoss, buffer[stats + 2]);
+                for (int m = 0; m < compiledMetrics.Length; m++)
+                    compiledMetrics[m].Merge(buffer[stats + 3 + 2 * m], buffer[stats + 4 + 2 * m]);
+            }
+            return MetricResults();
+        }
+    }
+
+    /// <summary>Splits the rows of <paramref name="t"/> over <paramref name="parts"/> replicas: the first <c>B mod R</c> get one more.</summary>
+    internal static Tensor[] Split(Tensor t, int parts)
+    {
+        int n = t.Shape[0];
+        var result = new Tensor[parts];
+        int baseSize = n / parts, extra = n % parts;
+        using var pause = GradientTape.Pause();
+        for (int r = 0, start = 0; r < parts; r++)
+        {
+            int len = baseSize + (r < extra ? 1 : 0);
+            result[r] = t.Slice(0, start, len);
+            start += len;
+        }
+        return result;
+    }
+
+    private static void CheckSamples(Tensor x, Tensor y)
+    {
+        if (x.Rank == 0) throw new ArgumentException("x needs a batch axis (axis 0), but is a scalar.", nameof(x));
+        if (y.Rank == 0 || y.Shape[0] != x.Shape[0])
+            throw new ArgumentException($"y must have as many samples (axis 0) as x ({x.Shape[0]}), but has shape {Tensor.ShapeString(y.ShapeArray)}.", nameof(y));
+    }
+}

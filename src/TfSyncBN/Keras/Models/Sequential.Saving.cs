@@ -1,0 +1,33 @@
+namespace TfSyncBN.Keras;
+
+public sealed partial class Sequential
+{
+    /// <summary>
+    /// The model's architecture as Keras model JSON (<c>model.to_json()</c>):
+    /// <c>{"class_name": "Sequential", "config": {"name": ..., "layers": [{"class_name": ..., "config": {...}}, ...]}}</c>
+    /// with each layer's <c>GetConfig</c> under its Keras key names (batch normalization layers keep
+    /// <c>synchronized</c>). When the model is built, the first entry is an <c>InputLayer</c> whose
+    /// <c>batch_input_shape</c> is <c>[null, ...sample shape]</c>. Weights are not included: see <see cref="Model.SaveWeights"/>.
+    /// </summary>
+    /// <param name="indented">Pretty-print the JSON.</param>
+    /// <exception cref="ArgumentException">A layer's config holds a value with no JSON form (such as a custom initializer's object).</exception>
+    public string ToJson(bool indented = false) =>
+        ModelJson.Write(Name, layers, BuiltInputShape is { } s ? s.Skip(1).ToArray() : null, indented);
+
+    /// <summary>
+    /// A new model from Keras model JSON (<c>keras.models.model_from_json</c>), as written by <see cref="ToJson"/> or by
+    /// tf.keras for a Sequential model of supported layers (<see cref="Keras.Layers.Names"/>). The model captures the
+    /// current strategy (call it inside <c>strategy.Scope()</c> to train data-parallel) and is built at once when the
+    /// JSON gives the input shape; its weights are freshly initialized (load them with <see cref="Model.LoadWeights"/>).
+    /// </summary>
+    /// <param name="json">The JSON text.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="json"/> is null.</exception>
+    /// <exception cref="ArgumentException">The text is not valid JSON, does not describe a Sequential model, has no
+    /// <c>config.layers</c> list, a layer entry is invalid (the message gives its index and the reason), or an input
+    /// shape has an unknown or negative sample dimension.</exception>
+    public static Sequential FromJson(string json)
+    {
+        var architecture = ModelJson.Read(json, nameof(json));
+        return new Sequential(architecture.Layers, architecture.InputShape, architecture.Name);
+    }
+}

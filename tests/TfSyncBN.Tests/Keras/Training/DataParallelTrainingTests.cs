@@ -1,0 +1,222 @@
+using TfSyncBN.Distribute;
+using TfSyncBN.Keras;
+using TfSyncBN.Tensors;
+using static TfSyncBN.Tests.Keras.Training.TrainingFixtures;
+
+namespace TfSyncBN.Tests.Keras.Training;
+
+/// <summary>
+/// The central property: data-parallel training with SyncBatchNormalization on R replicas is single-device training on
+/// the same global batches (weights, moving statistics, losses, metrics), uneven and empty per-replica batches included.
+/// </summary>
+[TestClass]
+public sealed class DataParallelTrainingTests
+{
+    private const double Rtol = 1e-4;
+
+    private static void AssertEquivalent(Func<bool, Sequential> build, int[] sampleShape, int replicas, string optimizer)
+    {
+        var (x, y) = Data(sampleShape, seed: 5);
+        var single = build(true);
+        Compile(single, optimizer);
+        var expectedLogs = Train(single, x, y);
+
+        using var strategy = new MirroredStrategy(replicas);
+        Sequential model;
+        using (strategy.Scope())
+        {
+            model = build(true);
+            Compile(model, optimizer);
+        }
+        Assert.AreSame(strategy, model.Strategy);
+        var logs = Train(model, x, y);
+
+        for (int s = 0; s < logs.Count; s++)
+        {
+            Assert.AreEqual(expectedLogs[s]["loss"], logs[s]["loss"], Rtol * Math.Max(1, expectedLogs[s]["loss"]), $"loss of step {s}");
+            Assert.AreEqual(expectedLogs[s]["accuracy"], logs[s]["accuracy"], 1e-12, $"accuracy of step {s}");
+        }
+        var expectedWeights = single.Weights;
+        var weights = model.Weights;
+        Assert.AreEqual(expectedWeights.Count, weights.Count);
+        for (int i = 0; i < weights.Count; i++)
+        {
+            Assert.AreEqual(replicas, weights[i].Replicas.Count, weights[i].Name);
+            for (int r = 0; r < replicas; r++) Close(expectedWeights[i].Value, weights[i].Replicas[r], Rtol, $"{weights[i].Name} on replica {r}");
+        }
+        AssertReplicasBitwiseIdentical(model);
+        // Training moved the weights and the moving statistics away from their initial values.
+        Assert.IsTrue(single.Weights.Any(w => w.Name.Contains("moving_mean") && w.Value.AsSpan().ToArray().Any(v => Math.Abs(v) > 1e-2)));
+        Assert.IsTrue(expectedLogs[^2]["loss"] < expectedLogs[0]["loss"], "the loss went down");
+    }
+
+    internal static void AssertReplicasBitwiseIdentical(Model model)
+    {
+        foreach (var v in model.Weights.Concat(model.Optimizer!.Variables))
+        {
+            for (int r = 1; r < v.Replicas.Count; r++)
+                CollectionAssert.AreEqual(v.Replicas[0].ToArray(), v.Replicas[r].ToArray(), $"{v.Name}: replica {r} differs from replica 0");
+        }
+    }
+
+    [TestMethod]
+    [Timeout(20000)]
+    [DataRow(1)]
+    [DataRow(2)]
+    [DataRow(3)]
+    [DataRow(4)]
+    public void MlpWithSyncBN_OnRReplicas_EqualsSingleDevice(int replicas) =>
+        AssertEquivalent(Mlp_(), [5], replicas, "sgd");
+
+    private static Func<bool, Sequential> Mlp_() => sync => Mlp(sync);
+
+    [TestMethod]
+    [Timeout(20000)]
+    [DataRow(1)]
+    [DataRow(2)]
+    [DataRow(3)]
+    [DataRow(4)]
+    public void CnnWithSyncBN_OnRReplicas_EqualsSingleDevice(int replicas) =>
+        AssertEquivalent(Cnn, [6, 6, 2], replicas, "adam");
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void WithL2Regularization_TheSplitStillEqualsSingleDevice() =>
+        AssertEquivalent(sync => Mlp(sync, Regularizers.L2(0.05f)), [5], 3, "sgd");
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void NegativeControl_PlainBatchNormOnTwoReplicas_MovingStatisticsDiffer()
+    {
+        var (x, y) = Data([5], seed: 5);
+        var single = Mlp(sync: false);
+        Compile(single, "sgd");
+        Train(single, x, y);
+        using var strategy = new MirroredStrategy(2);
+        Sequential model;
+        using (strategy.Scope())
+        {
+            model = Mlp(sync: false);
+            Compile(model, "sgd");
+        }
+        Train(model, x, y);
+        var bn = (BatchNormalization)model.Layers[1];
+        var reference = (BatchNormalization)single.Layers[1];
+        // Each replica normalized with its own half-batch statistics, so its moving averages follow a different path.
+        double meanGap = MaxRelative(reference.MovingMean!.Value, bn.MovingMean!.Replicas[0]);
+        double varGap = MaxRelative(reference.MovingVariance!.Value, bn.MovingVariance!.Replicas[0]);
+        Assert.IsTrue(Math.Max(meanGap, varGap) > 1e-2, $"local BN should differ from single-device BN, but the gaps are {meanGap} and {varGap}");
+        Assert.IsTrue(MaxRelative(bn.MovingVariance.Replicas[0], bn.MovingVariance.Replicas[1]) > 1e-3, "the replicas' local statistics differ too");
+    }
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void OneStep_IsSumOfPerExampleLossesOverTheGlobalBatch_CheckedByHand()
+    {
+        // Linear model y = x·w + b, MSE, plain SGD: one step on 5 samples over 3 replicas (2-2-1) must give
+        // w ← w − lr·(2/5)·Σ (x·w + b − y)·x, the single-device gradient, not a mean of per-replica means.
+        float[] xs = [1f, 2f, -1f, 0.5f, 3f];
+        float[] ys = [2f, 1f, 0f, -1f, 4f];
+        const double w0 = 0.3, b0 = -0.2, lr = 0.05;
+        double gw = 0, gb = 0;
+        for (int i = 0; i < 5; i++)
+        {
+            double err = xs[i] * w0 + b0 - ys[i];
+            gw += 2 * err * xs[i] / 5;
+            gb += 2 * err / 5;
+        }
+        double loss = Enumerable.Range(0, 5).Average(i => Math.Pow(xs[i] * w0 + b0 - ys[i], 2));
+        using var strategy = new MirroredStrategy(3);
+        Sequential model;
+        using (strategy.Scope())
+        {
+            model = new Sequential([new Dense(1, kernelInitializer: Initializers.Constant((float)w0), biasInitializer: Initializers.Constant((float)b0))]);
+            model.Compile(new SGD(learningRate: (float)lr), "mse");
+        }
+        var logs = model.TrainStep(Tensor.FromArray(xs, [5, 1]), Tensor.FromArray(ys, [5, 1]));
+        Assert.AreEqual(loss, logs["loss"], 1e-6);
+        var w = model.Weights;
+        Assert.AreEqual(w0 - lr * gw, w[0].Replicas[2].ToScalar(), 1e-6);
+        Assert.AreEqual(b0 - lr * gb, w[1].Replicas[2].ToScalar(), 1e-6);
+        AssertReplicasBitwiseIdentical(model);
+    }
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void CustomLoop_TrainStepInsideRun_EqualsCrossReplicaTrainStep()
+    {
+        var (x, y) = Data([5], seed: 7);
+        using var strategy = new MirroredStrategy(3);
+        Sequential a, b;
+        using (strategy.Scope())
+        {
+            a = Mlp(sync: true);
+            b = Mlp(sync: true);
+            Compile(a, "adam");
+            Compile(b, "adam");
+        }
+        var expected = Train(a, x, y);
+        int step = 0;
+        foreach (var (xb, yb) in Batches(x, y))
+        {
+            var xs = Model.Split(xb, 3);
+            var ys = Model.Split(yb, 3);
+            b.ResetMetrics();
+            var logs = strategy.Run(ctx => b.TrainStep(xs[ctx.ReplicaId], ys[ctx.ReplicaId]));
+            foreach (var l in logs) Assert.AreEqual(expected[step]["loss"], l["loss"], 0, $"step {step}: every replica reports the same loss");
+            step++;
+        }
+        for (int i = 0; i < a.Weights.Count; i++)
+            for (int r = 0; r < 3; r++)
+                CollectionAssert.AreEqual(a.Weights[i].Replicas[r].ToArray(), b.Weights[i].Replicas[r].ToArray(), a.Weights[i].Name);
+    }
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void EachStepIssuesExactlyOneGradientCollective()
+    {
+        var (x, y) = Data([5], seed: 3);
+        using var strategy = new MirroredStrategy(3);
+        Sequential plain, sync;
+        using (strategy.Scope())
+        {
+            plain = Mlp(sync: false);
+            sync = Mlp(sync: true);
+            Compile(plain, "sgd");
+            Compile(sync, "sgd");
+        }
+        var xs = Model.Split(x.Slice(0, 0, 8), 3);
+        var ys = Model.Split(y.Slice(0, 0, 8), 3);
+        long[] Count(Model m) => strategy.Run(ctx =>
+        {
+            long before = ctx.Group!.CollectivesCompleted;
+            m.TrainStep(xs[ctx.ReplicaId], ys[ctx.ReplicaId]);
+            return ctx.Group!.CollectivesCompleted - before;
+        }).ToArray();
+        // 4 trainable variables, one fused all-reduce; SyncBN adds its own one forward and one backward collective.
+        CollectionAssert.AreEqual(new long[] { 1, 1, 1 }, Count(plain));
+        CollectionAssert.AreEqual(new long[] { 3, 3, 3 }, Count(sync));
+    }
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void AReplicaWithoutGradients_StillContributesZeros()
+    {
+        // Global batch of 1 on 4 replicas: three replicas see an empty batch; the step still equals single device.
+        var x = Tensor.FromArray([0.5f, -1f, 2f, 0.25f, 1f], [1, 5]);
+        var yv = Tensor.FromArray([2f]);
+        var single = new Sequential([new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 4))]);
+        Compile(single, "sgd");
+        single.TrainStep(x, yv);
+        using var strategy = new MirroredStrategy(4);
+        Sequential model;
+        using (strategy.Scope())
+        {
+            model = new Sequential([new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 4))]);
+            Compile(model, "sgd");
+        }
+        model.TrainStep(x, yv);
+        for (int i = 0; i < 2; i++)
+            for (int r = 0; r < 4; r++) Close(single.Weights[i].Value, model.Weights[i].Replicas[r], 1e-6, $"{model.Weights[i].Name} replica {r}");
+    }
+}
