@@ -149,9 +149,22 @@ public abstract partial class Model
         }
     }
 
-    /// <summary>Splits the rows of <paramref name="t"/> over <paramref name="parts"/> replicas: the first <c>B mod R</c> get one more.</summary>
-    internal static Tensor[] Split(Tensor t, int parts)
+    /// <summary>
+    /// Splits a global batch over <paramref name="parts"/> replicas as <see cref="TrainStep"/> does: contiguous slices of
+    /// axis 0, the first <c>B mod R</c> one sample longer than the others (empty slices when B &lt; R). For custom loops
+    /// that call <see cref="TrainStep"/> inside <c>strategy.Run</c>.
+    /// </summary>
+    /// <param name="t">The global batch, samples on axis 0.</param>
+    /// <param name="parts">The number of replicas, at least 1.</param>
+    /// <returns>One slice per replica, in replica order.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="t"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="t"/> is a scalar.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="parts"/> is less than 1.</exception>
+    public static IReadOnlyList<Tensor> Split(Tensor t, int parts)
     {
+        ArgumentNullException.ThrowIfNull(t);
+        if (t.Rank == 0) throw new ArgumentException("A batch needs a sample axis (axis 0), but this tensor is a scalar.", nameof(t));
+        if (parts < 1) throw new ArgumentOutOfRangeException(nameof(parts), parts, "parts must be at least 1.");
         int n = t.Shape[0];
         var result = new Tensor[parts];
         int baseSize = n / parts, extra = n % parts;
