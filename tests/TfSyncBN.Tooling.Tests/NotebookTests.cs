@@ -103,3 +103,21 @@ public sealed class NotebookTests
         return Runner.RunAsync(path, write: false, timeout: TimeSpan.FromSeconds(45));
     }
 }
+
+/// <summary>The F# example script runs with dotnet fsi against the built library (a short run: 256 images, 1 epoch).</summary>
+[TestClass]
+public sealed class FSharpExampleTests
+{
+    [TestMethod]
+    [Timeout(90_000, CooperativeCancellation = true)]
+    public void FashionMnistScriptTrainsOnTheSubset()
+    {
+        if (Repo.Configuration != "Release") Assert.Inconclusive("The script references the Release build of src/TfSyncBN.");
+        var (code, output) = Repo.Dotnet(Repo.Root, TimeSpan.FromSeconds(80), null,
+            "fsi", "--quiet", "examples/FSharp/FashionMnist.fsx", "--epochs", "1", "--max-train", "256", "--max-test", "256", "--min-accuracy", "0");
+        Assert.AreEqual(0, code, output);
+        StringAssert.Contains(output, "256 training images, 256 test images");
+        StringAssert.Contains(output, "Total params: 422,314");
+        StringAssert.Matches(output, new System.Text.RegularExpressions.Regex(@"Loss per epoch: \d+\.\d{4}\n"));
+    }
+}

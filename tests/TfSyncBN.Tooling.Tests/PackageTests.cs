@@ -105,6 +105,8 @@ public sealed class PackageTests
         var names = zip.Entries.Select(e => e.FullName).ToHashSet();
         foreach (var required in new[] { "README.md", "LICENSE", $"lib/net10.0/{id}.dll", $"lib/net10.0/{id}.xml" })
             Assert.IsTrue(names.Contains(required), $"{Path.GetFileName(nupkg)} lacks {required}: {string.Join(", ", names)}");
+        // Only the library and its docs under lib/: dependencies come from their own packages.
+        CollectionAssert.AreEquivalent(new[] { $"lib/net10.0/{id}.dll", $"lib/net10.0/{id}.xml" }, names.Where(n => n.StartsWith("lib/", StringComparison.Ordinal)).ToArray());
         XNamespace ns = "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd";
         XDocument nuspec;
         using (var s = zip.GetEntry($"{id}.nuspec")!.Open()) nuspec = XDocument.Load(s);

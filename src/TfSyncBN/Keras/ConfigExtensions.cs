@@ -11,13 +11,13 @@ public static class ConfigExtensions
     /// <exception cref="KeyNotFoundException">The config has no <paramref name="key"/>, or its value is null.</exception>
     /// <exception cref="ArgumentException">The value is not a number.</exception>
     public static float GetFloat(this IReadOnlyDictionary<string, object?> config, string key) =>
-        KerasConfig.GetNullableFloat(Required(config, key), key) ?? throw Missing(config, key);
+        Converted(config, key, () => KerasConfig.GetNullableFloat(Required(config, key), key)) ?? throw Missing(config, key);
 
     /// <summary>The integer at <paramref name="key"/> (a whole number that fits an int).</summary>
     /// <exception cref="KeyNotFoundException">The config has no <paramref name="key"/>, or its value is null.</exception>
     /// <exception cref="ArgumentException">The value is not a whole number in the int range.</exception>
     public static int GetInt(this IReadOnlyDictionary<string, object?> config, string key) =>
-        KerasConfig.GetNullableInt(Required(config, key), key) ?? throw Missing(config, key);
+        Converted(config, key, () => KerasConfig.GetNullableInt(Required(config, key), key)) ?? throw Missing(config, key);
 
     /// <summary>The boolean at <paramref name="key"/> (a bool, or the strings "true"/"false").</summary>
     /// <exception cref="KeyNotFoundException">The config has no <paramref name="key"/>, or its value is null.</exception>
@@ -34,13 +34,26 @@ public static class ConfigExtensions
     /// <exception cref="KeyNotFoundException">The config has no <paramref name="key"/>, or its value is null.</exception>
     /// <exception cref="ArgumentException">An element is not a whole number in the int range.</exception>
     public static IReadOnlyList<int> GetInts(this IReadOnlyDictionary<string, object?> config, string key) =>
-        KerasConfig.GetInts(Required(config, key), key) ?? throw Missing(config, key);
+        Converted(config, key, () => KerasConfig.GetInts(Required(config, key), key)) ?? throw Missing(config, key);
 
     /// <summary>The nested dictionary at <paramref name="key"/>, e.g. a <c>{"class_name", "config"}</c> initializer entry.</summary>
     /// <exception cref="KeyNotFoundException">The config has no <paramref name="key"/>, or its value is null.</exception>
     /// <exception cref="ArgumentException">The value is not a dictionary.</exception>
     public static IReadOnlyDictionary<string, object?> GetConfig(this IReadOnlyDictionary<string, object?> config, string key) =>
         KerasConfig.GetDictionary(Required(config, key), key) ?? throw Missing(config, key);
+
+    /// <summary>A text value that is not a number fails with the same ArgumentException as any other non-number.</summary>
+    private static T Converted<T>(IReadOnlyDictionary<string, object?> config, string key, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException)
+        {
+            throw new ArgumentException($"Config key '{key}' must be a number, but is {config[key]}.", nameof(config), e);
+        }
+    }
 
     private static IReadOnlyDictionary<string, object?> Required(IReadOnlyDictionary<string, object?> config, string key)
     {
