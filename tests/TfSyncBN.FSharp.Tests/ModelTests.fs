@@ -85,6 +85,30 @@ type ModelTests() =
         CollectionAssert.AreEqual(replicas[0], replicas[1])
 
     [<TestMethod>]
+    member _.GradientTapeOverTrainableWeightsInsideRun() =
+        // loss = sum(x·W + b) over a batch of ones [4, 3]: dL/dW = xᵀ·1 = 4 everywhere, dL/db = 4.
+        use strategy = new MirroredStrategy(2)
+        let model =
+            use _ = strategy.Scope()
+            Sequential([ Dense(2, kernelInitializer = Initializers.Ones()) ], inputShape = [ 3 ])
+        let halves = Model.Split(Tensor.Ones [ 4; 3 ], 2)
+        let kernelGradients =
+            strategy.Run(fun ctx ->
+                use tape = new GradientTape()
+                let loss = model.Call(halves[ctx.ReplicaId], training = true).Sum()
+                let gradients = tape.Gradient(loss, model.TrainableWeights)
+                Assert.AreEqual(2, gradients.Count)
+                match gradients[0] with
+                | null -> failwith "the loss depends on the kernel"
+                | kernel -> kernel)
+        // Each replica sees half the batch (2 rows): its kernel gradient is 2; the sum over replicas is the full 4.
+        for g in kernelGradients do
+            CollectionAssert.AreEqual(Array.create 6 2.0f, g.ToArray())
+        let total = strategy.Reduce(ReduceOp.Sum, kernelGradients)
+        CollectionAssert.AreEqual(Array.create 6 4.0f, total.ToArray())
+        CollectionAssert.AreEqual([| 3; 2 |], total.Shape |> Seq.toArray)
+
+    [<TestMethod>]
     member _.ConfigsAndWeightsReadBackFromJsonAndWeightsFile() =
         let model = buildModel ()
         train Strategy.Default model 3 |> ignore

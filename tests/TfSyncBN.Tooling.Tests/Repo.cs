@@ -9,10 +9,11 @@ internal static class Repo
     public static string Root { get; } = FindRoot();
 
     /// <summary>The configuration this test assembly was built with; the libraries were built the same way.</summary>
+    public static string Configuration { get; } =
 #if DEBUG
-    public const string Configuration = "Debug";
+        "Debug";
 #else
-    public const string Configuration = "Release";
+        "Release";
 #endif
 
     /// <summary>Every library project under src/ (one directory per project), sorted by name.</summary>
