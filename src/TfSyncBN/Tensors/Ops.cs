@@ -58,6 +58,40 @@ public static class Ops
         return y;
     }
 
+    /// <summary>
+    /// Cross-entropy of integer class labels and logits, one loss per row (<c>tf.nn.sparse_softmax_cross_entropy_with_logits</c>):
+    /// <c>loss = logsumexp(x) − x[k]</c>, computed from a stable log-softmax (no overflow for any finite logits), with
+    /// gradient <c>softmax(x) − onehot(k)</c> with respect to the logits.
+    /// </summary>
+    /// <param name="labels">Class ids as floats, one per row of <paramref name="logits"/> (any shape with that many elements); not differentiated.</param>
+    /// <param name="logits">Logits with the classes on the last axis, shape <c>[..., C]</c>.</param>
+    /// <returns>The losses, shape <c>logits.Shape[..^1]</c>.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The logits are a scalar or have no classes, the label count differs from the row count, or a label is not an integer in [0, C).</exception>
+    public static Tensor SparseSoftmaxCrossEntropyWithLogits(Tensor labels, Tensor logits)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(logits);
+        return SoftmaxCrossEntropy.Sparse(labels.StopGradient(), logits);
+    }
+
+    /// <summary>
+    /// Cross-entropy of label distributions and logits, one loss per row (<c>tf.nn.softmax_cross_entropy_with_logits</c>):
+    /// <c>loss = −Σ y·log_softmax(x)</c>, differentiable with respect to both (<c>∂/∂x = softmax(x)·Σy − y</c>,
+    /// <c>∂/∂y = −log_softmax(x)</c>).
+    /// </summary>
+    /// <param name="labels">Label distributions, the shape of <paramref name="logits"/>.</param>
+    /// <param name="logits">Logits with the classes on the last axis, shape <c>[..., C]</c>.</param>
+    /// <returns>The losses, shape <c>logits.Shape[..^1]</c>.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">The logits are a scalar or have no classes, or the shapes differ.</exception>
+    public static Tensor SoftmaxCrossEntropyWithLogits(Tensor labels, Tensor logits)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentNullException.ThrowIfNull(logits);
+        return SoftmaxCrossEntropy.Dense(labels, logits);
+    }
+
     /// <summary><c>keep·moving + (1 − keep)·batch</c>, computed in float64 and rounded once.</summary>
     internal static Tensor MovingAverage(Tensor moving, double[] batch, double keep) =>
         Tensor.FromFunction(moving.ShapeArray, c => (float)(keep * moving.Data[c] + (1 - keep) * batch[c]));

@@ -12,13 +12,14 @@ namespace TfSyncBN.Keras;
 /// <c>best = current</c> and the wait counter returns to 0. Otherwise the counter grows, and once it reaches
 /// <see cref="Patience"/> (from the second epoch on) training stops, after restoring the best epoch's weights when
 /// <see cref="RestoreBestWeights"/> is set. Mode "auto" is "max" for a monitor whose name contains <c>acc</c> or
-/// <c>auc</c>, else "min". A missing monitor key leaves the state unchanged.</para>
+/// <c>auc</c>, else "min". A missing monitor key leaves the state unchanged and writes a warning to standard error (once per run), as Keras does.</para>
 /// </remarks>
 public sealed class EarlyStopping : Callback
 {
     private double best;
     private int wait;
     private IReadOnlyList<Tensor>? bestWeights;
+    private bool warned;
 
     /// <summary>Creates the callback.</summary>
     /// <param name="monitor">The log key to watch, e.g. <c>val_loss</c> (default) or <c>val_accuracy</c>.</param>
@@ -76,13 +77,23 @@ public sealed class EarlyStopping : Callback
         StoppedEpoch = 0;
         BestEpoch = 0;
         bestWeights = null;
+        warned = false;
         best = Mode == "min" ? double.PositiveInfinity : double.NegativeInfinity;
     }
 
     /// <inheritdoc/>
     public override void OnEpochEnd(int epoch, IReadOnlyDictionary<string, double> logs)
     {
-        if (!logs.TryGetValue(Monitor, out double current)) return;
+        if (!logs.TryGetValue(Monitor, out double current))
+        {
+            // As Keras: warn and carry on (a typo or missing validation data should be visible, not silently ignored).
+            if (!warned)
+            {
+                warned = true;
+                Console.Error.WriteLine($"EarlyStopping is conditioned on '{Monitor}', which is not in the logs. Available: {string.Join(", ", logs.Keys)}.");
+            }
+            return;
+        }
         var model = Model ?? throw new InvalidOperationException("EarlyStopping needs its Model (Fit sets it).");
         if (RestoreBestWeights && bestWeights is null) bestWeights = model.GetWeights();
         wait++;

@@ -112,8 +112,8 @@ public abstract partial class Model
     /// The loss and metrics of the model on data, in inference mode (<c>model.evaluate(..., return_dict=True)</c>).
     /// </summary>
     /// <remarks>Batches are split over the replicas like training batches; the results are the means over all samples
-    /// (count-weighted across replicas and batches). The loss includes the regularization penalties, as in Keras. The
-    /// metrics are reset first, so training metrics are not mixed in.</remarks>
+    /// (count-weighted across replicas and batches). The loss includes the regularization penalties, as in Keras. It
+    /// accumulates in its own counters, so the model's running training metrics are left as they are.</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
@@ -194,21 +194,25 @@ public abstract partial class Model
         if (x.Rank == 0) throw new ArgumentException("x needs a batch axis (axis 0), but is a scalar.", nameof(x));
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be at least 1.");
         Prepare(x.Shape);
-        var outputs = new List<Tensor>();
         int n = x.Shape[0];
-        for (int start = 0; start < n || (n == 0 && start == 0); start += Math.Max(batchSize, 1))
+        if (n == 0)
+        {
+            using (GradientTape.Pause()) return Call(x, training: false);
+        }
+        var outputs = new List<Tensor>();
+        for (int start = 0; start < n; start += batchSize)
         {
             int count = Math.Min(batchSize, n - start);
             Tensor xb;
             using (GradientTape.Pause()) xb = x.Slice(0, start, count);
             var xs = Split(xb, strategy.NumReplicasInSync);
+            // Inference needs no collectives, so replicas with an empty slice simply skip it.
             var parts = strategy.Run(c =>
             {
                 using var pause = GradientTape.Pause();
-                return xs[c.ReplicaId].Shape[0] == 0 && n > 0 ? null : Call(xs[c.ReplicaId], training: false);
+                return xs[c.ReplicaId].Shape[0] == 0 ? null : Call(xs[c.ReplicaId], training: false);
             });
-            outputs.AddRange(parts.Where(p => p is not null)!);
-            if (n == 0) break;
+            foreach (var p in parts) if (p is not null) outputs.Add(p);
         }
         using (GradientTape.Pause()) return outputs.Count == 1 ? outputs[0] : Tensor.Concat(outputs, 0);
     }

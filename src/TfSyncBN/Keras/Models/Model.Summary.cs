@@ -11,7 +11,7 @@ public abstract partial class Model
     /// their float32 sizes.
     /// </summary>
     /// <param name="printFn">Called with each line when given (e.g. <c>Console.WriteLine</c>), as Keras' <c>print_fn</c>.</param>
-    /// <param name="lineLength">The table width, at least 40; columns are at 45% and 80% of it, as Keras' Sequential summary.</param>
+    /// <param name="lineLength">The table width, at least 40; columns start at 45% and 85% of it, as in Keras' Sequential summary.</param>
     /// <returns>The whole table, lines separated by <c>\n</c>.</returns>
     /// <exception cref="InvalidOperationException">The model is not built.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="lineLength"/> is less than 40.</exception>
@@ -19,7 +19,7 @@ public abstract partial class Model
     {
         if (lineLength < 40) throw new ArgumentOutOfRangeException(nameof(lineLength), lineLength, "lineLength must be at least 40.");
         if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet: give the Sequential an inputShape, or call Build, Call or Fit first.");
-        int[] stops = [(int)(lineLength * 0.45), (int)(lineLength * 0.80), lineLength];
+        int[] stops = [(int)(lineLength * 0.45), (int)(lineLength * 0.85), lineLength];
         var lines = new List<string>
         {
             $"Model: \"{Name}\"",
@@ -36,8 +36,8 @@ public abstract partial class Model
             lines.Add(i + 1 < layers.Count ? "" : new string('=', lineLength));
         }
         if (layers.Count == 0) lines.Add(new string('=', lineLength));
-        long trainable = TrainableWeights.Sum(w => (long)w.Shape.Aggregate(1, (a, b) => a * b));
-        long other = NonTrainableWeights.Sum(w => (long)w.Shape.Aggregate(1, (a, b) => a * b));
+        long trainable = ParameterCount(TrainableWeights);
+        long other = ParameterCount(NonTrainableWeights);
         lines.Add($"Total params: {Count(trainable + other)}");
         lines.Add($"Trainable params: {Count(trainable)}");
         lines.Add($"Non-trainable params: {Count(other)}");

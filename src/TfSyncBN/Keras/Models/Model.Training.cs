@@ -19,9 +19,10 @@ public abstract partial class Model
     /// <c>[start_r, start_r + n_r)</c>, the first <c>B mod R</c> replicas one more row than the others, so some replicas
     /// get none when B &lt; R) and the step runs in <c>strategy.Run</c>.</para>
     /// <para>Called inside <c>strategy.Run</c> (a custom loop), they are this replica's part of the global batch; every
-    /// replica must call it. Either way the step computes, on each replica, the gradient of
-    /// <c>Σ per-example losses / global count + Σ regularization penalties</c> summed over replicas, with ONE fused
-    /// all-reduce per step (see <see cref="Model"/>), and updates every replica's copy of the weights identically.</para>
+    /// replica must call it. Either way the gradient applied is the sum over replicas of each replica's gradient of
+    /// <c>(its Σ per-example losses) / (global count) + Σ penalties / R</c>, i.e. the gradient of single-device training
+    /// on the global batch, obtained with ONE fused all-reduce per step (see <see cref="Model"/>); every replica's copy
+    /// of the weights gets the same update.</para>
     /// <para>The logged loss is <c>Σ per-example losses / global count + penalties</c>, averaged over steps weighted by
     /// the global batch size, as Keras' loss tracker does.</para>
     /// </remarks>
@@ -29,14 +30,19 @@ public abstract partial class Model
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ, or the data does not fit the model or loss.</exception>
-    /// <exception cref="InvalidOperationException">The model is not compiled.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled, or TrainStep runs inside another strategy's Run.</exception>
     public IReadOnlyDictionary<string, double> TrainStep(Tensor x, Tensor y)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
         CheckSamples(x, y);
         RequireCompiled();
-        if (Strategy.CurrentReplica is { } ctx) return ReplicaTrainStep(ctx, x, y);
+        if (Strategy.CurrentReplica is { } ctx)
+        {
+            if (strategy.NumReplicasInSync > 1 && !ReferenceEquals(ctx.Strategy, strategy))
+                throw new InvalidOperationException($"Model '{Name}' trains under another strategy than the Run calling TrainStep; create and compile it inside that strategy's Scope().");
+            return ReplicaTrainStep(ctx, x, y);
+        }
         Prepare(x.Shape);
         var xs = Split(x, strategy.NumReplicasInSync);
         var ys = Split(y, strategy.NumReplicasInSync);

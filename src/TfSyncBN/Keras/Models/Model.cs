@@ -80,8 +80,11 @@ public abstract partial class Model
     public int CountParams()
     {
         if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet: call Build(inputShape), Fit or Call first.");
-        return checked((int)Weights.Sum(w => (long)Tensor.ShapeSize(w.Shape.ToArray())));
+        return checked((int)ParameterCount(Weights));
     }
+
+    /// <summary>The number of scalars in <paramref name="weights"/>.</summary>
+    private static long ParameterCount(IEnumerable<Variable> weights) => weights.Sum(w => (long)Tensor.ShapeSize(w.Shape.ToArray()));
 
     /// <summary>The current values of <see cref="Weights"/> (<c>get_weights</c>); mirrored weights read as their aggregation says.</summary>
     public IReadOnlyList<Tensor> GetWeights()

@@ -10,8 +10,9 @@ namespace TfSyncBN.Keras;
 /// <remarks>
 /// <para>With learning rate η, gradient g and momentum μ (slot m, initially 0), each step computes in float32:</para>
 /// <code>μ = 0:        w ← w − g·η
-/// μ &gt; 0:        m ← −g·η + m·μ;   w ← w + m
-/// nesterov:     m ← −g·η + m·μ;   w ← w + (−g·η + m·μ)</code>
+/// μ &gt; 0:        m ← m·μ − g·η;   w ← w + m
+/// nesterov:     m ← m·μ − g·η;   w ← w + (m·μ − g·η)</code>
+/// <para>Each product is rounded to float32 before the sum (no fused multiply-add), like Keras' separate multiply and subtract.</para>
 /// </remarks>
 public sealed class SGD : Optimizer
 {

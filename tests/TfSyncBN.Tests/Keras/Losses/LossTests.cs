@@ -146,4 +146,18 @@ public sealed class LossTests
         Assert.AreEqual(0.1f, ((CategoricalCrossentropy)copy).LabelSmoothing);
         KerasAssert.RoundTrip<TfSyncBN.Keras.Loss>(new SparseCategoricalCrossentropy(fromLogits: true), TfSyncBN.Keras.Losses.FromConfig, TfSyncBN.Keras.Losses.Serialize);
     }
+
+    [TestMethod]
+    public void SparseLabels_MayHaveATrailingAxisOfOne_AndRank3PredictionsGivePerPositionLosses()
+    {
+        var rnd = TestData.NewRandom(3);
+        var logits = TestData.Uniform(rnd, [4, 3]);
+        var loss = new SparseCategoricalCrossentropy(fromLogits: true);
+        KerasAssert.Identical(loss.Unreduced(Tensor.FromArray([0f, 2f, 1f, 1f]), logits),
+            loss.Unreduced(Tensor.FromArray([0f, 2f, 1f, 1f], [4, 1]), logits));
+        // [2, 2, 3] logits: one loss per (sample, position); Call averages all four.
+        var perPosition = loss.Unreduced(Tensor.FromArray([0f, 2f, 1f, 1f], [2, 2]), logits.Reshape([2, 2, 3]));
+        CollectionAssert.AreEqual(new[] { 2, 2 }, perPosition.Shape.ToArray());
+        CollectionAssert.AreEqual(loss.Unreduced(Tensor.FromArray([0f, 2f, 1f, 1f]), logits).ToArray(), perPosition.ToArray());
+    }
 }

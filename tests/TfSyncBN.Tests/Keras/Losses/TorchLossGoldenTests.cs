@@ -38,4 +38,19 @@ public sealed class TorchLossGoldenTests
     [TestMethod]
     public void CategoricalWithLabelSmoothing_MatchesTorch() =>
         Check(new CategoricalCrossentropy(fromLogits: true, labelSmoothing: 0.2f), OneHot, Smoothed, SmoothedGrad);
+
+    [TestMethod]
+    public void OpsFunctions_GiveTheSameLossesAndGradients()
+    {
+        var logits = Tensor.FromArray(Logits.ToArray(), [4, 5]);
+        var sparse = Ops.SparseSoftmaxCrossEntropyWithLogits(Labels, logits);
+        var dense = Ops.SoftmaxCrossEntropyWithLogits(OneHot, logits);
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.AreEqual(Sparse[i], sparse.AsSpan()[i], 2e-6 * Math.Max(1, Sparse[i]));
+            Assert.AreEqual(Sparse[i], dense.AsSpan()[i], 2e-6 * Math.Max(1, Sparse[i]));
+        }
+        Assert.ThrowsExactly<ArgumentNullException>(() => Ops.SoftmaxCrossEntropyWithLogits(null!, logits));
+        Assert.ThrowsExactly<ArgumentException>(() => Ops.SparseSoftmaxCrossEntropyWithLogits(Labels, Tensor.Scalar(1f)));
+    }
 }

@@ -22,19 +22,19 @@ public sealed class SequentialTests
         string expected = string.Join("\n",
             "Model: \"cnn\"",
             new string('_', 65),
-            " Layer (type)                Output Shape           Param #",
+            " Layer (type)                Output Shape              Param #",
             new string('=', 65),
-            " conv (Conv2D)               (None, 26, 26, 8)      80",
+            " conv (Conv2D)               (None, 26, 26, 8)         80",
             "",
-            " bn (SyncBatchNormalization) (None, 26, 26, 8)      32",
+            " bn (SyncBatchNormalization) (None, 26, 26, 8)         32",
             "",
-            " relu (ReLU)                 (None, 26, 26, 8)      0",
+            " relu (ReLU)                 (None, 26, 26, 8)         0",
             "",
-            " pool (MaxPooling2D)         (None, 13, 13, 8)      0",
+            " pool (MaxPooling2D)         (None, 13, 13, 8)         0",
             "",
-            " flatten (Flatten)           (None, 1352)           0",
+            " flatten (Flatten)           (None, 1352)              0",
             "",
-            " logits (Dense)              (None, 10)             13,530",
+            " logits (Dense)              (None, 10)                13,530",
             new string('=', 65),
             "Total params: 13,642 (53.29 KB)",
             "Trainable params: 13,626 (53.23 KB)",
@@ -118,5 +118,22 @@ public sealed class SequentialTests
         model.SetWeights(saved);
         for (int i = 0; i < saved.Count; i++) KerasAssert.Identical(saved[i], model.Weights[i].Value);
         Assert.ThrowsExactly<ArgumentException>(() => model.SetWeights(saved.Take(3).ToArray()));
+    }
+
+    [TestMethod]
+    [Timeout(10000)]
+    public void AModelCompiledInsideAScope_AdoptsThatStrategy_IfItHasNoWeightsYet()
+    {
+        using var strategy = new MirroredStrategy(2);
+        var model = new Sequential([new Dense(2)]);
+        Assert.AreSame(Strategy.Default, model.Strategy);
+        using (strategy.Scope()) model.Compile("sgd", "mse");
+        Assert.AreSame(strategy, model.Strategy);
+        model.Fit(Tensor.Ones([4, 3]), Tensor.Zeros([4, 2]), batchSize: 4, verbose: 0);
+        Assert.IsTrue(model.Weights.All(w => w.Replicas.Count == 2), "weights built under the adopted strategy are mirrored");
+
+        var built = new Sequential([new Dense(2)], inputShape: [3]);
+        using (strategy.Scope()) built.Compile("sgd", "mse");
+        Assert.AreSame(Strategy.Default, built.Strategy, "a built model keeps its single-copy weights and its strategy");
     }
 }

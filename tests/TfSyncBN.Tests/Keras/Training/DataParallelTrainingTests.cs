@@ -220,3 +220,34 @@ public sealed class DataParallelTrainingTests
             for (int r = 0; r < 4; r++) Close(single.Weights[i].Value, model.Weights[i].Replicas[r], 1e-6, $"{model.Weights[i].Name} replica {r}");
     }
 }
+
+[TestClass]
+public sealed class DataParallelFailureTests
+{
+    [TestMethod]
+    [Timeout(10000)]
+    public void ABadLabelOnOneReplica_FailsTheStepPromptly_WithoutAnOptimizerUpdate()
+    {
+        using var strategy = new MirroredStrategy(3);
+        Sequential model;
+        using (strategy.Scope())
+        {
+            model = TrainingFixtures.Mlp(sync: true);
+            TrainingFixtures.Compile(model, "sgd");
+        }
+        var x = Tensor.Ones([6, 5]);
+        model.Build([-1, 5]);
+        var before = model.TrainableWeights.Select(w => w.Value).ToArray();
+        // Only the last replica's slice (rows 4, 5) holds the invalid class 7: its error surfaces, the others do not hang.
+        var e = Assert.ThrowsExactly<ArgumentException>(() => model.TrainStep(x, Tensor.FromArray([0f, 1f, 2f, 0f, 1f, 7f])));
+        StringAssert.Contains(e.Message, "[0, 3)");
+        // The failure comes before the gradient collective, so no replica updated its weights (the forward pass did
+        // update the moving statistics, on every replica alike, as a Keras forward pass does).
+        for (int i = 0; i < before.Length; i++)
+            for (int r = 0; r < 3; r++) KerasAssert.Identical(before[i], model.TrainableWeights[i].Replicas[r], model.TrainableWeights[i].Name);
+        Assert.AreEqual(0L, model.Optimizer!.Iterations);
+        // The strategy and the model still work.
+        model.TrainStep(x, Tensor.FromArray([0f, 1f, 2f, 0f, 1f, 2f]));
+        DataParallelTrainingTests.AssertReplicasBitwiseIdentical(model);
+    }
+}
