@@ -9,8 +9,11 @@
 // (0 = all). The defaults train 3 epochs on 8,000 images, about a minute on 2 cores.
 //
 // A small CNN: Conv2D 32 3x3 same -> SyncBN -> ReLU -> MaxPool 2 -> Conv2D 64 3x3 same -> SyncBN -> ReLU -> MaxPool 2
-// -> Flatten -> Dense 128 -> SyncBN -> ReLU -> Dropout 0.3 -> Dense 10 (logits). The layers before a batch norm have no
-// bias: the batch norm's beta takes its place (its true gradient would be 0). Each replica computes the batch-norm
+// -> Flatten -> Dense 128 -> SyncBN -> ReLU -> Dropout 0.3 -> Dense 10 (logits), trained with Adam and a cosine decay
+// of the learning rate over the run. The layers before a batch norm have no
+// bias: the batch norm's beta takes its place (its true gradient would be 0). The batch norms use momentum 0.9 (PyTorch's
+// 0.1): with Keras' default 0.99 the moving statistics of a short run still remember their initial values, and the
+// test accuracy after 3 epochs on the subset falls to ~20% while the training accuracy is 90%. Each replica computes the batch-norm
 // statistics of the GLOBAL batch, so the result does not depend on how many replicas share it. After training it
 // saves the architecture (Keras JSON) and the weights, rebuilds the model from both files, and checks that the rebuilt
 // model predicts exactly the same logits. Exit code 0 on success, 1 if that check fails, 2 on bad arguments.
@@ -39,25 +42,28 @@ using (strategy.Scope())
     model = new Sequential(
     [
         new Conv2D(32, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
-        new SyncBatchNormalization(),
+        new SyncBatchNormalization(momentum: 0.9f),
         new ReLU(),
         new MaxPooling2D([2, 2]),
         new Conv2D(64, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 2)),
-        new SyncBatchNormalization(),
+        new SyncBatchNormalization(momentum: 0.9f),
         new ReLU(),
         new MaxPooling2D([2, 2]),
         new Flatten(),
         new Dense(128, useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
-        new SyncBatchNormalization(),
+        new SyncBatchNormalization(momentum: 0.9f),
         new ReLU(),
         new Dropout(0.3f, seed: 4),
         new Dense(10, kernelInitializer: Initializers.GlorotUniform(seed: 5)),
     ], inputShape: [28, 28, 1], name: "fashion_mnist_cnn");
-    model.Compile(new Adam(learningRate: options.LearningRate), new SparseCategoricalCrossentropy(fromLogits: true), ["accuracy"]);
+    // Cosine decay of the learning rate to 0 over the whole run: the last epochs take small steps.
+    long totalSteps = Math.Max(1L, (long)options.Epochs * ((trainX.Shape[0] + options.BatchSize - 1) / options.BatchSize));
+    var schedule = new CosineDecay(options.LearningRate, totalSteps);
+    model.Compile(new Adam(learningRate: options.LearningRate, schedule: schedule), new SparseCategoricalCrossentropy(fromLogits: true), ["accuracy"]);
 }
 model.Summary(Console.WriteLine);
 Console.WriteLine($"Training on {strategy.NumReplicasInSync} replicas (threads), global batch {options.BatchSize} " +
-    $"(about {options.BatchSize / (double)options.Replicas:0.#} per replica), {options.Epochs} epochs, Adam lr {options.LearningRate}");
+    $"(about {options.BatchSize / (double)options.Replicas:0.#} per replica), {options.Epochs} epochs, Adam lr {options.LearningRate} with cosine decay to 0");
 
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.SavePath))!);
 var bestPath = Path.ChangeExtension(options.SavePath, ".best.weights");

@@ -116,6 +116,16 @@ public sealed class IdxTests
     public void TruncatedData_Gzip() => AssertInvalid(Write("trunc.gz", Gzip(IdxBytes(0x08, [3, 4], Sequence(7)))), "truncated data: shape [3, 4] declares 12 bytes of elements, but only 7 follow");
 
     [TestMethod]
+    public void TruncatedGzipFile()
+    {
+        var gz = Gzip(IdxBytes(0x08, [50, 50], Sequence(2500)));
+        var path = Write("cut.gz", gz[..(gz.Length / 2)]);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => Idx.Read(path));
+        StringAssert.Contains(e.Message, "cut.gz");
+        StringAssert.Contains(e.Message, "truncated");
+    }
+
+    [TestMethod]
     public void TrailingData() => AssertInvalid(Write("extra", IdxBytes(0x08, [2], Sequence(5))), "3 bytes follow the 2 elements");
 
     [TestMethod]
