@@ -45,6 +45,11 @@ internal enum FaultKind
 /// <para>Buffer lifetime: the buffers posted for a collective are snapshotted when its first barrier completes, and the
 /// shared result of an element type is rewritten only when every replica has arrived at a later collective, that
 /// is after every replica has copied the previous result out.</para>
+/// <para>Several processes: with a cross-worker communicator, the replica that completes the local reduction (the
+/// last arrival, or for chunked reductions the last arrival at the second barrier) hands the local sum to
+/// <see cref="ICrossWorkerCommunicator.AllReduceSum(float[], int)"/> on its own thread while the others wait, divides by
+/// the global replica count for a mean, and only then releases the local replicas. Element i is then
+/// <c>Σ_w (Σ_local v[i])</c>, both sums in order, identical on every replica of every worker.</para>
 /// <para>Faults: a replica that throws, a mismatched call, an overlapping call or a timeout faults the group; every
 /// replica waiting in it, or arriving later, throws at once. A replica that finishes its function leaves without
 /// waiting: a replica that then waits in a collective is reported as a mismatch as soon as all have arrived. A group
@@ -71,6 +76,8 @@ internal sealed class CollectiveGroup
     }
 
     private readonly int size;
+    private readonly ICrossWorkerCommunicator? crossWorkers;
+    private readonly int globalSize;
     private readonly TimeSpan timeout;
     private readonly object gate = new();
     private readonly Array?[] posted;
@@ -90,16 +97,23 @@ internal sealed class CollectiveGroup
 
     /// <param name="size">The number of replicas.</param>
     /// <param name="timeout">How long a replica waits for the others; <see cref="Timeout.InfiniteTimeSpan"/> for ever.</param>
-    public CollectiveGroup(int size, TimeSpan timeout)
+    /// <param name="crossWorkers">The other processes' groups, reached once per collective after the local reduction; null for one process.</param>
+    public CollectiveGroup(int size, TimeSpan timeout, ICrossWorkerCommunicator? crossWorkers = null)
     {
         this.size = size;
+        this.crossWorkers = crossWorkers;
+        globalSize = size * (crossWorkers?.Size ?? 1);
         this.timeout = timeout;
         posted = new Array?[size];
         calls = new CollectiveCall[size];
         present = new bool[size];
     }
 
+    /// <summary>The number of replicas in this process.</summary>
     public int Size => size;
+
+    /// <summary>The number of replicas over all workers (<see cref="Size"/> times the worker count).</summary>
+    public int GlobalSize => globalSize;
 
     /// <summary>The first failure, or null.</summary>
     public Exception? Fault
@@ -159,20 +173,61 @@ internal sealed class CollectiveGroup
         if ((uint)length > (uint)buffer.Length)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"length must be between 0 and the buffer's length, {buffer.Length}.");
         var call = new CollectiveCall(kind, op, typeof(T), length, detail);
-        bool inline = (long)length * size <= InlineReduceLimit;
+        if (size == 1 && crossWorkers is not null)
+        {
+            AllReduceAlone(call, buffer, length, op);
+            return;
+        }
+        bool inline = (long)length * size <= InlineReduceLimit || size == 1;
         var (result, snapshot) = inline
-            ? Arrive(replica, call, buffer, Mode.ReduceInline, (inputs, shared) => ReduceRange(inputs, (T[])shared, 0, length, op))
+            ? Arrive(replica, call, buffer, Mode.ReduceInline, (inputs, shared) =>
+            {
+                ReduceRange(inputs, (T[])shared, 0, length, op);
+                CrossWorkerStage((T[])shared, length, op);
+            })
             : Arrive(replica, call, buffer, Mode.ReduceChunked, null);
-        if (size == 1) return; // the sum of one buffer is itself, and so is its mean (x / 1 == x)
+        if (globalSize == 1) return; // the sum of one buffer is itself, and so is its mean (x / 1 == x)
 
         var shared = (T[])result!;
         if (!inline)
         {
             var (start, end) = Chunk(length, replica);
             ReduceRange(snapshot!, shared, start, end - start, op);
-            Arrive(replica, call, null, Mode.Barrier, null);
+            Arrive(replica, call, null, Mode.Barrier,
+                crossWorkers is null ? null : (_, _) => CrossWorkerStage(shared, length, op));
         }
         shared.AsSpan(0, length).CopyTo(buffer);
+    }
+
+    /// <summary>
+    /// The one replica of a worker: nothing to wait for or add up locally, so the buffer goes straight to the
+    /// cross-worker stage (no rendezvous, no copies; the result is the same as through the shared buffer).
+    /// </summary>
+    private void AllReduceAlone<T>(CollectiveCall call, T[] buffer, int length, ReduceOp op)
+        where T : unmanaged, INumber<T>
+    {
+        lock (gate)
+        {
+            ThrowIfClosed(0, call);
+            ThrowIfFaulted(0, call, waiting: false);
+            collectivesCompleted++;
+        }
+        try
+        {
+            CrossWorkerStage(buffer, length, op);
+        }
+        catch (Exception e)
+        {
+            Fail(0, e);
+            throw;
+        }
+    }
+
+    private void ThrowIfClosed(int replica, CollectiveCall call)
+    {
+        if (closed)
+            throw new InvalidOperationException(
+                $"Replica {replica} {call} through a ReplicaContext whose Run has finished: a context is only valid inside its own Run.");
     }
 
     /// <summary>Throws for a <see cref="ReduceOp"/> value that is neither Sum nor Mean.</summary>
@@ -185,7 +240,24 @@ internal sealed class CollectiveGroup
     private (int Start, int End) Chunk(int length, int replica) =>
         ((int)((long)length * replica / size), (int)((long)length * (replica + 1) / size));
 
-    /// <summary>result[start..start+count) = (Σ_r in replica order inputs[r][...]) (/ size for a mean).</summary>
+    /// <summary>
+    /// The cross-process stage, run by one replica while the others wait: sums the local result over the workers in
+    /// rank order, then divides by the global replica count for a mean. Nothing without a communicator.
+    /// </summary>
+    private void CrossWorkerStage<T>(T[] shared, int length, ReduceOp op)
+        where T : unmanaged, INumber<T>
+    {
+        if (crossWorkers is null) return;
+        if (crossWorkers.Size > 1)
+        {
+            if (shared is float[] f) crossWorkers.AllReduceSum(f, length);
+            else if (shared is double[] d) crossWorkers.AllReduceSum(d, length);
+            else throw new NotSupportedException($"Cross-worker collectives support float32 and float64 buffers, not {typeof(T).Name}.");
+        }
+        if (op == ReduceOp.Mean) TensorPrimitives.Divide(shared.AsSpan(0, length), T.CreateChecked(globalSize), shared.AsSpan(0, length));
+    }
+
+    /// <summary>result[start..start+count) = (Σ_r in replica order inputs[r][...]) (/ size for a mean without workers).</summary>
     private void ReduceRange<T>(Array?[] snapshot, T[] shared, int start, int count, ReduceOp op)
         where T : unmanaged, INumber<T>
     {
@@ -193,7 +265,8 @@ internal sealed class CollectiveGroup
         var dst = shared.AsSpan(start, count);
         ((T[])snapshot[0]!).AsSpan(start, count).CopyTo(dst);
         for (int r = 1; r < size; r++) TensorPrimitives.Add(dst, ((T[])snapshot[r]!).AsSpan(start, count), dst);
-        if (op == ReduceOp.Mean) TensorPrimitives.Divide(dst, T.CreateChecked(size), dst);
+        // With workers, the mean divides once, after the cross-worker sum.
+        if (op == ReduceOp.Mean && crossWorkers is null) TensorPrimitives.Divide(dst, T.CreateChecked(size), dst);
     }
 
     /// <summary>
@@ -209,9 +282,7 @@ internal sealed class CollectiveGroup
     {
         lock (gate)
         {
-            if (closed)
-                throw new InvalidOperationException(
-                    $"Replica {replica} {call} through a ReplicaContext whose Run has finished: a context is only valid inside its own Run.");
+            ThrowIfClosed(replica, call);
             ThrowIfFaulted(replica, call, waiting: false);
             if (present[replica])
             {
@@ -270,28 +341,36 @@ internal sealed class CollectiveGroup
         {
             collectivesCompleted++;
             inputs = snapshot;
-            if (size > 1)
+            if (globalSize > 1)
             {
                 result = ResultBuffer(call.ElementType, call.Length);
-                if (inlineReduce is not null)
-                {
-                    try
-                    {
-                        inlineReduce(snapshot, result);
-                    }
-                    catch (Exception e)
-                    {
-                        // Never leave the others waiting for a generation that will not complete.
-                        FailLocked(replica, e, FaultKind.ReplicaError);
-                        generation++;
-                        throw;
-                    }
-                }
+                RunStage(replica, inlineReduce, snapshot, result);
             }
+        }
+        else if (mode == Mode.Barrier && inlineReduce is not null)
+        {
+            // The second barrier of a chunked reduction with workers: the local chunks are complete; the cross-worker stage.
+            RunStage(replica, inlineReduce, snapshot, result!);
         }
         generation++;
         Monitor.PulseAll(gate);
         return mode is Mode.ReduceInline or Mode.ReduceChunked ? (result, snapshot) : default;
+    }
+
+    /// <summary>Runs a stage under the lock; a failure faults the group, so nobody waits for a generation that will not complete.</summary>
+    private void RunStage(int replica, Action<Array?[], Array>? stage, Array?[] snapshot, Array result)
+    {
+        if (stage is null) return;
+        try
+        {
+            stage(snapshot, result);
+        }
+        catch (Exception e)
+        {
+            FailLocked(replica, e, FaultKind.ReplicaError);
+            generation++;
+            throw;
+        }
     }
 
     /// <summary>The shared result array for <paramref name="elementType"/>, grown to at least <paramref name="length"/>.</summary>

@@ -20,10 +20,15 @@ public sealed class ReplicaContext
 {
     private readonly CollectiveGroup? group;
 
-    internal ReplicaContext(Strategy strategy, int replicaId, CollectiveGroup? group)
+    /// <param name="strategy">The strategy.</param>
+    /// <param name="replicaId">The global replica id.</param>
+    /// <param name="group">The collective group of this process's replicas, or null for the default strategy.</param>
+    /// <param name="localReplicaIndex">The index among this process's replicas (equal to the id in one process).</param>
+    internal ReplicaContext(Strategy strategy, int replicaId, CollectiveGroup? group, int localReplicaIndex = -1)
     {
         Strategy = strategy;
         ReplicaId = replicaId;
+        LocalReplicaIndex = localReplicaIndex < 0 ? replicaId : localReplicaIndex;
         this.group = group;
     }
 
@@ -38,11 +43,14 @@ public sealed class ReplicaContext
     /// <summary>The strategy this replica belongs to.</summary>
     public Strategy Strategy { get; }
 
-    /// <summary>This replica's id, from 0 to <see cref="NumReplicasInSync"/> - 1.</summary>
+    /// <summary>This replica's id, from 0 to <see cref="NumReplicasInSync"/> - 1; global over all workers of a multi-worker strategy.</summary>
     public int ReplicaId { get; }
 
-    /// <summary>The number of replicas running in lockstep.</summary>
-    public int NumReplicasInSync => group?.Size ?? 1;
+    /// <summary>The number of replicas running in lockstep, over all workers.</summary>
+    public int NumReplicasInSync => group?.GlobalSize ?? 1;
+
+    /// <summary>This replica's index among the replicas of its own process (its copy of a mirrored variable).</summary>
+    internal int LocalReplicaIndex { get; }
 
     /// <summary>
     /// Returns the element-wise sum (or mean) of <paramref name="value"/> over all replicas; every replica receives the
@@ -121,11 +129,11 @@ public sealed class ReplicaContext
         where T : unmanaged, INumber<T>
     {
         if (group is null) return;
-        group.AllReduce(ReplicaId, op, buffer, length < 0 ? buffer.Length : length, kind, detail);
+        group.AllReduce(LocalReplicaIndex, op, buffer, length < 0 ? buffer.Length : length, kind, detail);
     }
 
     /// <summary>Whether collectives actually communicate (more than one replica).</summary>
-    internal bool IsDistributed => group is not null && group.Size > 1;
+    internal bool IsDistributed => group is not null && group.GlobalSize > 1;
 
     internal CollectiveGroup? Group => group;
 }

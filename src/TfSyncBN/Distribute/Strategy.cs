@@ -31,8 +31,14 @@ public abstract class Strategy : IDisposable
     /// <summary>The number of replicas that run in lockstep.</summary>
     public abstract int NumReplicasInSync { get; }
 
-    /// <summary>This replica's id if the current thread runs one of this strategy's replicas, else -1.</summary>
-    internal int CurrentReplicaId => replica is { } r && ReferenceEquals(r.Strategy, this) ? r.ReplicaId : -1;
+    /// <summary>The number of replicas that run in this process (<see cref="NumReplicasInSync"/> for one process); mirrored variables hold one copy per local replica.</summary>
+    internal virtual int LocalReplicaCount => NumReplicasInSync;
+
+    /// <summary>
+    /// This replica's index among this process's replicas if the current thread runs one of this strategy's replicas,
+    /// else -1 (the replica id in one process).
+    /// </summary>
+    internal int CurrentReplicaId => replica is { } r && ReferenceEquals(r.Strategy, this) ? r.LocalReplicaIndex : -1;
 
     /// <summary>
     /// Makes this strategy current on this thread until the returned scope is disposed: variables created meanwhile
@@ -127,7 +133,10 @@ public abstract class Strategy : IDisposable
     /// Combines per-replica values in cross-replica code (<c>strategy.reduce</c>).
     /// </summary>
     /// <param name="op">Sum or mean.</param>
-    /// <param name="value">One tensor per replica.</param>
+    /// <param name="value">
+    /// One tensor per replica: what <see cref="Run{T}"/> returned. Under a multi-worker strategy, the tensors of this
+    /// process's replicas; the reduction then also spans the other workers, which must call it too (a collective).
+    /// </param>
     /// <param name="axis">
     /// When null, the tensors (which must share a shape) are combined element-wise across replicas. Otherwise each is
     /// first summed along <paramref name="axis"/>, and <see cref="ReduceOp.Mean"/> divides by the total length of that
@@ -140,7 +149,7 @@ public abstract class Strategy : IDisposable
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="op"/> is neither Sum nor Mean.</exception>
-    /// <exception cref="ArgumentException">The replica count differs from <see cref="NumReplicasInSync"/>, a value is null, the shapes do not agree, or <paramref name="axis"/> is out of range.</exception>
+    /// <exception cref="ArgumentException">The replica count differs from the number of replicas in this process (<see cref="NumReplicasInSync"/> in one process), a value is null, the shapes do not agree, or <paramref name="axis"/> is out of range.</exception>
     /// <exception cref="InvalidOperationException">Called inside a multi-replica <c>Run</c> (use <see cref="ReplicaContext.AllReduce(ReduceOp, Tensor)"/> there).</exception>
     public Tensor Reduce(ReduceOp op, PerReplica<Tensor> value, int? axis = null)
     {
@@ -149,8 +158,10 @@ public abstract class Strategy : IDisposable
         if (replica is { Strategy: not DefaultStrategy })
             throw new InvalidOperationException(
                 "Strategy.Reduce is a cross-replica operation and cannot be called inside Run; inside Run use ReplicaContext.AllReduce.");
-        if (value.Count != NumReplicasInSync)
-            throw new ArgumentException($"value holds {value.Count} replicas' tensors, but the strategy has {NumReplicasInSync} replicas.", nameof(value));
+        if (value.Count != LocalReplicaCount)
+            throw new ArgumentException(
+                $"value holds {value.Count} replicas' tensors, but the strategy runs {LocalReplicaCount} replicas" +
+                (LocalReplicaCount != NumReplicasInSync ? " in this process." : "."), nameof(value));
         for (int r = 0; r < value.Count; r++)
         {
             if (value[r] is null) throw new ArgumentException($"Replica {r}'s value is null.", nameof(value));
@@ -182,9 +193,36 @@ public abstract class Strategy : IDisposable
                     (axis is null ? "." : $" after summing axis {axis}."), nameof(value));
         }
         var sum = Tensors.Kernels.Elementwise.SumOf(parts);
+        count = SumOverWorkers(sum.Data, count, axis is not null);
         if (op == ReduceOp.Mean) System.Numerics.Tensors.TensorPrimitives.Divide(sum.Data, (float)count, sum.Data);
         return sum;
     }
+
+    /// <summary>
+    /// Adds the other workers' <paramref name="localSum"/> (in place) and returns the global element count; in one
+    /// process, returns <paramref name="localCount"/>. With <paramref name="countVaries"/> false the count is the
+    /// replica count, known without communication.
+    /// </summary>
+    private protected virtual long SumOverWorkers(float[] localSum, long localCount, bool countVaries) => localCount;
+
+    /// <summary>
+    /// The initial value a new mirrored variable of this strategy starts from; the given value in one process. A
+    /// multi-worker strategy makes every worker start from worker 0's value (as TensorFlow does), so that unseeded
+    /// random initializers cannot make the workers diverge.
+    /// </summary>
+    internal virtual Tensor AgreeOnInitialValue(Tensor value) => value;
+
+    /// <summary>The global id of this process's first replica (0 in one process).</summary>
+    internal virtual int FirstLocalReplicaId => 0;
+
+    /// <summary>Whether the strategy's replicas run in several processes (a multi-worker strategy with more than one worker).</summary>
+    internal virtual bool SpansWorkers => false;
+
+    /// <summary>
+    /// Adds the other workers' <paramref name="values"/> in place (worker order), for cross-replica code that combined
+    /// this worker's replica results itself; every worker must call it. Nothing in one process.
+    /// </summary>
+    internal virtual void SumAcrossWorkers(double[] values) { }
 
     private volatile bool disposed;
 

@@ -48,8 +48,8 @@ public sealed class Variable : ITensorLike
         shape = initialValue.ShapeArray;
         var current = Strategy.Current;
         strategy = current.NumReplicasInSync > 1 ? current : null;
-        copies = new Tensor[strategy?.NumReplicasInSync ?? 1];
-        copies.AsSpan().Fill(initialValue);
+        copies = new Tensor[strategy?.LocalReplicaCount ?? 1]; // a multi-worker strategy's other workers hold their own
+        copies.AsSpan().Fill(strategy?.AgreeOnInitialValue(initialValue) ?? initialValue);
     }
 
     /// <summary>The variable's name.</summary>
@@ -70,7 +70,7 @@ public sealed class Variable : ITensorLike
     /// <summary>The strategy this variable is mirrored over, or null when it has a single copy.</summary>
     public Strategy? Strategy => strategy;
 
-    /// <summary>Every replica's copy, in replica order (one entry when not mirrored).</summary>
+    /// <summary>Every replica's copy, in replica order (one entry when not mirrored); under a multi-worker strategy, this process's replicas only.</summary>
     public IReadOnlyList<Tensor> Replicas => Array.AsReadOnly(copies);
 
     /// <summary>

@@ -145,13 +145,18 @@ public abstract partial class Layer : IKerasObject
 
     private static string UniqueName(string className)
     {
-        var snake = SnakeCase().Replace(className, "$1_$2").ToLowerInvariant();
+        // Keras' to_snake_case: "Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d", "ReLU" -> "re_lu".
+        var words = CapitalizedWord().Replace(className, "$1_$2");
+        var snake = LowerUpper().Replace(words, "$1_$2").ToLowerInvariant();
         int n = NameCounts.AddOrUpdate(snake, 0, (_, c) => c + 1);
         return n == 0 ? snake : $"{snake}_{n}";
     }
 
-    [GeneratedRegex("([a-z0-9])([A-Z])")]
-    private static partial Regex SnakeCase();
+    [GeneratedRegex("(.)([A-Z][a-z0-9]+)")]
+    private static partial Regex CapitalizedWord();
+
+    [GeneratedRegex("([a-z])([A-Z])")]
+    private static partial Regex LowerUpper();
 
     /// <summary>The class name and layer name.</summary>
     public override string ToString() => $"{ClassName} '{Name}'";

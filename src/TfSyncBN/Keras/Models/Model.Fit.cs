@@ -113,7 +113,9 @@ public abstract partial class Model
     /// </summary>
     /// <remarks>Batches are split over the replicas like training batches; the results are the means over all samples
     /// (count-weighted across replicas and batches). The loss includes the regularization penalties, as in Keras. It
-    /// accumulates in its own counters, so the model's running training metrics are left as they are.</remarks>
+    /// accumulates in its own counters, so the model's running training metrics are left as they are. Under a
+    /// multi-worker strategy every worker evaluates its replicas' share of each batch and the sums are combined over
+    /// all workers (every worker must call it).</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
@@ -166,11 +168,23 @@ public abstract partial class Model
                 return result;
             });
             double lossSum = 0, lossCount = 0;
-            foreach (var p in parts)
+            if (strategy.SpansWorkers)
             {
-                lossSum += p[0];
-                lossCount += p[1];
-                for (int i = 0; i < totals.Length; i++) totals[i] += p[2 + i];
+                // Run returned this worker's replicas only: add the other workers' sums (a collective on every worker).
+                var batch = new double[2 + totals.Length];
+                foreach (var p in parts) for (int i = 0; i < batch.Length; i++) batch[i] += p[i];
+                strategy.SumAcrossWorkers(batch);
+                (lossSum, lossCount) = (batch[0], batch[1]);
+                for (int i = 0; i < totals.Length; i++) totals[i] += batch[2 + i];
+            }
+            else
+            {
+                foreach (var p in parts)
+                {
+                    lossSum += p[0];
+                    lossCount += p[1];
+                    for (int i = 0; i < totals.Length; i++) totals[i] += p[2 + i];
+                }
             }
             tracker.Update((lossCount > 0 ? lossSum / lossCount : 0) + penalty, count);
         }
@@ -182,7 +196,9 @@ public abstract partial class Model
     /// <summary>
     /// The model's outputs for all samples, in inference mode and in sample order (<c>model.predict</c>).
     /// </summary>
-    /// <remarks>Batches are split over the replicas, which run in parallel; the results are concatenated in order.</remarks>
+    /// <remarks>Batches are split over the replicas, which run in parallel; the results are concatenated in order.
+    /// Under a multi-worker strategy every worker predicts its replicas' rows and receives all of them (every worker
+    /// must call it).</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
@@ -212,7 +228,8 @@ public abstract partial class Model
                 using var pause = GradientTape.Pause();
                 return xs[c.ReplicaId].Shape[0] == 0 ? null : Call(xs[c.ReplicaId], training: false);
             });
-            foreach (var p in parts) if (p is not null) outputs.Add(p);
+            if (strategy.SpansWorkers) outputs.Add(GatherPredictionsAcrossWorkers(parts.Values, xs, xb));
+            else foreach (var p in parts) if (p is not null) outputs.Add(p);
         }
         using (GradientTape.Pause()) return outputs.Count == 1 ? outputs[0] : Tensor.Concat(outputs, 0);
     }

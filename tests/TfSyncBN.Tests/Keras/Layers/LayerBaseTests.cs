@@ -17,6 +17,21 @@ public sealed class LayerBaseTests
     }
 
     [TestMethod]
+    public void DefaultNames_FollowKerasSnakeCase()
+    {
+        // Keras' to_snake_case, e.g. tf.keras names Conv2D layers "conv2d", "conv2d_1", ...
+        static string Base(string name) => System.Text.RegularExpressions.Regex.Replace(name, "_[0-9]+$", "");
+        Assert.AreEqual("conv2d", Base(new Conv2D(4, [3, 3]).Name));
+        Assert.AreEqual("max_pooling2d", Base(new MaxPooling2D([2, 2]).Name));
+        Assert.AreEqual("global_average_pooling2d", Base(new GlobalAveragePooling2D().Name));
+        Assert.AreEqual("re_lu", Base(new ReLU().Name));
+        Assert.AreEqual("sync_batch_normalization", Base(new SyncBatchNormalization().Name));
+        var first = new Dense(1).Name;
+        var second = new Dense(1).Name;
+        Assert.AreNotEqual(first, second, "every generated name is unique");
+    }
+
+    [TestMethod]
     public void CountParams_CountsEveryWeight_AndNeedsABuiltLayer()
     {
         var layer = new BatchNormalization();

@@ -1,0 +1,170 @@
+using System.Runtime.ExceptionServices;
+
+namespace TfSyncBN.Distribute;
+
+/// <summary>
+/// The replica threads of a strategy that runs its replicas in this process (<see cref="MirroredStrategy"/>,
+/// <see cref="MultiWorkerMirroredStrategy"/>), and the Run protocol over them.
+/// </summary>
+/// <remarks>
+/// Runs are serialized: a Run from another thread waits for the one in progress, and so does <see cref="Stop"/>. The
+/// replica functions run under the caller's <see cref="ExecutionContext"/>.
+/// </remarks>
+internal sealed class ReplicaPool
+{
+    private readonly ReplicaWorker[] workers;
+    private readonly object runLock = new();
+
+    public ReplicaPool(int count)
+    {
+        workers = new ReplicaWorker[count];
+        for (int r = 0; r < count; r++) workers[r] = new ReplicaWorker(r);
+    }
+
+    /// <summary>The number of replica threads.</summary>
+    public int Count => workers.Length;
+
+    /// <summary>
+    /// Runs <paramref name="fn"/> on every replica thread with the context <paramref name="contextFor"/> makes for its
+    /// local index, all sharing one new group; returns the results in local order, or rethrows the group's first fault
+    /// once every replica has returned.
+    /// </summary>
+    public T[] Run<T>(Action checkOpen, Func<CollectiveGroup> newGroup, Func<int, CollectiveGroup, ReplicaContext> contextFor,
+        Func<ReplicaContext, T> fn, Func<ReplicaContext, Func<ReplicaContext, T>, T> runReplica)
+    {
+        lock (runLock)
+        {
+            checkOpen();
+            int n = workers.Length;
+            var group = newGroup();
+            var results = new T[n];
+            var done = new Countdown(n);
+            // Replica threads run under the caller's execution context (AsyncLocal values, culture), like a Task would.
+            var callerContext = ExecutionContext.Capture();
+            for (int r = 0; r < n; r++)
+            {
+                int local = r;
+                var context = contextFor(local, group);
+                workers[r].Post(callerContext, () =>
+                {
+                    try
+                    {
+                        results[local] = runReplica(context, fn);
+                        group.Leave(local);
+                    }
+                    catch (Exception e)
+                    {
+                        group.Fail(local, e);
+                    }
+                    finally
+                    {
+                        done.Signal();
+                    }
+                });
+            }
+            done.Wait();
+            group.Close();
+            if (group.Fault is { } fault) ExceptionDispatchInfo.Capture(fault).Throw();
+            return results;
+        }
+    }
+
+    /// <summary>
+    /// Ends the threads once idle. With <paramref name="join"/> (Dispose) waits for a Run in progress and for the
+    /// threads; without (finalizer) just lets them end. The constructor may have thrown before creating them all.
+    /// </summary>
+    public void Stop(bool join)
+    {
+        if (workers is null) return;
+        if (!join)
+        {
+            foreach (var w in workers) w?.Stop(join: false);
+            return;
+        }
+        lock (runLock)
+        {
+            foreach (var w in workers) w.Stop(join: true);
+        }
+    }
+
+    /// <summary>Counts replicas down to zero; unlike <see cref="CountdownEvent"/> it needs no disposal, so the last
+    /// <see cref="Signal"/> can never race with the waiter tearing it down.</summary>
+    private sealed class Countdown(int count)
+    {
+        private int remaining = count;
+
+        public void Signal()
+        {
+            lock (this)
+            {
+                if (--remaining == 0) Monitor.PulseAll(this);
+            }
+        }
+
+        public void Wait()
+        {
+            lock (this)
+            {
+                while (remaining > 0) Monitor.Wait(this);
+            }
+        }
+    }
+
+    /// <summary>A long-lived thread that runs one replica's work items, one at a time.</summary>
+    /// <remarks>The worker holds no reference to the strategy between items, so an undisposed strategy can be finalized.</remarks>
+    private sealed class ReplicaWorker
+    {
+        private readonly Thread thread;
+        private readonly SemaphoreSlim ready = new(0);
+        private Action? work;
+        private ExecutionContext? workContext;
+        private volatile bool stopping;
+
+        public ReplicaWorker(int replicaId)
+        {
+            thread = new Thread(Loop) { IsBackground = true, Name = $"TfSyncBN replica {replicaId}" };
+            thread.Start();
+        }
+
+        /// <summary>Hands the idle worker its next item (the caller guarantees the previous one has finished).</summary>
+        public void Post(ExecutionContext? context, Action item)
+        {
+            if (Interlocked.CompareExchange(ref work, item, null) is not null)
+                throw new InvalidOperationException("A replica thread was given work while it was still busy.");
+            workContext = context;
+            ready.Release();
+        }
+
+        /// <summary>Asks the thread to end once idle; with <paramref name="join"/>, waits for it.</summary>
+        public void Stop(bool join)
+        {
+            if (stopping) return;
+            stopping = true;
+            ready.Release();
+            if (join && Thread.CurrentThread != thread) thread.Join();
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                ready.Wait();
+                if (stopping) return;
+                RunOne();
+            }
+        }
+
+        // A separate method so that no local of the loop keeps the last item (and through it the strategy) alive.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        private void RunOne()
+        {
+            var context = workContext;
+            workContext = null;
+            var item = Volatile.Read(ref work)!;
+            // Clear before running: the item's last act signals the Run, which may post the next item at once.
+            Volatile.Write(ref work, null);
+            if (context is null) item();
+            else ExecutionContext.Run(context, static state => ((Action)state!)(), item);
+        }
+    }
+}

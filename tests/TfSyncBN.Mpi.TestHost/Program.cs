@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using TfSyncBN.Distribute;
+using TfSyncBN.Keras;
+using TfSyncBN.Mpi;
+using TfSyncBN.Mpi.TestHost;
+using TfSyncBN.Tensors;
+
+// The MPI tests start this program under mpirun, one process per rank:
+//   syncbn <output prefix> <local replicas> <per-replica batch sizes, comma separated, in global replica order>
+//       SyncBatchNormalization forward and backward plus ReplicaContext.AllReduce and Strategy.Reduce; each rank
+//       writes <output prefix>.<rank>.json.
+//   fit <output prefix> <local replicas>
+//       FitCase's model trained with Fit under the strategy; each rank writes its weights, loss history and an
+//       unseeded variable created in the scope (which every worker must get from worker 0).
+//   fault <throw|exit|kill|leave> <timeout seconds>
+//       worker 1 fails at step 3 (throws inside Run, exits with code 3, is killed, or returns from Main); the others keep
+//       calling collectives and must be ended by the job abort, not hang.
+return args.Length > 0 && args[0] == "syncbn" ? SyncBn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3])
+    : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture))
+    : args.Length > 0 && args[0] == "fault" ? Fault(args[1], double.Parse(args[2], CultureInfo.InvariantCulture))
+    : Usage();
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: syncbn <prefix> <localReplicas> <sizes> | fault <throw|exit|leave> <timeoutSeconds>");
+    return 2;
+}
+
+static int SyncBn(string prefix, int localReplicas, string sizeList)
+{
+    const int Channels = 4, SmallLength = 37, LargeLength = 40_000;
+    using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
+    using var strategy = new MultiWorkerMirroredStrategy(communicator, localReplicas);
+    int[] sizes = [.. sizeList.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
+    if (sizes.Length != strategy.NumReplicasInSync)
+        throw new ArgumentException($"{sizes.Length} sizes for {strategy.NumReplicasInSync} replicas.");
+    int[] starts = MpiTestData.Starts(sizes);
+    var x = MpiTestData.Input(sizes.Sum(), Channels);
+    var dy = MpiTestData.UpstreamGradient(sizes.Sum(), Channels);
+
+    SyncBatchNormalization bn;
+    using (strategy.Scope()) bn = new SyncBatchNormalization(momentum: 0.9f);
+    var perReplica = strategy.Run(ctx =>
+    {
+        int r = ctx.ReplicaId;
+        var xs = x.Slice(0, starts[r], sizes[r]);
+        var dys = dy.Slice(0, starts[r], sizes[r]);
+        using var tape = new GradientTape();
+        tape.Watch(xs);
+        var y = bn.Call(xs, training: true);
+        var grads = tape.Gradient(y, [xs, bn.Gamma!, bn.Beta!], dys);
+
+        var small = Tensor.FromArray(MpiTestData.ReplicaBuffer(r, SmallLength));
+        var large = Tensor.FromArray(MpiTestData.ReplicaBuffer(r, LargeLength));
+        return new ReplicaResult(r, y.ToArray(), grads[0]!.ToArray(), grads[1]!.ToArray(), grads[2]!.ToArray(),
+            ctx.AllReduce(ReduceOp.Sum, small).ToArray(), ctx.AllReduce(ReduceOp.Mean, small).ToArray(),
+            Sha256(ctx.AllReduce(ReduceOp.Sum, large)), Sha256(ctx.AllReduce(ReduceOp.Mean, large)));
+    });
+    var slices = strategy.Run(ctx => x.Slice(0, starts[ctx.ReplicaId], sizes[ctx.ReplicaId]));
+    var batchMean = strategy.Reduce(ReduceOp.Mean, slices, axis: 0);
+
+    var result = new HostResult(strategy.WorkerIndex, strategy.NumWorkers, strategy.NumReplicasInSync, communicator.IsMpi,
+        perReplica.Values, bn.MovingMean!.Value.ToArray(), bn.MovingVariance!.Value.ToArray(), batchMean.ToArray());
+    File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
+    return 0;
+}
+
+static int Fit(string prefix, int localReplicas)
+{
+    using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
+    using var strategy = new MultiWorkerMirroredStrategy(communicator, localReplicas);
+    Sequential model;
+    Variable unseeded;
+    using (strategy.Scope())
+    {
+        model = FitCase.Model();
+        unseeded = new Variable(Tensor.FromFunction([5], _ => Random.Shared.NextSingle()), "unseeded");
+    }
+    var (losses, validationLosses) = FitCase.Train(model);
+    // 40 rows in batches of 19, 19 and 2 over 4 replicas (worker 1 has no rows of the last): every worker predicts
+    // its rows of each batch and receives all of them.
+    var predictions = model.Predict(FitCase.Inputs(), batchSize: 19).ToArray();
+    var result = new FitResult(strategy.WorkerIndex, losses, validationLosses, predictions, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray());
+    File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
+    return 0;
+}
+
+static string Sha256(Tensor t) => Convert.ToHexString(SHA256.HashData(MemoryMarshal.AsBytes(t.AsSpan())));
+
+static int Fault(string mode, double timeoutSeconds)
+{
+    using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(timeoutSeconds));
+    using var strategy = new MultiWorkerMirroredStrategy(communicator);
+    var value = Tensor.FromArray([1f, 2f, 3f]);
+    for (int step = 0; step < 100_000; step++)
+    {
+        if (strategy.WorkerIndex == 1 && step == 3)
+        {
+            if (mode == "exit") Environment.Exit(3);
+            if (mode == "kill") System.Diagnostics.Process.GetCurrentProcess().Kill(); // SIGKILL: no handler runs
+            if (mode == "leave") return 0;
+        }
+        int s = step;
+        strategy.Run(ctx =>
+        {
+            if (mode == "throw" && strategy.WorkerIndex == 1 && s == 3)
+                throw new InvalidOperationException("injected failure on worker 1 at step 3");
+            return ctx.AllReduce(ReduceOp.Sum, value);
+        });
+    }
+    Console.Error.WriteLine($"worker {strategy.WorkerIndex} finished every step: the fault was not noticed");
+    return 0;
+}

@@ -1,0 +1,2 @@
+// The MPI tests start mpirun jobs on a 2-core CI machine; running them in parallel would oversubscribe it further.
+[assembly: DoNotParallelize]
