@@ -10,7 +10,7 @@ internal delegate Tensor?[] BackwardFunction(Tensor upstream, bool[] needed);
 /// </summary>
 /// <remarks>
 /// <para>A tape records on the thread that created it, from construction until <see cref="Dispose"/>; each replica of a
-/// strategy therefore records its own operations. <see cref="Gradient"/> may be called before or after <see cref="Dispose"/>.</para>
+/// strategy therefore records its own operations. <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> may be called before or after <see cref="Dispose"/>.</para>
 /// <para>Only operations that depend on a watched value are recorded. Trainable <see cref="Variable"/>s are watched
 /// when they are read (unless <c>watchAccessedVariables</c> is false); plain tensors must be passed to <see cref="Watch"/>.</para>
 /// <para>Operations run while gradients are computed are not recorded, so gradients of gradients are not available.</para>
@@ -31,7 +31,7 @@ public sealed class GradientTape : IDisposable
     private bool used;
 
     /// <summary>Starts recording on the current thread.</summary>
-    /// <param name="persistent">Whether <see cref="Gradient"/> may be called more than once.</param>
+    /// <param name="persistent">Whether <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> may be called more than once.</param>
     /// <param name="watchAccessedVariables">Whether trainable variables read while recording are watched automatically.</param>
     public GradientTape(bool persistent = false, bool watchAccessedVariables = true)
     {
@@ -40,7 +40,7 @@ public sealed class GradientTape : IDisposable
         (recordingTapes ??= []).Add(this);
     }
 
-    /// <summary>Whether <see cref="Gradient"/> may be called more than once.</summary>
+    /// <summary>Whether <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> may be called more than once.</summary>
     public bool Persistent { get; }
 
     /// <summary>Whether trainable variables read while recording are watched automatically.</summary>
@@ -58,6 +58,23 @@ public sealed class GradientTape : IDisposable
         }
         tracked.Add(value.ToTensor());
     }
+
+    /// <summary>
+    /// <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> for a list of variables, such as
+    /// <c>model.TrainableWeights</c>. The same computation; it exists because F# does not convert an
+    /// <c>IReadOnlyList&lt;Variable&gt;</c> to <c>IReadOnlyList&lt;ITensorLike&gt;</c> (no variance conversions).
+    /// </summary>
+    /// <param name="target">The value to differentiate.</param>
+    /// <param name="sources">The variables.</param>
+    /// <param name="outputGradient">The gradient flowing into <paramref name="target"/>; ones when omitted.</param>
+    /// <returns>One entry per variable, in order: its gradient summed over all its reads, or null when <paramref name="target"/> does not depend on it.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="sources"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="outputGradient"/> does not have the shape of <paramref name="target"/>.</exception>
+    /// <exception cref="InvalidOperationException">A non-persistent tape was already used, or the call comes from another thread.</exception>
+#pragma warning disable RS0026 // F# needs this overload (see the summary)
+    public IReadOnlyList<Tensor?> Gradient(Tensor target, IReadOnlyList<Variable> sources, Tensor? outputGradient = null) =>
+        Gradient(target, (IReadOnlyList<ITensorLike>)sources, outputGradient);
+#pragma warning restore RS0026
 
     /// <summary>
     /// The gradients of <paramref name="target"/> with respect to each of <paramref name="sources"/>: for a source that

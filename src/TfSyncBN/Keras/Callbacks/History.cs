@@ -4,7 +4,7 @@ namespace TfSyncBN.Keras;
 /// The record of a <see cref="Model.Fit"/> run (<c>keras.callbacks.History</c>): for every log key (<c>loss</c>, each
 /// metric, <c>val_loss</c>, ...), its value at the end of each epoch.
 /// </summary>
-public sealed class History : Callback
+public sealed partial class History : Callback
 {
     private readonly List<int> epochs = [];
     private readonly Dictionary<string, List<double>> values = [];
