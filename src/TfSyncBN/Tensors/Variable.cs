@@ -110,7 +110,8 @@ public sealed class Variable : ITensorLike
     /// <summary>Replaces the value: this replica's copy inside <c>Run</c>, every copy in cross-replica code.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="value"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="value"/> does not have this variable's shape.</exception>
-    /// <exception cref="InvalidOperationException">The variable is not mirrored and the caller is one of several replicas (the replicas would race).</exception>
+    /// <exception cref="InvalidOperationException">The caller is one of several replicas of a strategy's Run, and the variable is
+    /// not mirrored, or mirrored over another strategy (the replicas would race writing every copy).</exception>
     public void Assign(Tensor value)
     {
         ArgumentNullException.ThrowIfNull(value);
@@ -121,7 +122,7 @@ public sealed class Variable : ITensorLike
 
     /// <summary>Adds <paramref name="delta"/> to the value, with the replica rules of <see cref="Assign"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="delta"/> does not have this variable's shape.</exception>
-    /// <exception cref="InvalidOperationException">The variable is not mirrored and the caller is one of several replicas.</exception>
+    /// <exception cref="InvalidOperationException">The caller is one of several replicas of a Run, and the variable is not mirrored, or mirrored over another strategy.</exception>
     public void AssignAdd(Tensor delta)
     {
         ArgumentNullException.ThrowIfNull(delta);
@@ -130,7 +131,7 @@ public sealed class Variable : ITensorLike
 
     /// <summary>Subtracts <paramref name="delta"/> from the value, with the replica rules of <see cref="Assign"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="delta"/> does not have this variable's shape.</exception>
-    /// <exception cref="InvalidOperationException">The variable is not mirrored and the caller is one of several replicas.</exception>
+    /// <exception cref="InvalidOperationException">The caller is one of several replicas of a Run, and the variable is not mirrored, or mirrored over another strategy.</exception>
     public void AssignSub(Tensor delta)
     {
         ArgumentNullException.ThrowIfNull(delta);
@@ -150,8 +151,18 @@ public sealed class Variable : ITensorLike
             return;
         }
         int replica = strategy.CurrentReplicaId;
-        if (replica >= 0) copies[replica] = update(copies[replica]);
-        else for (int r = 0; r < copies.Length; r++) copies[r] = update(copies[r]);
+        if (replica >= 0)
+        {
+            copies[replica] = update(copies[replica]);
+            return;
+        }
+        // Writing every copy is right in cross-replica code only. A replica of another strategy's Run would write every
+        // copy of a variable it does not own, and its fellow replicas would race doing the same: refuse it.
+        if (Distribute.ReplicaContext.Current is { IsDistributed: true } other)
+            throw new InvalidOperationException(
+                $"Variable '{Name}' is mirrored over another strategy than the one running replica {other.ReplicaId} of {other.NumReplicasInSync}, " +
+                "so that replica would overwrite every copy. Write a variable inside Run of the strategy it was created under (or in cross-replica code).");
+        for (int r = 0; r < copies.Length; r++) copies[r] = update(copies[r]);
     }
 
     private Tensor CheckedSum(Tensor current, Tensor delta)
