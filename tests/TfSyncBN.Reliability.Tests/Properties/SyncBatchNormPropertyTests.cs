@@ -129,12 +129,16 @@ public sealed class SyncBatchNormPropertyTests
             var starts = new int[c.Replicas];
             for (int r = 1; r < c.Replicas; r++) starts[r] = starts[r - 1] + c.Split[r - 1];
             int size = shape.Aggregate(1, (p, d) => p * d);
+            // Every replica's copy of the moving mean after each step, for the failure message: it tells a copy
+            // overwritten at one step from statistics taken from the wrong group at every step.
+            var history = new List<string>();
             for (int step = 0; step < c.Steps; step++)
             {
                 var x = Tensor.FromArray(Close.Normal(rng, size, 2, 3), shape);
                 var dy = Tensor.FromArray(Close.Normal(rng, size), shape);
                 Tensor Part(Tensor t, int r) => t.Slice(0, starts[r], c.Split[r]);
                 var parts = strategy.Run(ctx => RunOne(synced, Part(x, ctx.ReplicaId), Part(dy, ctx.ReplicaId)));
+                if (synced.MovingMean is { } mm) history.Add($"after step {step}: {Copies(mm)}");
                 for (int g = 0; g < groups.Length; g++)
                 {
                     var members = groups[g];
@@ -152,14 +156,17 @@ public sealed class SyncBatchNormPropertyTests
                 foreach (int r in groups[g])
                 {
                     Close.Bitwise(synced.MovingMean!.Replicas[r].AsSpan(), synced.MovingMean!.Replicas[groups[g][0]].AsSpan(), $"moving mean identical within group {g}");
-                    // The message lists every replica's copy, to tell a leak between groups from a wrong statistic.
-                    string copies = string.Join(" | ", synced.MovingMean!.Replicas.Select(t => string.Join(",", t.ToArray().Select(v => v.ToString("R")))));
-                    Close.Assert(synced.MovingMean!.Replicas[r].AsSpan(), references[g].MovingMean!.Value.AsSpan(), Atol, Rtol, $"moving mean of replica {r}, group {g} (all copies: {copies})");
+                    // The message lists every replica's copy after each step, to tell a leak between groups from a wrong statistic.
+                    Close.Assert(synced.MovingMean!.Replicas[r].AsSpan(), references[g].MovingMean!.Value.AsSpan(), Atol, Rtol,
+                        $"moving mean of replica {r}, group {g} (every replica's copy {string.Join("; ", history)})");
                     Close.Assert(synced.MovingVariance!.Replicas[r].AsSpan(), references[g].MovingVariance!.Value.AsSpan(), Atol, Rtol, $"moving variance of replica {r}, group {g}");
                 }
             }
         }
     }
+
+    private static string Copies(Variable v) =>
+        string.Join(" | ", v.Replicas.Select(t => string.Join(",", t.ToArray().Select(e => e.ToString("R")))));
 
     public static void CheckCase(BnCase c)
     {
