@@ -11,9 +11,16 @@ using Perfolizer.Horology;
 
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*BatchNorm*']
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- alloc OUT.json   (exact bytes allocated per call)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 if (args.Length >= 1 && args[0] == "alloc")
 {
     TfSyncBN.Benchmarks.Allocations.Write(args.Length > 1 ? args[1] : "allocations.json");
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe")
+{
+    TfSyncBN.Benchmarks.Probe.Run(args.Length > 1 ? args[1] : "128x32x32x64", args.Length > 2 ? args[2] : "NHWC", args.Length > 3 ? int.Parse(args[3]) : 1);
     return 0;
 }
 

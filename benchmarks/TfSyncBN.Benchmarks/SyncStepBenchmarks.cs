@@ -30,9 +30,9 @@ public class SyncStepBenchmarks
         {
             local = new BatchNormalization();
             synced = new SyncBatchNormalization();
+            local.EnsureBuilt([per, 32, 32, 64]);
+            synced.EnsureBuilt([per, 32, 32, 64]);
         }
-        local.EnsureBuilt([per, 32, 32, 64]);
-        synced.EnsureBuilt([per, 32, 32, 64]);
     }
 
     [GlobalCleanup]

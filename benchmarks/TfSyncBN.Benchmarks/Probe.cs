@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using TfSyncBN.Tensors;
+using TfSyncBN.Tensors.Kernels;
+
+namespace TfSyncBN.Benchmarks;
+
+/// <summary>
+/// A quick breakdown for profiling (not part of the report): the minimum over many runs of the copy, each kernel pass
+/// alone on preallocated buffers, and the layer calls, for one shape and layout. Minimums are the least disturbed by
+/// other load on the machine.
+/// </summary>
+internal static class Probe
+{
+    public static void Run(string shape, string layout, int threads)
+    {
+        KernelOptions.MaxThreads = threads;
+        var bn = new BatchNormCase(shape, layout);
+        var d = shape.Split('x').Select(int.Parse).ToArray();
+        var L = layout == "NHWC" ? new ChannelLayout(d[0] * d[1] * d[2], d[3], 1) : new ChannelLayout(d[0], d[3], d[1] * d[2]);
+        var x = bn.X.Data;
+        var g = bn.Dy.Data;
+        var y = new float[x.Length];
+        var m = new float[L.Channels];
+        var s = new float[L.Channels];
+        var s1 = new double[L.Channels];
+        var s2 = new double[L.Channels];
+        double copy = Min(() => Copy.Run(x, y, threads));
+        void Line(string name, Action a)
+        {
+            double ms = Min(a);
+            Console.WriteLine($"{name,-28} {ms,8:F3} ms  {ms / copy,6:F2} copies");
+        }
+        Console.WriteLine($"{shape} {layout}, {threads} thread(s): copy {copy:F3} ms");
+        Line("alloc uninitialized output", () => GC.KeepAlive(GC.AllocateUninitializedArray<float>(x.Length)));
+        Line("kernel: moments (1 read)", () => BatchNormKernels.PairSums(x, x, L, m, m, s1, s2));
+        Line("kernel: backward sums (2 rd)", () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2));
+        Line("kernel: normalize (1r 1w)", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, y));
+        Line("kernel: input grad (2r 1w)", () => BatchNormKernels.Affine(x, g, L, m, s, s, s, y));
+        Line("layer: train forward", () => bn.TrainForward());
+        Line("layer: train fwd+bwd", () => bn.TrainForwardBackward());
+        Line("layer: inference", () => bn.Inference());
+    }
+
+    private static double Min(Action a)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 400) a();
+        double best = double.MaxValue;
+        for (int i = 0; i < 40; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            a();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        return best;
+    }
+}
