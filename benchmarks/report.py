@@ -103,6 +103,29 @@ def main(out, target):
             L.append(f"| {t['shape']} | {t['threads']} | {t['layout']} | {fmt(t['Copy'])} | {fmt(t['TrainForward'])} | {fmt(t['TrainForwardBackward'])} | {fmt(t['Inference'])} |")
         L.append("")
 
+    # --- SyncBN layer, one replica ---
+    srows = [r for r in rows if r["type"] == "SyncBatchNormBenchmarks"]
+    if srows:
+        L.append("### SyncBatchNormalization layer on one replica (outside Run: no communication)")
+        L.append("")
+        L.append("| shape | threads | layout | copy | train fwd (x copy) | fwd+bwd (x copy) | fwd+bwd / BatchNormalization's |")
+        L.append("|---|---|---|---|---|---|---|")
+        for threads in ("1", "2"):
+            for layout in ("NHWC", "NCHW"):
+                p = dict(Shape=MEMORY_BOUND, Layout=layout, Threads=threads)
+                c = find(srows, "SyncBatchNormBenchmarks", "CopyTensor", **p)
+                f = find(srows, "SyncBatchNormBenchmarks", "TrainForward", **p)
+                fb = find(srows, "SyncBatchNormBenchmarks", "TrainForwardBackward", **p)
+                bfb = find(rows, "BatchNormBenchmarks", "TrainForwardBackward", **p)
+                bc = find(rows, "BatchNormBenchmarks", "CopyTensor", **p)
+                if not (c and f and fb):
+                    continue
+                rel = (fb["ms"] / c["ms"]) / (bfb["ms"] / bc["ms"]) if bfb and bc else None
+                L.append(f"| {MEMORY_BOUND} | {threads} | {layout} | {fmt(c['ms'])} | {fmt(f['ms'])} ({fmt(f['ms']/c['ms'], 2)}) | {fmt(fb['ms'])} ({fmt(fb['ms']/c['ms'], 2)}) | {fmt(rel, 2)} |")
+                checks.append((f"SyncBN training forward ≤ 1.7 copies ({MEMORY_BOUND}, {layout}, {threads} thr)", f["ms"] / c["ms"], 1.7, "le"))
+                checks.append((f"SyncBN forward+backward ≤ 4.5 copies ({MEMORY_BOUND}, {layout}, {threads} thr)", fb["ms"] / c["ms"], 4.5, "le"))
+        L.append("")
+
     # --- SyncBN step ---
     L.append("### SyncBatchNormalization step on R in-process replicas vs local BatchNormalization on the same slices")
     L.append("")

@@ -1,3 +1,4 @@
+using TfSyncBN.Tensors;
 using System.Text.Json;
 
 namespace TfSyncBN.Benchmarks;
@@ -18,6 +19,12 @@ internal static class Allocations
             rows.Add(Row(shape, layout, "TrainForward", bn.Elements, () => bn.TrainForward()));
             rows.Add(Row(shape, layout, "TrainForwardBackward", bn.Elements, () => bn.TrainForwardBackward()));
             rows.Add(Row(shape, layout, "Inference", bn.Elements, () => bn.Inference()));
+        }
+        {
+            // A Keras mask over the non-channel axes (every other element kept): the masked statistics path.
+            var bn = new BatchNormCase("32x32x32x64", "NHWC");
+            var mask = Tensor.FromArray(Enumerable.Range(0, 32 * 32 * 32).Select(i => (float)(i % 2)).ToArray(), [32, 32, 32]);
+            rows.Add(Row("32x32x32x64", "NHWC", "TrainForward, masked", bn.Elements, () => bn.Layer.Call(bn.X, training: true, mask: mask)));
         }
         File.WriteAllText(path, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
         foreach (var r in rows) Console.WriteLine(string.Join(", ", r.Select(kv => $"{kv.Key}={kv.Value}")));

@@ -41,6 +41,26 @@ internal static class Probe
         Line("layer: inference", () => bn.Inference());
     }
 
+    /// <summary>Runs the CNN's TrainStep for <paramref name="seconds"/> (a steady workload for <c>perf record</c>) and prints ms per step.</summary>
+    public static void Cnn(double seconds, int replicas)
+    {
+        var bench = new TrainingBenchmarks { Replicas = replicas };
+        bench.Setup();
+        for (int i = 0; i < 5; i++) bench.TrainStep();
+        int steps = 0;
+        var clock = Stopwatch.StartNew();
+        double best = double.MaxValue;
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            bench.TrainStep();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            steps++;
+        }
+        Console.WriteLine($"CNN TrainStep, {replicas} replica(s): {steps} steps, mean {clock.Elapsed.TotalMilliseconds / steps:F1} ms, best {best:F1} ms ({TrainingBenchmarks.Batch / best * 1e3:F0} images/s)");
+        bench.Cleanup();
+    }
+
     private static double Min(Action a)
     {
         var clock = Stopwatch.StartNew();

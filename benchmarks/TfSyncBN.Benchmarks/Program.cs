@@ -24,6 +24,12 @@ if (args.Length >= 1 && args[0] == "probe")
     return 0;
 }
 
+if (args.Length >= 1 && args[0] == "probe-cnn")
+{
+    TfSyncBN.Benchmarks.Probe.Cnn(args.Length > 1 ? double.Parse(args[1]) : 10, args.Length > 2 ? int.Parse(args[2]) : 1);
+    return 0;
+}
+
 // A short in-process job: a time-based warm-up long enough for tiered JIT to promote the kernels (TensorPrimitives
 // and the hand-written loops run several times slower at tier 0), then 9 measured iterations of ~120 ms each.
 var job = Job.Default
