@@ -36,6 +36,9 @@ internal static class Probe
         Line("kernel: backward sums (2 rd)", () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2));
         Line("kernel: normalize (1r 1w)", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, y));
         Line("kernel: input grad (2r 1w)", () => BatchNormKernels.Affine(x, g, L, m, s, s, s, y));
+        Line("normalize into a new array", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, GC.AllocateUninitializedArray<float>(x.Length)));
+        Line("scale-add regular stores", () => ScaleAdd(x, y, false));
+        Line("scale-add non-temporal", () => ScaleAdd(x, y, true));
         Line("layer: train forward", () => bn.TrainForward());
         Line("layer: train fwd+bwd", () => bn.TrainForwardBackward());
         Line("layer: inference", () => bn.Inference());
@@ -59,6 +62,24 @@ internal static class Probe
         }
         Console.WriteLine($"CNN TrainStep, {replicas} replica(s): {steps} steps, mean {clock.Elapsed.TotalMilliseconds / steps:F1} ms, best {best:F1} ms ({TrainingBenchmarks.Batch / best * 1e3:F0} images/s)");
         bench.Cleanup();
+    }
+
+    private static unsafe void ScaleAdd(float[] x, float[] y, bool nt)
+    {
+        fixed (float* xp = x, yp = y)
+        {
+            long i = 0, n = x.Length;
+            while (i < n && ((nint)(yp + i) & 63) != 0) { yp[i] = xp[i] * 1.5f + 0.5f; i++; }
+            var s = System.Runtime.Intrinsics.Vector512.Create(1.5f);
+            var o = System.Runtime.Intrinsics.Vector512.Create(0.5f);
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(System.Runtime.Intrinsics.Vector512.Load(xp + i), s, o);
+                if (nt) System.Runtime.Intrinsics.X86.Avx512F.StoreAlignedNonTemporal(yp + i, v);
+                else System.Runtime.Intrinsics.Vector512.Store(v, yp + i);
+            }
+            for (; i < n; i++) yp[i] = xp[i] * 1.5f + 0.5f;
+        }
     }
 
     private static double Min(Action a)

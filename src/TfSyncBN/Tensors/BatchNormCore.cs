@@ -74,7 +74,14 @@ internal static class BatchNormCore
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon)
     {
-        var stats = Statistics.From([.. mean.ToArray().Select(v => (double)v)], [.. variance.ToArray().Select(v => (double)v)], epsilon, gamma, beta);
+        var m = new double[mean.Length];
+        var v = new double[variance.Length];
+        for (int c = 0; c < m.Length; c++)
+        {
+            m[c] = mean[c];
+            v[c] = variance[c];
+        }
+        var stats = Statistics.From(m, v, epsilon, gamma, beta);
         return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All);
     }
 

@@ -7,7 +7,8 @@ namespace TfSyncBN.Tests.Tensors;
 /// <summary>
 /// The batch-norm kernels against naive float64 loops, over every code path: channels-last streams with a short
 /// period (C = 1, 3, 4, 12, 16, 24, 64 and a last partial period), channels-last rows per channel block (C = 5, 80,
-/// 128), channels-first runs, and the same calls split over 1-3 blocks of outer rows (the multi-threaded path).
+/// 128), channels-first runs, the same calls split over 1-3 blocks of outer rows (the multi-threaded path), and the
+/// affine map with ordinary and with non-temporal (aligned, peeled) stores.
 /// </summary>
 [TestClass]
 public sealed class BatchNormKernelTests
@@ -80,14 +81,17 @@ public sealed class BatchNormKernelTests
         foreach (bool withGradient in new[] { false, true })
         {
             for (int threads = 1; threads <= 3; threads++)
+            foreach (bool nonTemporal in new[] { false, true })
             {
-                var y = new float[x.Length];
-                BatchNormKernels.Affine(x, withGradient ? g : default, L, m, s, o, withGradient ? k : default, y, threads);
+                // Offset by one element, so the non-temporal path must peel to alignment.
+                var buffer = new float[x.Length + 1];
+                var y = buffer.AsSpan(1);
+                BatchNormKernels.Affine(x, withGradient ? g : default, L, m, s, o, withGradient ? k : default, y, threads, nonTemporal);
                 for (int e = 0; e < x.Length; e++)
                 {
                     int c = Channel(L, e);
                     double expected = ((double)x[e] - m[c]) * s[c] + o[c] + (withGradient ? (double)g[e] * k[c] : 0);
-                    Assert.AreEqual(expected, y[e], 1e-5 * (1 + Math.Abs(expected)), $"y[{e}], gradient {withGradient}, {threads} threads");
+                    Assert.AreEqual(expected, y[e], 1e-5 * (1 + Math.Abs(expected)), $"y[{e}], gradient {withGradient}, {threads} threads, non-temporal {nonTemporal}");
                 }
             }
         }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TfSyncBN.Tensors.Kernels;
 
@@ -71,15 +72,23 @@ internal static class BatchNormKernels
     /// <c>y = (x − m[c])·s[c] + o[c]</c>, plus <c>g·k[c]</c> when <paramref name="g"/> is not empty; the forward
     /// normalization and the input gradient are both this map.
     /// </summary>
+    /// <remarks>
+    /// An output of at least <see cref="NonTemporalBytes"/> is written with non-temporal stores (unless
+    /// <paramref name="nonTemporal"/> says otherwise): it cannot stay in cache anyway, and an ordinary store first
+    /// reads each destination line from memory (read-for-ownership), a third stream on top of reading x and writing y.
+    /// </remarks>
     public static unsafe void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int threads = 0)
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int threads = 0,
+        bool? nonTemporal = null)
     {
         int C = layout.Channels;
         long perOuter = (long)C * layout.Inner;
         int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
+        bool nt = nonTemporal ?? 4L * perOuter * layout.Outer >= NonTemporalBytes;
         if (parts == 1)
         {
-            AffineSerial(x, g, layout, m, s, o, k, y);
+            // Pinned: the non-temporal stores take addresses.
+            fixed (float* pin = y) AffineSerial(x, g, layout, m, s, o, k, y, nt);
             return;
         }
         bool withGradient = !g.IsEmpty;
@@ -95,7 +104,7 @@ internal static class BatchNormKernels
                     withGradient ? new ReadOnlySpan<float>((float*)gi + at, len) : default,
                     layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)mi, C), new ReadOnlySpan<float>((float*)si, C),
                     new ReadOnlySpan<float>((float*)oi, C), withGradient ? new ReadOnlySpan<float>((float*)ki, C) : default,
-                    new Span<float>((float*)yi + at, len));
+                    new Span<float>((float*)yi + at, len), nt);
             });
         }
     }
@@ -111,11 +120,25 @@ internal static class BatchNormKernels
         else PairSums<V128>(u, v, layout, a, b, s1, s2);
     }
 
+    /// <summary>Outputs at least this large (16 MiB) are written with non-temporal stores (see <see cref="Affine"/>).</summary>
+    internal const long NonTemporalBytes = 16L << 20;
+
+    /// <summary><paramref name="y"/> must be pinned when <paramref name="nonTemporal"/>.</summary>
     private static void AffineSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, bool nonTemporal)
     {
-        if (g.IsEmpty) Affine<NoGradient>(x, g, layout, m, s, o, k, y);
-        else Affine<WithGradient>(x, g, layout, m, s, o, k, y);
+        if (nonTemporal)
+        {
+            if (g.IsEmpty) Affine<NoGradient, WithGradient>(x, g, layout, m, s, o, k, y);
+            else Affine<WithGradient, WithGradient>(x, g, layout, m, s, o, k, y);
+            // Non-temporal stores are weakly ordered: fence them before anyone else reads y.
+            if (Sse.IsSupported) Sse.StoreFence();
+        }
+        else
+        {
+            if (g.IsEmpty) Affine<NoGradient, NoGradient>(x, g, layout, m, s, o, k, y);
+            else Affine<WithGradient, NoGradient>(x, g, layout, m, s, o, k, y);
+        }
     }
 
     /// <summary>
@@ -143,12 +166,30 @@ internal static class BatchNormKernels
     private readonly struct NoGradient : IFlag { public static bool On => false; }
     private readonly struct WithGradient : IFlag { public static bool On => true; }
 
-    private static void Affine<TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y) where TG : struct, IFlag
+    /// <summary>TG: with the gradient term; TN: non-temporal stores (y pinned).</summary>
+    private static void Affine<TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
+        where TG : struct, IFlag where TN : struct, IFlag
     {
-        if (Vector512.IsHardwareAccelerated) Affine<V512, TG>(x, g, layout, m, s, o, k, y);
-        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG>(x, g, layout, m, s, o, k, y);
-        else Affine<V128, TG>(x, g, layout, m, s, o, k, y);
+        if (Vector512.IsHardwareAccelerated) Affine<V512, TG, TN>(x, g, layout, m, s, o, k, y);
+        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG, TN>(x, g, layout, m, s, o, k, y);
+        else Affine<V128, TG, TN>(x, g, layout, m, s, o, k, y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<TV, TN>(TV value, ref float destination) where TV : struct, IVec<TV> where TN : struct, IFlag
+    {
+        if (TN.On) TV.StoreNonTemporal(value, ref destination);
+        else TV.Store(value, ref destination);
+    }
+
+    /// <summary>Elements before <paramref name="at"/> is aligned to a whole vector (0 when not <typeparamref name="TN"/>).</summary>
+    private static unsafe int AlignPeel<TV, TN>(ref float at) where TV : struct, IVec<TV> where TN : struct, IFlag
+    {
+        if (!TN.On) return 0;
+        int bytes = TV.Count * sizeof(float);
+        int misalign = (int)((nint)Unsafe.AsPointer(ref at) & (bytes - 1));
+        return misalign == 0 ? 0 : (bytes - misalign) / sizeof(float);
     }
 
     private static void PairSums<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
@@ -261,9 +302,9 @@ internal static class BatchNormKernels
         acc2 = TV.Splat(0);
     }
 
-    private static void Affine<TV, TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+    private static void Affine<TV, TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
-        where TV : struct, IVec<TV> where TG : struct, IFlag
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag
     {
         int W = TV.Count, C = L.Channels;
         ref float xr = ref MemoryMarshal.GetReference(x);
@@ -271,7 +312,7 @@ internal static class BatchNormKernels
         ref float yr = ref MemoryMarshal.GetReference(y);
         if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
         {
-            AffineStream<TV, TG>(x, g, L, m, s, o, k, y, pv);
+            AffineStream<TV, TG, TN>(x, g, L, m, s, o, k, y, pv);
             return;
         }
         if (L.Inner == 1)
@@ -310,11 +351,17 @@ internal static class BatchNormKernels
                 float kc = TG.On ? k[c] : 0f;
                 TV mv = TV.Splat(m[c]), sv = TV.Splat(s[c]), ov = TV.Splat(o[c]), kv = TV.Splat(kc);
                 int i = 0;
+                for (int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start))); i < peel; i++)
+                {
+                    float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, start + i) - m[c], s[c], o[c]);
+                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, start + i), kc, t);
+                    Unsafe.Add(ref yr, start + i) = t;
+                }
                 for (; i + W <= n; i += W)
                 {
                     TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, start + i)), mv), sv, ov);
                     if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, start + i)), kv, t);
-                    TV.Store(t, ref Unsafe.Add(ref yr, start + i));
+                    Put<TV, TN>(t, ref Unsafe.Add(ref yr, start + i));
                 }
                 for (; i < n; i++)
                 {
@@ -411,20 +458,24 @@ internal static class BatchNormKernels
     }
 
     /// <summary>The affine map over a channels-last stream with a short period (see <see cref="PairSumsStream"/>).</summary>
-    private static void AffineStream<TV, TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+    private static void AffineStream<TV, TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int V)
-        where TV : struct, IVec<TV> where TG : struct, IFlag
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag
     {
         int W = TV.Count, C = L.Channels, P = V * W;
         int T = MaxPeriodVectors * W;
+        long total = (long)L.Outer * C;
+        // With non-temporal stores the vector part starts where y is aligned; the tiles start at that element's channel.
+        int e0 = (int)Math.Min(total, AlignPeel<TV, TN>(ref MemoryMarshal.GetReference(y)));
         Span<float> tiles = stackalloc float[4 * T];
         Span<float> mt = tiles[..T], st = tiles[T..(2 * T)], ot = tiles[(2 * T)..(3 * T)], kt = tiles[(3 * T)..];
         for (int j = 0; j < P; j++)
         {
-            mt[j] = m[j % C];
-            st[j] = s[j % C];
-            ot[j] = o[j % C];
-            kt[j] = TG.On ? k[j % C] : 0f;
+            int c = (e0 + j) % C;
+            mt[j] = m[c];
+            st[j] = s[c];
+            ot[j] = o[c];
+            kt[j] = TG.On ? k[c] : 0f;
         }
         TV m0 = TV.Load(ref mt[0]), m1 = TV.Load(ref mt[W % P]), m2 = TV.Load(ref mt[2 * W % P]), m3 = TV.Load(ref mt[3 * W % P]);
         TV s0 = TV.Load(ref st[0]), s1 = TV.Load(ref st[W % P]), s2 = TV.Load(ref st[2 * W % P]), s3 = TV.Load(ref st[3 * W % P]);
@@ -433,33 +484,40 @@ internal static class BatchNormKernels
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float gr = ref MemoryMarshal.GetReference(g);
         ref float yr = ref MemoryMarshal.GetReference(y);
-        long total = (long)L.Outer * C, periods = total / P;
-        nint pos = 0;
+        for (int e = 0; e < e0; e++)
+        {
+            int c = e % C;
+            float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, e) - m[c], s[c], o[c]);
+            if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, e), k[c], t);
+            Unsafe.Add(ref yr, e) = t;
+        }
+        long periods = (total - e0) / P;
+        nint pos = e0;
         for (long q = 0; q < periods; q++, pos += P)
         {
             TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos)), m0), s0, o0);
             if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos)), k0, t);
-            TV.Store(t, ref Unsafe.Add(ref yr, pos));
+            Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos));
             if (V > 1)
             {
                 t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + W)), m1), s1, o1);
                 if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + W)), k1, t);
-                TV.Store(t, ref Unsafe.Add(ref yr, pos + W));
+                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + W));
             }
             if (V > 2)
             {
                 t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + 2 * W)), m2), s2, o2);
                 if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + 2 * W)), k2, t);
-                TV.Store(t, ref Unsafe.Add(ref yr, pos + 2 * W));
+                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + 2 * W));
             }
             if (V > 3)
             {
                 t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + 3 * W)), m3), s3, o3);
                 if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + 3 * W)), k3, t);
-                TV.Store(t, ref Unsafe.Add(ref yr, pos + 3 * W));
+                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + 3 * W));
             }
         }
-        for (long e = periods * P; e < total; e++)
+        for (long e = e0 + periods * P; e < total; e++)
         {
             int c = (int)(e % C);
             float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, (nint)e) - m[c], s[c], o[c]);
