@@ -51,6 +51,9 @@ internal static class Probe
         bench.Setup();
         for (int i = 0; i < 5; i++) bench.TrainStep();
         int steps = 0;
+        var pause0 = GC.GetTotalPauseDuration();
+        int g0 = GC.CollectionCount(0), g2 = GC.CollectionCount(2);
+        long alloc0 = GC.GetTotalAllocatedBytes();
         var clock = Stopwatch.StartNew();
         double best = double.MaxValue;
         while (clock.Elapsed.TotalSeconds < seconds)
@@ -60,7 +63,8 @@ internal static class Probe
             best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             steps++;
         }
-        Console.WriteLine($"CNN TrainStep, {replicas} replica(s): {steps} steps, mean {clock.Elapsed.TotalMilliseconds / steps:F1} ms, best {best:F1} ms ({TrainingBenchmarks.Batch / best * 1e3:F0} images/s)");
+        Console.WriteLine($"CNN TrainStep, {replicas} replica(s): {steps} steps, mean {clock.Elapsed.TotalMilliseconds / steps:F1} ms, best {best:F1} ms ({TrainingBenchmarks.Batch / best * 1e3:F0} images/s); " +
+            $"GC pauses {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / clock.Elapsed.TotalMilliseconds:P1} of the time, {GC.CollectionCount(0) - g0} gen0 and {GC.CollectionCount(2) - g2} gen2 collections, {(GC.GetTotalAllocatedBytes() - alloc0) / steps / 1048576.0:F1} MiB allocated per step");
         bench.Cleanup();
     }
 
