@@ -29,11 +29,12 @@ internal static class Probe
         {
             double ms = Min(a);
             int g2 = GC.CollectionCount(2);
+            var pause = GC.GetTotalPauseDuration();
             var clock = Stopwatch.StartNew();
             const int Calls = 100;
             for (int i = 0; i < Calls; i++) a();
             double mean = clock.Elapsed.TotalMilliseconds / Calls;
-            Console.WriteLine($"{name,-28} {ms,8:F3} ms  {ms / copy,6:F2} copies  (mean {mean:F3} ms, {(GC.CollectionCount(2) - g2) / (double)Calls:F2} gen2 GCs per call)");
+            Console.WriteLine($"{name,-28} {ms,8:F3} ms  {ms / copy,6:F2} copies  (mean {mean:F3} ms, {(GC.CollectionCount(2) - g2) / (double)Calls:F2} gen2 GCs and {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds / Calls:F3} ms GC pause per call)");
         }
         Console.WriteLine($"{shape} {layout}, {threads} thread(s): copy {copy:F3} ms");
         Line("alloc uninitialized output", () => GC.KeepAlive(GC.AllocateUninitializedArray<float>(x.Length)));
