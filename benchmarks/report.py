@@ -185,6 +185,13 @@ def main(out, target):
             L.append(f"| {a['shape']} | {a['layout']} | {a['call']} | {a['bytesPerCall']:,} | {a['tensorBytes']:,} | {a['tensorCopies']} | {a['bytesPerCall'] - outputs * a['tensorBytes']:,} B |")
         L.append("")
 
+    if allocs:
+        beyond = max(a["bytesPerCall"] - (2 if a["call"] == "TrainForwardBackward" else 1) * a["tensorBytes"] for a in allocs)
+        checks.append(("zero allocations proportional to the tensor per call (beyond the returned output tensors: max bytes)",
+                       float(beyond), 65536.0, "le"))
+        checks.append(("zero allocations proportional to the tensor per call (the output tensors themselves: tensors per fwd+bwd)",
+                       max(a["tensorCopies"] for a in allocs if a["call"] == "TrainForwardBackward"), 0.01, "le"))
+
     # --- targets ---
     L.append("### Targets")
     L.append("")
