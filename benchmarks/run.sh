@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole performance suite once and rewrites the performance section of BENCHMARKS.md:
-#   benchmarks/run.sh            # full run, about 10 minutes on 2 cores
+#   benchmarks/run.sh            # full run, about 5 minutes on 2 cores
 #   benchmarks/run.sh --quick    # smoke run (seconds per figure, numbers meaningless): checks the pipeline
 # Steps: build (Release), exact allocation counts, the BenchmarkDotNet suites (in-process short job), the PyTorch 1.13
 # peer (/usr/bin/python3), then benchmarks/report.py. Outputs stay in BenchmarkDotNet.Artifacts/perf (git-ignored).
