@@ -199,7 +199,10 @@ def main(out, target):
     L.append("|---|---|---|")
     for name, value, limit, kind in checks:
         ok = value <= limit if kind == "le" else value >= limit
-        miss = "" if ok else (f" (misses by {100 * (value / limit - 1):.0f}%)" if kind == "le" else f" (misses by {100 * (1 - value / limit):.0f}%)")
+        if ok or limit < 0.1:
+            miss = ""
+        else:
+            miss = f" (misses by {100 * (value / limit - 1):.0f}%)" if kind == "le" else f" (misses by {100 * (1 - value / limit):.0f}%)"
         L.append(f"| {name} | {fmt(value, 2)} | {'yes' if ok else 'NO' + miss} |")
     L.append("")
     analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
