@@ -1,3 +1,49 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Exporters;
+using BenchmarkDotNet.Exporters.Json;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Loggers;
 using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Perfolizer.Horology;
 
-BenchmarkSwitcher.FromAssembly(typeof(TfSyncBN.Benchmarks.KernelBenchmarks).Assembly).Run(args);
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*BatchNorm*']
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- alloc OUT.json   (exact bytes allocated per call)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
+if (args.Length >= 1 && args[0] == "alloc")
+{
+    TfSyncBN.Benchmarks.Allocations.Write(args.Length > 1 ? args[1] : "allocations.json");
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe")
+{
+    TfSyncBN.Benchmarks.Probe.Run(args.Length > 1 ? args[1] : "128x32x32x64", args.Length > 2 ? args[2] : "NHWC", args.Length > 3 ? int.Parse(args[3]) : 1);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-cnn")
+{
+    TfSyncBN.Benchmarks.Probe.Cnn(args.Length > 1 ? double.Parse(args[1]) : 10, args.Length > 2 ? int.Parse(args[2]) : 1);
+    return 0;
+}
+
+// A short in-process job: a time-based warm-up long enough for tiered JIT to promote the kernels (TensorPrimitives
+// and the hand-written loops run several times slower at tier 0), then 9 measured iterations of ~120 ms each.
+var job = Job.Default
+    .WithToolchain(InProcessEmitToolchain.Instance)
+    .WithLaunchCount(1)
+    .WithWarmupCount(6)
+    .WithIterationCount(9)
+    .WithIterationTime(TimeInterval.FromMilliseconds(120));
+var config = ManualConfig.CreateEmpty()
+    .AddJob(job)
+    .AddDiagnoser(MemoryDiagnoser.Default)
+    .AddExporter(JsonExporter.Full, MarkdownExporter.GitHub)
+    .AddLogger(ConsoleLogger.Default)
+    .AddColumnProvider(DefaultColumnProviders.Instance)
+    .WithOption(ConfigOptions.JoinSummary, false);
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(TfSyncBN.Benchmarks.BatchNormBenchmarks).Assembly).Run(args, config);
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using TfSyncBN.Distribute;
 using TfSyncBN.Tensors.Kernels;
 
@@ -73,7 +74,14 @@ internal static class BatchNormCore
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon)
     {
-        var stats = Statistics.From([.. mean.ToArray().Select(v => (double)v)], [.. variance.ToArray().Select(v => (double)v)], epsilon, gamma, beta);
+        var m = new double[mean.Length];
+        var v = new double[variance.Length];
+        for (int c = 0; c < m.Length; c++)
+        {
+            m[c] = mean[c];
+            v[c] = variance[c];
+        }
+        var stats = Statistics.From(m, v, epsilon, gamma, beta);
         return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All);
     }
 
@@ -97,20 +105,25 @@ internal static class BatchNormCore
         // Shift each channel by the mean of its first few kept elements, so the float32 sums are of small deviations.
         // (A single element would do for typical data, but an outlier there would inflate every squared deviation.)
         var shift = ShiftEstimate(data, layout, mask, first);
+        float[]? pooled = null;
         if (mask is not null)
         {
-            // A dropped element is replaced by its channel's shift, so it adds exactly zero to both sums.
-            data = (float[])data.Clone();
+            // A dropped element is replaced by its channel's shift, so it adds exactly zero to both sums. The masked
+            // copy is scratch: it comes from the shared pool and goes back after the sums.
+            pooled = ArrayPool<float>.Shared.Rent(data.Length);
+            data.AsSpan().CopyTo(pooled);
             for (int e = 0; e < mask.Length; e++)
             {
                 if (mask[e] != 0) continue;
                 int o = e / layout.Inner, i = e % layout.Inner;
-                for (int c = 0; c < C; c++) data[(o * C + c) * layout.Inner + i] = shift[c];
+                for (int c = 0; c < C; c++) pooled[(o * C + c) * layout.Inner + i] = shift[c];
             }
         }
         var s1 = new double[C];
         var s2 = new double[C];
-        BatchNormKernels.PairSums(data, data, layout, shift, shift, s1, s2);
+        var values = pooled is null ? data.AsSpan() : pooled.AsSpan(0, data.Length);
+        BatchNormKernels.PairSums(values, values, layout, shift, shift, s1, s2);
+        if (pooled is not null) ArrayPool<float>.Shared.Return(pooled);
         for (int c = 0; c < C; c++)
         {
             mean[c] = shift[c] + s1[c] / n;

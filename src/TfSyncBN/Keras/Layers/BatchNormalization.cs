@@ -410,7 +410,8 @@ public class BatchNormalization : Layer
         var expected = shape.Where((_, i) => !axis!.Contains(i)).ToArray();
         if (!Tensor.SameShape(mask.ShapeArray, expected))
             throw new ArgumentException($"mask must have the input's shape without the channel axes, {Tensor.ShapeString(expected)}, but has {Tensor.ShapeString(mask.ShapeArray)}.", nameof(mask));
-        return mask.ToArray();
+        // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
+        return mask.Data;
     }
 
     /// <summary>

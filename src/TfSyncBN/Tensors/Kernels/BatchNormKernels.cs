@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TfSyncBN.Tensors.Kernels;
 
@@ -25,9 +27,92 @@ internal static class BatchNormKernels
     /// </summary>
     /// <remarks>
     /// Moments use u = v = x with a = b = a per-channel shift (shifted-data variance, stable when |mean| ≫ std);
-    /// the backward pass uses u = dy, a = 0, v = x, b = mean.
+    /// the backward pass uses u = dy, a = 0, v = x, b = mean. <paramref name="threads"/> 0 takes the thread count
+    /// from <see cref="KernelOptions"/>; a positive value forces that many blocks (tests).
     /// </remarks>
-    public static void PairSums(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout layout,
+    public static unsafe void PairSums(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout layout,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int threads = 0)
+    {
+        int C = layout.Channels;
+        long perOuter = (long)C * layout.Inner;
+        int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
+        if (parts == 1)
+        {
+            PairSumsSerial(u, v, layout, a, b, s1, s2);
+            return;
+        }
+        // Each block of outer rows sums into its own slot; the slots are added in block order afterwards.
+        double[] partial = ArrayPool<double>.Shared.Rent(2 * C * parts);
+        Array.Clear(partial, 0, 2 * C * parts);
+        fixed (float* up = u, vp = v, ap = a, bp = b)
+        {
+            nint ui = (nint)up, vi = (nint)vp, ai = (nint)ap, bi = (nint)bp;
+            Parallel.For(0, parts, p =>
+            {
+                var (o0, o1) = Block(layout.Outer, parts, p);
+                int len = (int)((o1 - o0) * perOuter);
+                long at = o0 * perOuter;
+                PairSumsSerial(new ReadOnlySpan<float>((float*)ui + at, len), new ReadOnlySpan<float>((float*)vi + at, len),
+                    layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)ai, C), new ReadOnlySpan<float>((float*)bi, C),
+                    partial.AsSpan(2 * C * p, C), partial.AsSpan(2 * C * p + C, C));
+            });
+        }
+        for (int p = 0; p < parts; p++)
+        {
+            for (int c = 0; c < C; c++)
+            {
+                s1[c] += partial[2 * C * p + c];
+                s2[c] += partial[2 * C * p + C + c];
+            }
+        }
+        ArrayPool<double>.Shared.Return(partial);
+    }
+
+    /// <summary>
+    /// <c>y = (x − m[c])·s[c] + o[c]</c>, plus <c>g·k[c]</c> when <paramref name="g"/> is not empty; the forward
+    /// normalization and the input gradient are both this map.
+    /// </summary>
+    /// <remarks>
+    /// An output of at least <see cref="NonTemporalBytes"/> is written with non-temporal stores (unless
+    /// <paramref name="nonTemporal"/> says otherwise): it cannot stay in cache anyway, and an ordinary store first
+    /// reads each destination line from memory (read-for-ownership), a third stream on top of reading x and writing y.
+    /// </remarks>
+    public static unsafe void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int threads = 0,
+        bool? nonTemporal = null)
+    {
+        int C = layout.Channels;
+        long perOuter = (long)C * layout.Inner;
+        int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
+        bool nt = nonTemporal ?? 4L * perOuter * layout.Outer >= NonTemporalBytes;
+        if (parts == 1)
+        {
+            // Pinned: the non-temporal stores take addresses.
+            fixed (float* pin = y) AffineSerial(x, g, layout, m, s, o, k, y, nt);
+            return;
+        }
+        bool withGradient = !g.IsEmpty;
+        fixed (float* xp = x, gp = g, mp = m, sp = s, op = o, kp = k, yp = y)
+        {
+            nint xi = (nint)xp, gi = (nint)gp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, ki = (nint)kp, yi = (nint)yp;
+            Parallel.For(0, parts, p =>
+            {
+                var (o0, o1) = Block(layout.Outer, parts, p);
+                int len = (int)((o1 - o0) * perOuter);
+                long at = o0 * perOuter;
+                AffineSerial(new ReadOnlySpan<float>((float*)xi + at, len),
+                    withGradient ? new ReadOnlySpan<float>((float*)gi + at, len) : default,
+                    layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)mi, C), new ReadOnlySpan<float>((float*)si, C),
+                    new ReadOnlySpan<float>((float*)oi, C), withGradient ? new ReadOnlySpan<float>((float*)ki, C) : default,
+                    new Span<float>((float*)yi + at, len), nt);
+            });
+        }
+    }
+
+    /// <summary>Block <paramref name="p"/> of <paramref name="parts"/> near-equal contiguous blocks of <paramref name="n"/> rows.</summary>
+    private static (int Start, int End) Block(int n, int parts, int p) => ((int)((long)n * p / parts), (int)((long)n * (p + 1) / parts));
+
+    private static void PairSumsSerial(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout layout,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2)
     {
         if (Vector512.IsHardwareAccelerated) PairSums<V512>(u, v, layout, a, b, s1, s2);
@@ -35,28 +120,76 @@ internal static class BatchNormKernels
         else PairSums<V128>(u, v, layout, a, b, s1, s2);
     }
 
-    /// <summary>
-    /// <c>y = (x − m[c])·s[c] + o[c]</c>, plus <c>g·k[c]</c> when <paramref name="g"/> is not empty; the forward
-    /// normalization and the input gradient are both this map.
-    /// </summary>
-    public static void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
+    /// <summary>Outputs at least this large (16 MiB) are written with non-temporal stores (see <see cref="Affine"/>).</summary>
+    internal const long NonTemporalBytes = 16L << 20;
+
+    /// <summary><paramref name="y"/> must be pinned when <paramref name="nonTemporal"/>.</summary>
+    private static void AffineSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, bool nonTemporal)
     {
-        if (g.IsEmpty) Affine<NoGradient>(x, g, layout, m, s, o, k, y);
-        else Affine<WithGradient>(x, g, layout, m, s, o, k, y);
+        if (nonTemporal)
+        {
+            if (g.IsEmpty) Affine<NoGradient, WithGradient>(x, g, layout, m, s, o, k, y);
+            else Affine<WithGradient, WithGradient>(x, g, layout, m, s, o, k, y);
+            // Non-temporal stores are weakly ordered: fence them before anyone else reads y.
+            if (Sse.IsSupported) Sse.StoreFence();
+        }
+        else
+        {
+            if (g.IsEmpty) Affine<NoGradient, NoGradient>(x, g, layout, m, s, o, k, y);
+            else Affine<WithGradient, NoGradient>(x, g, layout, m, s, o, k, y);
+        }
     }
+
+    /// <summary>
+    /// The channels-last period: the fewest elements that are a whole number of both vectors and channel rows,
+    /// lcm(C, W), in vectors; 0 when it is more than <see cref="MaxPeriodVectors"/> (then rows are walked per channel block).
+    /// </summary>
+    private static int PeriodVectors(int channels, int width)
+    {
+        long lcm = (long)channels / Gcd(channels, width) * width;
+        long vectors = lcm / width;
+        return vectors <= MaxPeriodVectors ? (int)vectors : 0;
+    }
+
+    private static int Gcd(int a, int b)
+    {
+        while (b != 0) (a, b) = (b, a % b);
+        return a;
+    }
+
+    /// <summary>Up to 4 vectors per period: two accumulators each stay in registers (AVX-512 has 32).</summary>
+    private const int MaxPeriodVectors = 4;
 
     // Compile-time switches: the JIT removes the untaken branch from each instantiation's inner loop.
     private interface IFlag { static abstract bool On { get; } }
     private readonly struct NoGradient : IFlag { public static bool On => false; }
     private readonly struct WithGradient : IFlag { public static bool On => true; }
 
-    private static void Affine<TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y) where TG : struct, IFlag
+    /// <summary>TG: with the gradient term; TN: non-temporal stores (y pinned).</summary>
+    private static void Affine<TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
+        where TG : struct, IFlag where TN : struct, IFlag
     {
-        if (Vector512.IsHardwareAccelerated) Affine<V512, TG>(x, g, layout, m, s, o, k, y);
-        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG>(x, g, layout, m, s, o, k, y);
-        else Affine<V128, TG>(x, g, layout, m, s, o, k, y);
+        if (Vector512.IsHardwareAccelerated) Affine<V512, TG, TN>(x, g, layout, m, s, o, k, y);
+        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG, TN>(x, g, layout, m, s, o, k, y);
+        else Affine<V128, TG, TN>(x, g, layout, m, s, o, k, y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<TV, TN>(TV value, ref float destination) where TV : struct, IVec<TV> where TN : struct, IFlag
+    {
+        if (TN.On) TV.StoreNonTemporal(value, ref destination);
+        else TV.Store(value, ref destination);
+    }
+
+    /// <summary>Elements before <paramref name="at"/> is aligned to a whole vector (0 when not <typeparamref name="TN"/>).</summary>
+    private static unsafe int AlignPeel<TV, TN>(ref float at) where TV : struct, IVec<TV> where TN : struct, IFlag
+    {
+        if (!TN.On) return 0;
+        int bytes = TV.Count * sizeof(float);
+        int misalign = (int)((nint)Unsafe.AsPointer(ref at) & (bytes - 1));
+        return misalign == 0 ? 0 : (bytes - misalign) / sizeof(float);
     }
 
     private static void PairSums<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
@@ -66,6 +199,11 @@ internal static class BatchNormKernels
         ref float ur = ref MemoryMarshal.GetReference(u);
         ref float vr = ref MemoryMarshal.GetReference(v);
         Span<double> lanes1 = stackalloc double[W], lanes2 = stackalloc double[W];
+        if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
+        {
+            PairSumsStream<TV>(u, v, L, a, b, s1, s2, pv);
+            return;
+        }
         if (L.Inner == 1)
         {
             // Channels last: each vector of channels keeps its accumulators in registers across all rows.
@@ -164,14 +302,19 @@ internal static class BatchNormKernels
         acc2 = TV.Splat(0);
     }
 
-    private static void Affine<TV, TG>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+    private static void Affine<TV, TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
-        where TV : struct, IVec<TV> where TG : struct, IFlag
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag
     {
         int W = TV.Count, C = L.Channels;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float gr = ref MemoryMarshal.GetReference(g);
         ref float yr = ref MemoryMarshal.GetReference(y);
+        if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
+        {
+            AffineStream<TV, TG, TN>(x, g, L, m, s, o, k, y, pv);
+            return;
+        }
         if (L.Inner == 1)
         {
             ref float mr = ref MemoryMarshal.GetReference(m);
@@ -208,11 +351,17 @@ internal static class BatchNormKernels
                 float kc = TG.On ? k[c] : 0f;
                 TV mv = TV.Splat(m[c]), sv = TV.Splat(s[c]), ov = TV.Splat(o[c]), kv = TV.Splat(kc);
                 int i = 0;
+                for (int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start))); i < peel; i++)
+                {
+                    float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, start + i) - m[c], s[c], o[c]);
+                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, start + i), kc, t);
+                    Unsafe.Add(ref yr, start + i) = t;
+                }
                 for (; i + W <= n; i += W)
                 {
                     TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, start + i)), mv), sv, ov);
                     if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, start + i)), kv, t);
-                    TV.Store(t, ref Unsafe.Add(ref yr, start + i));
+                    Put<TV, TN>(t, ref Unsafe.Add(ref yr, start + i));
                 }
                 for (; i < n; i++)
                 {
@@ -221,6 +370,159 @@ internal static class BatchNormKernels
                     Unsafe.Add(ref yr, start + i) = t;
                 }
             }
+        }
+    }
+    /// <summary>
+    /// Channels last with a short period (lcm(C, W) ≤ 4 vectors): the data is one stream of periods, each lane always
+    /// meets the same channel, so the per-channel constants are tiled once into vectors and every vector of the stream
+    /// is loaded exactly once, in address order (small C, and C = 64, read as fast as a copy).
+    /// </summary>
+    private static void PairSumsStream<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int V) where TV : struct, IVec<TV>
+    {
+        int W = TV.Count, C = L.Channels, P = V * W;
+        Span<float> at = stackalloc float[MaxPeriodVectors * W], bt = stackalloc float[MaxPeriodVectors * W];
+        for (int j = 0; j < P; j++)
+        {
+            at[j] = a[j % C];
+            bt[j] = b[j % C];
+        }
+        Span<double> lanes1 = stackalloc double[P], lanes2 = stackalloc double[P];
+        lanes1.Clear();
+        lanes2.Clear();
+        TV a0 = TV.Load(ref at[0]), a1 = TV.Load(ref at[W % P]), a2 = TV.Load(ref at[2 * W % P]), a3 = TV.Load(ref at[3 * W % P]);
+        TV b0 = TV.Load(ref bt[0]), b1 = TV.Load(ref bt[W % P]), b2 = TV.Load(ref bt[2 * W % P]), b3 = TV.Load(ref bt[3 * W % P]);
+        TV zero = TV.Splat(0);
+        TV p0 = zero, p1 = zero, p2 = zero, p3 = zero, q0 = zero, q1 = zero, q2 = zero, q3 = zero;
+        ref float ur = ref MemoryMarshal.GetReference(u);
+        ref float vr = ref MemoryMarshal.GetReference(v);
+        long total = (long)L.Outer * C, periods = total / P;
+        nint pos = 0;
+        int run = 0;
+        for (long q = 0; q < periods; q++, pos += P)
+        {
+            TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos)), a0);
+            p0 = TV.Add(p0, du);
+            q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos)), b0), q0);
+            if (V > 1)
+            {
+                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + W)), a1);
+                p1 = TV.Add(p1, du);
+                q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + W)), b1), q1);
+            }
+            if (V > 2)
+            {
+                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 2 * W)), a2);
+                p2 = TV.Add(p2, du);
+                q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 2 * W)), b2), q2);
+            }
+            if (V > 3)
+            {
+                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 3 * W)), a3);
+                p3 = TV.Add(p3, du);
+                q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 3 * W)), b3), q3);
+            }
+            if (++run == FlushEvery)
+            {
+                FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes1, V);
+                FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes2, V);
+                run = 0;
+            }
+        }
+        FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes1, V);
+        FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes2, V);
+        // The last partial period: scalar; element e belongs to channel e mod C (a period is whole rows).
+        for (long e = periods * P; e < total; e++)
+        {
+            int c = (int)(e % C);
+            double du = Unsafe.Add(ref ur, (nint)e) - a[c], dv = Unsafe.Add(ref vr, (nint)e) - b[c];
+            s1[c] += du;
+            s2[c] += du * dv;
+        }
+        for (int j = 0; j < P; j++)
+        {
+            s1[j % C] += lanes1[j];
+            s2[j % C] += lanes2[j];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FlushPeriod<TV>(ref TV x0, ref TV x1, ref TV x2, ref TV x3, Span<double> lanes, int V) where TV : struct, IVec<TV>
+    {
+        int W = TV.Count;
+        TV.AccumulateInto(x0, lanes);
+        if (V > 1) TV.AccumulateInto(x1, lanes[W..]);
+        if (V > 2) TV.AccumulateInto(x2, lanes[(2 * W)..]);
+        if (V > 3) TV.AccumulateInto(x3, lanes[(3 * W)..]);
+        x0 = x1 = x2 = x3 = TV.Splat(0);
+    }
+
+    /// <summary>The affine map over a channels-last stream with a short period (see <see cref="PairSumsStream"/>).</summary>
+    private static void AffineStream<TV, TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int V)
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag
+    {
+        int W = TV.Count, C = L.Channels, P = V * W;
+        int T = MaxPeriodVectors * W;
+        long total = (long)L.Outer * C;
+        // With non-temporal stores the vector part starts where y is aligned; the tiles start at that element's channel.
+        int e0 = (int)Math.Min(total, AlignPeel<TV, TN>(ref MemoryMarshal.GetReference(y)));
+        Span<float> tiles = stackalloc float[4 * T];
+        Span<float> mt = tiles[..T], st = tiles[T..(2 * T)], ot = tiles[(2 * T)..(3 * T)], kt = tiles[(3 * T)..];
+        for (int j = 0; j < P; j++)
+        {
+            int c = (e0 + j) % C;
+            mt[j] = m[c];
+            st[j] = s[c];
+            ot[j] = o[c];
+            kt[j] = TG.On ? k[c] : 0f;
+        }
+        TV m0 = TV.Load(ref mt[0]), m1 = TV.Load(ref mt[W % P]), m2 = TV.Load(ref mt[2 * W % P]), m3 = TV.Load(ref mt[3 * W % P]);
+        TV s0 = TV.Load(ref st[0]), s1 = TV.Load(ref st[W % P]), s2 = TV.Load(ref st[2 * W % P]), s3 = TV.Load(ref st[3 * W % P]);
+        TV o0 = TV.Load(ref ot[0]), o1 = TV.Load(ref ot[W % P]), o2 = TV.Load(ref ot[2 * W % P]), o3 = TV.Load(ref ot[3 * W % P]);
+        TV k0 = TV.Load(ref kt[0]), k1 = TV.Load(ref kt[W % P]), k2 = TV.Load(ref kt[2 * W % P]), k3 = TV.Load(ref kt[3 * W % P]);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        for (int e = 0; e < e0; e++)
+        {
+            int c = e % C;
+            float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, e) - m[c], s[c], o[c]);
+            if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, e), k[c], t);
+            Unsafe.Add(ref yr, e) = t;
+        }
+        long periods = (total - e0) / P;
+        nint pos = e0;
+        for (long q = 0; q < periods; q++, pos += P)
+        {
+            TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos)), m0), s0, o0);
+            if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos)), k0, t);
+            Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos));
+            if (V > 1)
+            {
+                t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + W)), m1), s1, o1);
+                if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + W)), k1, t);
+                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + W));
+            }
+            if (V > 2)
+            {
+                t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + 2 * W)), m2), s2, o2);
+                if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + 2 * W)), k2, t);
+                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + 2 * W));
+            }
+            if (V > 3)
+            {
+                t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + 3 * W)), m3), s3, o3);
+                if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + 3 * W)), k3, t);
+                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + 3 * W));
+            }
+        }
+        for (long e = e0 + periods * P; e < total; e++)
+        {
+            int c = (int)(e % C);
+            float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, (nint)e) - m[c], s[c], o[c]);
+            if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, (nint)e), k[c], t);
+            Unsafe.Add(ref yr, (nint)e) = t;
         }
     }
 }

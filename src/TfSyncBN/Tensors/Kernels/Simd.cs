@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TfSyncBN.Tensors.Kernels;
 
@@ -21,6 +22,13 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// <summary><c>a * b + c</c>, fused where the hardware can.</summary>
     static abstract TSelf MultiplyAdd(TSelf a, TSelf b, TSelf c);
 
+    /// <summary>
+    /// Stores with a non-temporal hint (bypassing the caches, no read-for-ownership of the destination line) where the
+    /// hardware has it, else an ordinary store. <paramref name="destination"/> must be aligned to the vector size and
+    /// its array pinned.
+    /// </summary>
+    static abstract void StoreNonTemporal(TSelf value, ref float destination);
+
     /// <summary>Adds the lanes into <paramref name="destination"/>[0..Count).</summary>
     static abstract void AccumulateInto(TSelf value, Span<double> destination);
 }
@@ -31,6 +39,12 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     public static int Count => Vector512<float>.Count;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Load(ref float s) => new(Vector512.LoadUnsafe(ref s));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(V512 x, ref float d) => x.v.StoreUnsafe(ref d);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreNonTemporal(V512 x, ref float d)
+    {
+        if (Avx512F.IsSupported) Avx512F.StoreAlignedNonTemporal((float*)Unsafe.AsPointer(ref d), x.v);
+        else x.v.StoreUnsafe(ref d);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Splat(float x) => new(Vector512.Create(x));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Add(V512 a, V512 b) => new(a.v + b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Subtract(V512 a, V512 b) => new(a.v - b.v);
@@ -45,6 +59,12 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     public static int Count => Vector256<float>.Count;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Load(ref float s) => new(Vector256.LoadUnsafe(ref s));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(V256 x, ref float d) => x.v.StoreUnsafe(ref d);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreNonTemporal(V256 x, ref float d)
+    {
+        if (Avx.IsSupported) Avx.StoreAlignedNonTemporal((float*)Unsafe.AsPointer(ref d), x.v);
+        else x.v.StoreUnsafe(ref d);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Splat(float x) => new(Vector256.Create(x));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Add(V256 a, V256 b) => new(a.v + b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Subtract(V256 a, V256 b) => new(a.v - b.v);
@@ -59,6 +79,12 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     public static int Count => Vector128<float>.Count;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Load(ref float s) => new(Vector128.LoadUnsafe(ref s));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(V128 x, ref float d) => x.v.StoreUnsafe(ref d);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void StoreNonTemporal(V128 x, ref float d)
+    {
+        if (Sse.IsSupported) Sse.StoreAlignedNonTemporal((float*)Unsafe.AsPointer(ref d), x.v);
+        else x.v.StoreUnsafe(ref d);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Splat(float x) => new(Vector128.Create(x));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Add(V128 a, V128 b) => new(a.v + b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Subtract(V128 a, V128 b) => new(a.v - b.v);

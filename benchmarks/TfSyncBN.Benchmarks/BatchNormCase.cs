@@ -1,0 +1,53 @@
+using TfSyncBN.Keras;
+using TfSyncBN.Tensors;
+
+namespace TfSyncBN.Benchmarks;
+
+/// <summary>
+/// One batch-norm benchmark case: a shape given as N,H,W,C, a layout (NHWC: channels last, axis −1; NCHW: channels
+/// first, axis 1), a layer, an input and an upstream gradient, and the calls the suites time.
+/// </summary>
+internal sealed class BatchNormCase
+{
+    public BatchNormCase(string shape, string layout, bool synchronized = false)
+    {
+        var d = shape.Split('x').Select(int.Parse).ToArray();
+        int n = d[0], h = d[1], w = d[2], c = d[3];
+        int[] dims = layout == "NHWC" ? [n, h, w, c] : [n, c, h, w];
+        Layer = synchronized
+            ? new SyncBatchNormalization(axis: layout == "NHWC" ? null : [1])
+            : new BatchNormalization(axis: layout == "NHWC" ? null : [1]);
+        X = Random(dims, 1, 0.5f, 2f);
+        Dy = Random(dims, 2, 0f, 1f);
+        Layer.EnsureBuilt(dims);
+        Sources = [X, .. Layer.TrainableWeights];
+    }
+
+    public Layer Layer { get; }
+    public Tensor X { get; }
+    public Tensor Dy { get; }
+    public ITensorLike[] Sources { get; }
+    public int Elements => X.Size;
+
+    /// <summary>Elements uniform in [mean − spread, mean + spread], seeded.</summary>
+    public static Tensor Random(int[] shape, int seed, float mean, float spread)
+    {
+        var rng = new Random(seed);
+        var data = new float[shape.Aggregate(1, (p, v) => p * v)];
+        for (int i = 0; i < data.Length; i++) data[i] = mean + spread * (float)(2 * rng.NextDouble() - 1);
+        return Tensor.FromArray(data, shape);
+    }
+
+    public Tensor TrainForward() => Layer.Call(X, training: true);
+
+    public Tensor Inference() => Layer.Call(X, training: false);
+
+    /// <summary>Training forward, then the gradients of x, γ and β for the upstream gradient dy.</summary>
+    public Tensor? TrainForwardBackward()
+    {
+        using var tape = new GradientTape();
+        tape.Watch(X);
+        var y = Layer.Call(X, training: true);
+        return tape.Gradient(y, Sources, Dy)[0];
+    }
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using TfSyncBN.Tensors;
+using TfSyncBN.Tensors.Kernels;
+
+namespace TfSyncBN.Benchmarks;
+
+/// <summary>
+/// A quick breakdown for profiling (not part of the report): the minimum over many runs of the copy, each kernel pass
+/// alone on preallocated buffers, and the layer calls, for one shape and layout. Minimums are the least disturbed by
+/// other load on the machine.
+/// </summary>
+internal static class Probe
+{
+    public static void Run(string shape, string layout, int threads)
+    {
+        KernelOptions.MaxThreads = threads;
+        var bn = new BatchNormCase(shape, layout);
+        var d = shape.Split('x').Select(int.Parse).ToArray();
+        var L = layout == "NHWC" ? new ChannelLayout(d[0] * d[1] * d[2], d[3], 1) : new ChannelLayout(d[0], d[3], d[1] * d[2]);
+        var x = bn.X.Data;
+        var g = bn.Dy.Data;
+        var y = new float[x.Length];
+        var m = new float[L.Channels];
+        var s = new float[L.Channels];
+        var s1 = new double[L.Channels];
+        var s2 = new double[L.Channels];
+        double copy = Min(() => Copy.Run(x, y, threads));
+        void Line(string name, Action a)
+        {
+            double ms = Min(a);
+            int g2 = GC.CollectionCount(2);
+            var pause = GC.GetTotalPauseDuration();
+            var clock = Stopwatch.StartNew();
+            const int Calls = 100;
+            for (int i = 0; i < Calls; i++) a();
+            double mean = clock.Elapsed.TotalMilliseconds / Calls;
+            Console.WriteLine($"{name,-28} {ms,8:F3} ms  {ms / copy,6:F2} copies  (mean {mean:F3} ms, {(GC.CollectionCount(2) - g2) / (double)Calls:F2} gen2 GCs and {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds / Calls:F3} ms GC pause per call)");
+        }
+        Console.WriteLine($"{shape} {layout}, {threads} thread(s): copy {copy:F3} ms");
+        Line("alloc uninitialized output", () => GC.KeepAlive(GC.AllocateUninitializedArray<float>(x.Length)));
+        Line("kernel: moments (1 read)", () => BatchNormKernels.PairSums(x, x, L, m, m, s1, s2));
+        Line("kernel: backward sums (2 rd)", () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2));
+        Line("kernel: normalize (1r 1w)", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, y));
+        Line("kernel: input grad (2r 1w)", () => BatchNormKernels.Affine(x, g, L, m, s, s, s, y));
+        Line("normalize into a new array", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, GC.AllocateUninitializedArray<float>(x.Length)));
+        Line("scale-add regular stores", () => ScaleAdd(x, y, false));
+        Line("scale-add non-temporal", () => ScaleAdd(x, y, true));
+        Line("layer: train forward", () => bn.TrainForward());
+        Line("layer: train fwd+bwd", () => bn.TrainForwardBackward());
+        Line("layer: inference", () => bn.Inference());
+    }
+
+    /// <summary>Runs the CNN's TrainStep for <paramref name="seconds"/> (a steady workload for <c>perf record</c>) and prints ms per step.</summary>
+    public static void Cnn(double seconds, int replicas)
+    {
+        var bench = new TrainingBenchmarks { Replicas = replicas };
+        bench.Setup();
+        for (int i = 0; i < 5; i++) bench.TrainStep();
+        int steps = 0;
+        var pause0 = GC.GetTotalPauseDuration();
+        int g0 = GC.CollectionCount(0), g2 = GC.CollectionCount(2);
+        long alloc0 = GC.GetTotalAllocatedBytes();
+        var clock = Stopwatch.StartNew();
+        double best = double.MaxValue;
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            bench.TrainStep();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            steps++;
+        }
+        Console.WriteLine($"CNN TrainStep, {replicas} replica(s): {steps} steps, mean {clock.Elapsed.TotalMilliseconds / steps:F1} ms, best {best:F1} ms ({TrainingBenchmarks.Batch / best * 1e3:F0} images/s); " +
+            $"GC pauses {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / clock.Elapsed.TotalMilliseconds:P1} of the time, {GC.CollectionCount(0) - g0} gen0 and {GC.CollectionCount(2) - g2} gen2 collections, {(GC.GetTotalAllocatedBytes() - alloc0) / steps / 1048576.0:F1} MiB allocated per step");
+        bench.Cleanup();
+    }
+
+    private static unsafe void ScaleAdd(float[] x, float[] y, bool nt)
+    {
+        fixed (float* xp = x, yp = y)
+        {
+            long i = 0, n = x.Length;
+            while (i < n && ((nint)(yp + i) & 63) != 0) { yp[i] = xp[i] * 1.5f + 0.5f; i++; }
+            var s = System.Runtime.Intrinsics.Vector512.Create(1.5f);
+            var o = System.Runtime.Intrinsics.Vector512.Create(0.5f);
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = System.Runtime.Intrinsics.Vector512.FusedMultiplyAdd(System.Runtime.Intrinsics.Vector512.Load(xp + i), s, o);
+                if (nt) System.Runtime.Intrinsics.X86.Avx512F.StoreAlignedNonTemporal(yp + i, v);
+                else System.Runtime.Intrinsics.Vector512.Store(v, yp + i);
+            }
+            for (; i < n; i++) yp[i] = xp[i] * 1.5f + 0.5f;
+        }
+    }
+
+    private static double Min(Action a)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 400) a();
+        double best = double.MaxValue;
+        for (int i = 0; i < 40; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            a();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        return best;
+    }
+}

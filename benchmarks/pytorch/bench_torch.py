@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""PyTorch 1.13 peer of the TfSyncBN benchmarks (run by benchmarks/run.sh; use /usr/bin/python3, which has torch).
+
+Times, for each thread count (torch.set_num_threads):
+  * nn.BatchNorm2d training forward, training forward+backward (y.backward(dy)) and inference (eval, no_grad) on the
+    same shapes (N x H x W x C) as the .NET suite, NCHW (contiguous) and channels_last, and a copy of the same tensor
+    (y.copy_(x)) as torch's own bandwidth reference;
+  * one training step (forward, cross-entropy, backward, Adam) of the Fashion-MNIST example's CNN on a batch of 128
+    28x28x1 images, NCHW and channels_last.
+Each figure is the median of timed repetitions after a time-based warm-up. Writes JSON to the path in argv[1].
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SHAPES = ["32x32x32x64", "128x32x32x64", "128x32x32x3"]
+THREADS = [1, 2]
+WARMUP_S = float(__import__("os").environ.get("TORCH_WARMUP_S", "0.3"))
+MEASURE_S = float(__import__("os").environ.get("TORCH_MEASURE_S", "0.8"))
+
+
+def median_ms(fn):
+    end = time.perf_counter() + WARMUP_S
+    while time.perf_counter() < end:
+        fn()
+    times = []
+    end = time.perf_counter() + MEASURE_S
+    while time.perf_counter() < end or len(times) < 5:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def bn_cases():
+    rows = []
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        for shape in SHAPES:
+            n, h, w, c = (int(v) for v in shape.split("x"))
+            for layout in ["NCHW", "channels_last"]:
+                fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+                g = torch.Generator().manual_seed(1)
+                x = (torch.rand(n, c, h, w, generator=g) * 4 - 1.5).contiguous(memory_format=fmt)
+                dy = torch.rand(n, c, h, w, generator=g).contiguous(memory_format=fmt)
+                out = torch.empty_like(x)
+                bn = nn.BatchNorm2d(c, eps=1e-3)
+                xg = x.clone().requires_grad_(True)
+
+                def copy():
+                    out.copy_(x)
+
+                def forward():
+                    with torch.no_grad():
+                        bn.train()
+                        bn(x)
+
+                def forward_backward():
+                    bn.train()
+                    xg.grad = None
+                    bn.zero_grad(set_to_none=True)
+                    bn(xg).backward(dy)
+
+                def inference():
+                    bn.eval()
+                    with torch.no_grad():
+                        bn(x)
+
+                row = {"shape": shape, "layout": layout, "threads": threads}
+                for name, fn in [("Copy", copy), ("TrainForward", forward),
+                                 ("TrainForwardBackward", forward_backward), ("Inference", inference)]:
+                    row[name] = median_ms(fn)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+class FashionMnistCnn(nn.Module):
+    """examples/FashionMnist: Conv 32 3x3 same (no bias) -> BN -> ReLU -> MaxPool 2 -> Conv 64 3x3 same (no bias) -> BN
+    -> ReLU -> MaxPool 2 -> Flatten -> Dense 128 (no bias) -> BN -> ReLU -> Dropout 0.3 -> Dense 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(32, eps=1e-3, momentum=0.1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(64, eps=1e-3, momentum=0.1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128, bias=False)
+        self.bn3 = nn.BatchNorm1d(128, eps=1e-3, momentum=0.1)
+        self.drop = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = torch.flatten(x, 1)
+        x = self.drop(F.relu(self.bn3(self.fc1(x))))
+        return self.fc2(x)
+
+
+def cnn_cases(batch=128):
+    rows = []
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        for layout in ["NCHW", "channels_last"]:
+            torch.manual_seed(0)
+            model = FashionMnistCnn()
+            fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            model = model.to(memory_format=fmt)
+            model.train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=fmt)
+            y = torch.randint(0, 10, (batch,))
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+
+            ms = median_ms(step)
+            row = {"layout": layout, "threads": threads, "batch": batch, "stepMs": ms, "imagesPerSecond": batch / ms * 1e3}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    result = {"torch": torch.__version__, "bn": bn_cases(), "cnn": cnn_cases()}
+    with open(sys.argv[1] if len(sys.argv) > 1 else "torch.json", "w") as f:
+        json.dump(result, f, indent=2)

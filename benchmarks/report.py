@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""Writes the performance section of BENCHMARKS.md from one run of benchmarks/run.sh.
+
+Inputs (in the run's output folder): bdn/results/*-report-full.json (BenchmarkDotNet), allocations.json (exact bytes
+per call), torch.json (the PyTorch peer), meta.json (machine, load, command). The section lies between the markers
+below; the rest of BENCHMARKS.md (other teams' sections) is kept byte for byte. benchmarks/analysis.md (the causes of
+misses, written by hand after profiling) is included verbatim at the end of the section.
+"""
+import glob
+import json
+import os
+import sys
+
+BEGIN = "<!-- perf:begin (written by benchmarks/run.sh; edit benchmarks/analysis.md or report.py instead) -->"
+END = "<!-- perf:end -->"
+MEMORY_BOUND = "128x32x32x64"
+
+
+def load_bdn(out):
+    rows = []
+    for path in glob.glob(os.path.join(out, "bdn", "results", "*-report-full.json")):
+        data = json.load(open(path))
+        for b in data["Benchmarks"]:
+            params = dict(kv.split("=", 1) for kv in b["Parameters"].split("&")) if b["Parameters"] else {}
+            stats = b.get("Statistics") or {}
+            rows.append({"type": b["Type"], "method": b["Method"], "params": params,
+                         "ms": stats.get("Median", float("nan")) / 1e6 if stats else float("nan"),
+                         "alloc": (b.get("Memory") or {}).get("BytesAllocatedPerOperation")})
+    return rows
+
+
+def find(rows, type_, method, **params):
+    for r in rows:
+        if r["type"] == type_ and r["method"] == method and all(r["params"].get(k) == str(v) for k, v in params.items()):
+            return r
+    return None
+
+
+def fmt(v, digits=3):
+    return "n/a" if v is None or v != v else f"{v:.{digits}f}"
+
+
+def size(b):
+    if b is None:
+        return "n/a"
+    return f"{b / 2**20:.2f} MiB" if b >= 2**20 else f"{b / 1024:.1f} KiB" if b >= 1024 else f"{b} B"
+
+
+def main(out, target):
+    meta = json.load(open(os.path.join(out, "meta.json")))
+    rows = load_bdn(out)
+    torch = json.load(open(os.path.join(out, "torch.json"))) if os.path.exists(os.path.join(out, "torch.json")) else {"bn": [], "cnn": []}
+    allocs = json.load(open(os.path.join(out, "allocations.json"))) if os.path.exists(os.path.join(out, "allocations.json")) else []
+    L = [BEGIN, "## Performance: batch normalization, SyncBN and training, side by side with PyTorch", ""]
+    L.append(f"- Machine: {meta['cpu']}, {meta['cores']} cores; {meta['os']}; .NET {meta['dotnet']}; PyTorch {torch.get('torch', 'n/a')}.")
+    L.append(f"- Run: {meta['started']} to {meta['finished']} (UTC); load average (1/5/15 min) {meta['load_start']} at the start, {meta['load_end']} at the end.")
+    L.append(f"- Command: `{meta['command']}` (BenchmarkDotNet 0.14, in-process short job: 6 warm-up and 9 measured iterations of ~120 ms; PyTorch: median of repetitions over 0.8 s after 0.3 s warm-up).")
+    load1 = float(meta["load_start"].split()[0])
+    if load1 >= 3 or float(meta["load_end"].split()[0]) >= 3:
+        L.append(f"- **Taken under load** (other processes were running on the 2 cores): absolute times are inflated and noisy; the ratios are measured within one run, but still less reliable than on an idle machine.")
+    L.append("- Every time is a median in ms; \"x copy\" divides by a copy of the same tensor on the same threads measured in the same run (the memory-bandwidth reference: ideal training forward ≈ 1.5 copies, forward+backward ≈ 4, inference ≈ 1); \"vs torch\" is PyTorch's fastest layout (NCHW or channels_last) on the same threads divided by ours (> 1: we are faster).")
+    L.append("")
+
+    # --- BN layer table ---
+    L.append("### BatchNormalization layer (training forward, forward+backward, inference)")
+    L.append("")
+    L.append("| shape N×H×W×C | threads | layout | copy | train fwd (x copy) | fwd+bwd (x copy) | inference (x copy) | torch best fwd+bwd | fwd+bwd vs torch | fwd vs torch | inference vs torch | allocated per fwd+bwd |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    checks = []
+    shapes = sorted({r["params"].get("Shape") for r in rows if r["type"] == "BatchNormBenchmarks"}, key=lambda s: (s.split("x")[3] != "64", s))
+    for shape in shapes:
+        for threads in ("1", "2"):
+            tb = [t for t in torch["bn"] if t["shape"] == shape and str(t["threads"]) == threads]
+            best = {k: min((t[k] for t in tb), default=None) for k in ("TrainForward", "TrainForwardBackward", "Inference")}
+            best_fb_layout = min(tb, key=lambda t: t["TrainForwardBackward"])["layout"] if tb else "n/a"
+            for layout in ("NHWC", "NCHW"):
+                p = dict(Shape=shape, Layout=layout, Threads=threads)
+                c = find(rows, "BatchNormBenchmarks", "CopyTensor", **p)
+                f = find(rows, "BatchNormBenchmarks", "TrainForward", **p)
+                fb = find(rows, "BatchNormBenchmarks", "TrainForwardBackward", **p)
+                inf = find(rows, "BatchNormBenchmarks", "Inference", **p)
+                if not (c and f and fb and inf):
+                    continue
+                cm = c["ms"]
+                vs = lambda ours, theirs: (theirs / ours) if theirs else None
+                L.append(f"| {shape} | {threads} | {layout} | {fmt(cm)} | {fmt(f['ms'])} ({fmt(f['ms']/cm, 2)}) | {fmt(fb['ms'])} ({fmt(fb['ms']/cm, 2)}) | "
+                         f"{fmt(inf['ms'])} ({fmt(inf['ms']/cm, 2)}) | {fmt(best['TrainForwardBackward'])} ({best_fb_layout}) | "
+                         f"{fmt(vs(fb['ms'], best['TrainForwardBackward']), 2)}x | {fmt(vs(f['ms'], best['TrainForward']), 2)}x | {fmt(vs(inf['ms'], best['Inference']), 2)}x | {size(fb['alloc'])} |")
+                if shape == MEMORY_BOUND:
+                    checks.append((f"training forward ≤ 1.7 copies ({shape}, {layout}, {threads} thr)", f["ms"] / cm, 1.7, "le"))
+                    checks.append((f"forward+backward ≤ 4.5 copies ({shape}, {layout}, {threads} thr)", fb["ms"] / cm, 4.5, "le"))
+                    checks.append((f"inference ≤ 1.2 copies ({shape}, {layout}, {threads} thr)", inf["ms"] / cm, 1.2, "le"))
+                if best["TrainForwardBackward"]:
+                    checks.append((f"fwd+bwd ≥ 2x faster than torch's fastest layout ({shape}, {layout}, {threads} thr)",
+                                   best["TrainForwardBackward"] / fb["ms"], 2.0, "ge"))
+    L.append("")
+    if torch["bn"]:
+        L.append("PyTorch `BatchNorm2d` (ms; its own copy of the same tensor in the first column):")
+        L.append("")
+        L.append("| shape | threads | layout | copy | train fwd | fwd+bwd | inference |")
+        L.append("|---|---|---|---|---|---|---|")
+        for t in torch["bn"]:
+            L.append(f"| {t['shape']} | {t['threads']} | {t['layout']} | {fmt(t['Copy'])} | {fmt(t['TrainForward'])} | {fmt(t['TrainForwardBackward'])} | {fmt(t['Inference'])} |")
+        L.append("")
+
+    # --- SyncBN layer, one replica ---
+    srows = [r for r in rows if r["type"] == "SyncBatchNormBenchmarks"]
+    if srows:
+        L.append("### SyncBatchNormalization layer on one replica (outside Run: no communication)")
+        L.append("")
+        L.append("| shape | threads | layout | copy | train fwd (x copy) | fwd+bwd (x copy) | fwd+bwd / BatchNormalization's |")
+        L.append("|---|---|---|---|---|---|---|")
+        for threads in ("1", "2"):
+            for layout in ("NHWC", "NCHW"):
+                p = dict(Shape=MEMORY_BOUND, Layout=layout, Threads=threads)
+                c = find(srows, "SyncBatchNormBenchmarks", "CopyTensor", **p)
+                f = find(srows, "SyncBatchNormBenchmarks", "TrainForward", **p)
+                fb = find(srows, "SyncBatchNormBenchmarks", "TrainForwardBackward", **p)
+                bfb = find(rows, "BatchNormBenchmarks", "TrainForwardBackward", **p)
+                bc = find(rows, "BatchNormBenchmarks", "CopyTensor", **p)
+                if not (c and f and fb):
+                    continue
+                rel = (fb["ms"] / c["ms"]) / (bfb["ms"] / bc["ms"]) if bfb and bc else None
+                L.append(f"| {MEMORY_BOUND} | {threads} | {layout} | {fmt(c['ms'])} | {fmt(f['ms'])} ({fmt(f['ms']/c['ms'], 2)}) | {fmt(fb['ms'])} ({fmt(fb['ms']/c['ms'], 2)}) | {fmt(rel, 2)} |")
+                checks.append((f"SyncBN training forward ≤ 1.7 copies ({MEMORY_BOUND}, {layout}, {threads} thr)", f["ms"] / c["ms"], 1.7, "le"))
+                checks.append((f"SyncBN forward+backward ≤ 4.5 copies ({MEMORY_BOUND}, {layout}, {threads} thr)", fb["ms"] / c["ms"], 4.5, "le"))
+        L.append("")
+
+    # --- SyncBN step ---
+    L.append("### SyncBatchNormalization step on R in-process replicas vs local BatchNormalization on the same slices")
+    L.append("")
+    L.append("Global batch 64×32×32×64 NHWC split R ways; one Run = forward + backward on every replica (threads), kernels single-threaded.")
+    L.append("")
+    L.append("| replicas | local BN step | SyncBN step | SyncBN / local | allocated per SyncBN step |")
+    L.append("|---|---|---|---|---|")
+    for r in ("2", "4"):
+        lo = find(rows, "SyncStepBenchmarks", "LocalBatchNorm", Replicas=r)
+        sy = find(rows, "SyncStepBenchmarks", "SyncBatchNorm", Replicas=r)
+        if lo and sy:
+            L.append(f"| {r} | {fmt(lo['ms'])} | {fmt(sy['ms'])} | {fmt(sy['ms']/lo['ms'], 3)} | {size(sy['alloc'])} |")
+            checks.append((f"SyncBN step ≤ 1.05 × local BN ({r} replicas)", sy["ms"] / lo["ms"], 1.05, "le"))
+    L.append("")
+
+    # --- all-reduce ---
+    L.append("### In-process all-reduce of one layer's statistics (2·64 + 1 float64 values)")
+    L.append("")
+    L.append("| replicas | µs per all-reduce | allocated per all-reduce |")
+    L.append("|---|---|---|")
+    for r in ("1", "2", "3", "4"):
+        a = find(rows, "AllReduceBenchmarks", "AllReduceStatistics", Replicas=r)
+        if a:
+            L.append(f"| {r} | {fmt(a['ms'] * 1e3, 2)} | {size(a['alloc'])} |")
+    L.append("")
+
+    # --- end to end ---
+    L.append("### End to end: the Fashion-MNIST example's CNN, one training step on a batch of 128")
+    L.append("")
+    L.append("| runner | threads | ms per step | images/s |")
+    L.append("|---|---|---|---|")
+    ours = {}
+    for r in ("1", "2"):
+        t = find(rows, "TrainingBenchmarks", "TrainStep", Replicas=r)
+        if t:
+            ours[r] = 128 / t["ms"] * 1e3
+            L.append(f"| TfSyncBN, {r} replica(s){' (single-threaded kernels)' if r == '1' else ' on 2 threads'} | {r} | {fmt(t['ms'], 2)} | {fmt(ours[r], 0)} |")
+    tbest = {}
+    for c in torch["cnn"]:
+        L.append(f"| PyTorch {torch.get('torch', '')}, {c['layout']} | {c['threads']} | {fmt(c['stepMs'], 2)} | {fmt(c['imagesPerSecond'], 0)} |")
+        tbest[str(c["threads"])] = max(tbest.get(str(c["threads"]), 0), c["imagesPerSecond"])
+    L.append("")
+    for th in ("1", "2"):
+        if th in ours and th in tbest:
+            checks.append((f"CNN images/s ≥ PyTorch's best layout on {th} thread(s)", ours[th] / tbest[th], 1.0, "ge"))
+    if "1" in ours and "2" in ours:
+        checks.append(("CNN: 2 replicas ≥ 1.7 × 1 replica", ours["2"] / ours["1"], 1.7, "ge"))
+
+    # --- allocations ---
+    if allocs:
+        L.append("### Bytes allocated per layer call (exact, `GC.GetAllocatedBytesForCurrentThread`, steady state, 1 thread)")
+        L.append("")
+        L.append("| shape | layout | call | bytes per call | tensor bytes | in tensors | beyond the output tensors |")
+        L.append("|---|---|---|---|---|---|---|")
+        for a in allocs:
+            outputs = 2 if a["call"] == "TrainForwardBackward" else 1
+            L.append(f"| {a['shape']} | {a['layout']} | {a['call']} | {a['bytesPerCall']:,} | {a['tensorBytes']:,} | {a['tensorCopies']} | {a['bytesPerCall'] - outputs * a['tensorBytes']:,} B |")
+        L.append("")
+
+    if allocs:
+        beyond = max(a["bytesPerCall"] - (2 if a["call"] == "TrainForwardBackward" else 1) * a["tensorBytes"] for a in allocs)
+        checks.append(("zero allocations proportional to the tensor per call (beyond the returned output tensors: max bytes)",
+                       float(beyond), 65536.0, "le"))
+        checks.append(("zero allocations proportional to the tensor per call (the output tensors themselves: tensors per fwd+bwd)",
+                       max(a["tensorCopies"] for a in allocs if a["call"] == "TrainForwardBackward"), 0.01, "le"))
+
+    # --- targets ---
+    L.append("### Targets")
+    L.append("")
+    L.append("| target | measured | met |")
+    L.append("|---|---|---|")
+    for name, value, limit, kind in checks:
+        ok = value <= limit if kind == "le" else value >= limit
+        if ok or limit < 0.1:
+            miss = ""
+        else:
+            miss = f" (misses by {100 * (value / limit - 1):.0f}%)" if kind == "le" else f" (misses by {100 * (1 - value / limit):.0f}%)"
+        L.append(f"| {name} | {fmt(value, 2)} | {'yes' if ok else 'NO' + miss} |")
+    L.append("")
+    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    if os.path.exists(analysis):
+        L.append(open(analysis).read().rstrip())
+        L.append("")
+    L.append(END)
+    section = "\n".join(L) + "\n"
+
+    existing = open(target).read() if os.path.exists(target) else "# Benchmarks\n\n"
+    marker = "<!-- perf:begin"
+    if marker in existing and END in existing:
+        head, rest = existing.split(marker, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = existing.rstrip("\n") + "\n\n" + section
+    open(target, "w").write(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "BENCHMARKS.md")

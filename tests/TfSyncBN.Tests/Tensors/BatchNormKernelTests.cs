@@ -1,0 +1,127 @@
+using TfSyncBN.Distribute;
+using TfSyncBN.Tensors;
+using TfSyncBN.Tensors.Kernels;
+
+namespace TfSyncBN.Tests.Tensors;
+
+/// <summary>
+/// The batch-norm kernels against naive float64 loops, over every code path: channels-last streams with a short
+/// period (C = 1, 3, 4, 12, 16, 24, 64 and a last partial period), channels-last rows per channel block (C = 5, 80,
+/// 128), channels-first runs, the same calls split over 1-3 blocks of outer rows (the multi-threaded path), and the
+/// affine map with ordinary and with non-temporal (aligned, peeled) stores.
+/// </summary>
+[TestClass]
+public sealed class BatchNormKernelTests
+{
+    public static IEnumerable<object[]> Layouts =>
+    [
+        [37, 1, 1], [37, 3, 1], [41, 4, 1], [29, 12, 1], [33, 16, 1], [35, 24, 1], [50, 64, 1],
+        [23, 5, 1], [19, 80, 1], [21, 128, 1], [3, 4, 37], [2, 7, 64], [4, 3, 5],
+    ];
+
+    private static (float[] X, float[] G, float[] A, float[] B) Data(ChannelLayout L, int seed)
+    {
+        var rng = new Random(seed);
+        int n = L.Outer * L.Channels * L.Inner;
+        var x = new float[n];
+        var g = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            x[i] = (float)(rng.NextDouble() * 4 - 1);
+            g[i] = (float)(rng.NextDouble() * 2 - 1);
+        }
+        var a = new float[L.Channels];
+        var b = new float[L.Channels];
+        for (int c = 0; c < L.Channels; c++)
+        {
+            a[c] = (float)(rng.NextDouble() - 0.5);
+            b[c] = (float)(rng.NextDouble() + 0.5);
+        }
+        return (x, g, a, b);
+    }
+
+    private static int Channel(ChannelLayout L, int e) => e / L.Inner % L.Channels;
+
+    [TestMethod]
+    [DynamicData(nameof(Layouts))]
+    public void PairSums_MatchesFloat64Loop(int outer, int channels, int inner)
+    {
+        var L = new ChannelLayout(outer, channels, inner);
+        var (x, g, a, b) = Data(L, outer * 1000 + channels);
+        var e1 = new double[channels];
+        var e2 = new double[channels];
+        for (int e = 0; e < x.Length; e++)
+        {
+            int c = Channel(L, e);
+            double du = (double)g[e] - a[c], dv = (double)x[e] - b[c];
+            e1[c] += du;
+            e2[c] += du * dv;
+        }
+        for (int threads = 1; threads <= 3; threads++)
+        {
+            var s1 = new double[channels];
+            var s2 = new double[channels];
+            BatchNormKernels.PairSums(g, x, L, a, b, s1, s2, threads);
+            for (int c = 0; c < channels; c++)
+            {
+                Assert.AreEqual(e1[c], s1[c], 1e-5 * (1 + Math.Abs(e1[c])), $"s1[{c}], {threads} threads");
+                Assert.AreEqual(e2[c], s2[c], 1e-5 * (1 + Math.Abs(e2[c])), $"s2[{c}], {threads} threads");
+            }
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Layouts))]
+    public void Affine_MatchesFloat64Loop(int outer, int channels, int inner)
+    {
+        var L = new ChannelLayout(outer, channels, inner);
+        var (x, g, m, s) = Data(L, outer * 7 + channels);
+        var o = s.Select(v => 1 - v).ToArray();
+        var k = m.Select(v => 2 * v).ToArray();
+        foreach (bool withGradient in new[] { false, true })
+        {
+            for (int threads = 1; threads <= 3; threads++)
+            foreach (bool nonTemporal in new[] { false, true })
+            {
+                // Offset by one element, so the non-temporal path must peel to alignment.
+                var buffer = new float[x.Length + 1];
+                var y = buffer.AsSpan(1);
+                BatchNormKernels.Affine(x, withGradient ? g : default, L, m, s, o, withGradient ? k : default, y, threads, nonTemporal);
+                for (int e = 0; e < x.Length; e++)
+                {
+                    int c = Channel(L, e);
+                    double expected = ((double)x[e] - m[c]) * s[c] + o[c] + (withGradient ? (double)g[e] * k[c] : 0);
+                    Assert.AreEqual(expected, y[e], 1e-5 * (1 + Math.Abs(expected)), $"y[{e}], gradient {withGradient}, {threads} threads, non-temporal {nonTemporal}");
+                }
+            }
+        }
+    }
+
+    [TestMethod]
+    [DoNotParallelize]
+    public void ThreadsFor_FollowsOptionsAndStaysSingleInsideMultiReplicaRun()
+    {
+        int savedMax = KernelOptions.MaxThreads, savedMin = KernelOptions.MinElementsPerThread;
+        try
+        {
+            Assert.AreEqual(1, KernelOptions.ThreadsFor(1 << 24, 1024), "default is single-threaded");
+            KernelOptions.MaxThreads = 2;
+            KernelOptions.MinElementsPerThread = 1000;
+            Assert.AreEqual(2, KernelOptions.ThreadsFor(1 << 24, 1024));
+            Assert.AreEqual(1, KernelOptions.ThreadsFor(1999, 1024), "too little work for two threads");
+            Assert.AreEqual(1, KernelOptions.ThreadsFor(1 << 24, 1), "one outer row cannot be split");
+            using (var one = new MirroredStrategy(1))
+                Assert.AreEqual(2, one.Run(_ => KernelOptions.ThreadsFor(1 << 24, 1024))[0], "a single replica may use the threads");
+            using var two = new MirroredStrategy(2);
+            var inside = two.Run(_ => KernelOptions.ThreadsFor(1 << 24, 1024));
+            CollectionAssert.AreEqual(new[] { 1, 1 }, inside.Values.ToArray(), "replicas on threads keep kernels single-threaded");
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => KernelOptions.MaxThreads = 0);
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => KernelOptions.MinElementsPerThread = 0);
+        }
+        finally
+        {
+            KernelOptions.MaxThreads = savedMax;
+            KernelOptions.MinElementsPerThread = savedMin;
+        }
+    }
+}
