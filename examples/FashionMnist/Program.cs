@@ -39,23 +39,7 @@ Sequential model;
 using (strategy.Scope())
 {
     // Layers and weights created in the scope are mirrored: one copy per replica.
-    model = new Sequential(
-    [
-        new Conv2D(32, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
-        new SyncBatchNormalization(momentum: 0.9f),
-        new ReLU(),
-        new MaxPooling2D([2, 2]),
-        new Conv2D(64, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 2)),
-        new SyncBatchNormalization(momentum: 0.9f),
-        new ReLU(),
-        new MaxPooling2D([2, 2]),
-        new Flatten(),
-        new Dense(128, useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
-        new SyncBatchNormalization(momentum: 0.9f),
-        new ReLU(),
-        new Dropout(0.3f, seed: 4),
-        new Dense(10, kernelInitializer: Initializers.GlorotUniform(seed: 5)),
-    ], inputShape: [28, 28, 1], name: "fashion_mnist_cnn");
+    model = FashionMnistCnn.Build();
     // Cosine decay of the learning rate to 0 over the whole run: the last epochs take small steps.
     long totalSteps = Math.Max(1L, (long)options.Epochs * ((trainX.Shape[0] + options.BatchSize - 1) / options.BatchSize));
     var schedule = new CosineDecay(options.LearningRate, totalSteps);
