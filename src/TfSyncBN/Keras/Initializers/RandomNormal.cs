@@ -6,36 +6,23 @@ namespace TfSyncBN.Keras;
 /// </summary>
 /// <remarks>Element i is <c>(float)(mean + stddev·z)</c>, z a standard normal sample (Box–Muller on Philox4x32-10);
 /// seeding and reproducibility are described on <see cref="RandomInitializer"/>.</remarks>
-public sealed class RandomNormal : RandomInitializer
+public sealed class RandomNormal : NormalInitializer
 {
     /// <summary>Creates the initializer.</summary>
     /// <param name="mean">Mean of the distribution.</param>
     /// <param name="stddev">Standard deviation of the distribution, ≥ 0.</param>
     /// <param name="seed">Seed for reproducible values; null draws a fresh seed for this instance.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="mean"/> is not finite, or <paramref name="stddev"/> is negative or not finite.</exception>
-    public RandomNormal(float mean = 0f, float stddev = 0.05f, int? seed = null) : base(seed)
+    public RandomNormal(float mean = 0f, float stddev = 0.05f, int? seed = null)
+        : base(mean, stddev, seed)
     {
-        Mean = CheckFinite(mean, nameof(mean));
-        Stddev = CheckFinite(stddev, nameof(stddev)) >= 0
-            ? stddev
-            : throw new ArgumentOutOfRangeException(nameof(stddev), stddev, "stddev must be >= 0.");
     }
-
-    /// <summary>Mean of the distribution (config key <c>mean</c>).</summary>
-    public float Mean { get; }
-
-    /// <summary>Standard deviation of the distribution (config key <c>stddev</c>).</summary>
-    public float Stddev { get; }
 
     /// <inheritdoc/>
     public override string ClassName => "RandomNormal";
 
-    /// <inheritdoc/>
-    public override IReadOnlyDictionary<string, object?> GetConfig() =>
-        ConfigWithSeed(("mean", KerasConfig.Number(Mean)), ("stddev", KerasConfig.Number(Stddev)));
-
     private protected override void Fill(float[] destination, int[] shape) => StatelessRandom.FillNormal(destination, Key, Mean, Stddev);
 
     internal static RandomNormal FromConfig(IReadOnlyDictionary<string, object?> config) => new(
-        KerasConfig.GetFloat(config, "mean", 0f), KerasConfig.GetFloat(config, "stddev", 0.05f), KerasConfig.GetNullableInt(config, "seed"));
+        MeanOf(config), StddevOf(config), KerasConfig.GetNullableInt(config, "seed"));
 }

@@ -10,36 +10,23 @@ namespace TfSyncBN.Keras;
 /// deviation is therefore about <c>0.8796·stddev</c>.</para>
 /// <para>Seeding and reproducibility are described on <see cref="RandomInitializer"/>.</para>
 /// </remarks>
-public sealed class TruncatedNormal : RandomInitializer
+public sealed class TruncatedNormal : NormalInitializer
 {
     /// <summary>Creates the initializer.</summary>
     /// <param name="mean">Mean of the distribution before truncation (and after: the truncation is symmetric).</param>
     /// <param name="stddev">Standard deviation of the normal distribution before truncation, ≥ 0.</param>
     /// <param name="seed">Seed for reproducible values; null draws a fresh seed for this instance.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="mean"/> is not finite, or <paramref name="stddev"/> is negative or not finite.</exception>
-    public TruncatedNormal(float mean = 0f, float stddev = 0.05f, int? seed = null) : base(seed)
+    public TruncatedNormal(float mean = 0f, float stddev = 0.05f, int? seed = null)
+        : base(mean, stddev, seed)
     {
-        Mean = CheckFinite(mean, nameof(mean));
-        Stddev = CheckFinite(stddev, nameof(stddev)) >= 0
-            ? stddev
-            : throw new ArgumentOutOfRangeException(nameof(stddev), stddev, "stddev must be >= 0.");
     }
-
-    /// <summary>Mean of the distribution (config key <c>mean</c>).</summary>
-    public float Mean { get; }
-
-    /// <summary>Standard deviation of the normal distribution before truncation (config key <c>stddev</c>).</summary>
-    public float Stddev { get; }
 
     /// <inheritdoc/>
     public override string ClassName => "TruncatedNormal";
 
-    /// <inheritdoc/>
-    public override IReadOnlyDictionary<string, object?> GetConfig() =>
-        ConfigWithSeed(("mean", KerasConfig.Number(Mean)), ("stddev", KerasConfig.Number(Stddev)));
-
     private protected override void Fill(float[] destination, int[] shape) => StatelessRandom.FillTruncatedNormal(destination, Key, Mean, Stddev);
 
     internal static TruncatedNormal FromConfig(IReadOnlyDictionary<string, object?> config) => new(
-        KerasConfig.GetFloat(config, "mean", 0f), KerasConfig.GetFloat(config, "stddev", 0.05f), KerasConfig.GetNullableInt(config, "seed"));
+        MeanOf(config), StddevOf(config), KerasConfig.GetNullableInt(config, "seed"));
 }
