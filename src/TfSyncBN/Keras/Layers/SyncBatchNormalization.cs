@@ -87,7 +87,12 @@ public class SyncBatchNormalization : BatchNormalization
     /// <exception cref="ArgumentNullException"><paramref name="layer"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="processGroups"/> is not a valid partition.</exception>
     /// <exception cref="InvalidOperationException">Called inside a replica function of a multi-replica strategy.</exception>
-    public static Layer Convert(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups = null)
+    public static Layer Convert(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups = null) =>
+        ConvertNaming(layer, processGroups, nameof(processGroups));
+
+    /// <summary><see cref="Convert"/> whose process-group errors name
+    /// <paramref name="processGroupsParamName"/> (a facade's own parameter).</summary>
+    internal static Layer ConvertNaming(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups, string processGroupsParamName)
     {
         ArgumentNullException.ThrowIfNull(layer);
         if (layer.GetType() != typeof(BatchNormalization)) return layer;
@@ -98,6 +103,8 @@ public class SyncBatchNormalization : BatchNormalization
         var strategy = bn.Weights.FirstOrDefault()?.Strategy;
         using (strategy?.Scope())
         {
+            // Checked here, in the original's strategy scope, as the constructor below would, but naming the caller's parameter.
+            if (processGroups is not null) ProcessGroups.ValidateAtConstruction(processGroups, processGroupsParamName);
             var copy = new SyncBatchNormalization(bn.DataFormat is null ? bn.Axis : null, bn.Momentum, bn.Epsilon, bn.Center, bn.Scale,
                 bn.BetaInitializer, bn.GammaInitializer, bn.MovingMeanInitializer, bn.MovingVarianceInitializer,
                 bn.BetaRegularizer, bn.GammaRegularizer, bn.BetaConstraint, bn.GammaConstraint, bn.Name, bn.Trainable,
