@@ -70,7 +70,8 @@ public class BatchNormalization : Layer
     };
 
     /// <summary>Creates the layer; weights are created on the first call.</summary>
-    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
+    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.
+    /// Keras' <c>axis=1</c> is <c>axis: [1]</c> (F#: <c>axis = [1]</c>); configs accept an int or a list.</param>
     /// <param name="momentum">The moving-average momentum, in [0, 1], read as <paramref name="momentumConvention"/> says (Keras by default).</param>
     /// <param name="epsilon">Added to the variance before the square root; must be positive.</param>
     /// <param name="center">Whether to add the learned offset β.</param>

@@ -28,7 +28,8 @@ namespace TfSyncBN.Keras;
 public class SyncBatchNormalization : BatchNormalization
 {
     /// <summary>Creates the layer; arguments as in <see cref="BatchNormalization"/>, always synchronized.</summary>
-    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
+    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.
+    /// Keras' <c>axis=1</c> is <c>axis: [1]</c> (F#: <c>axis = [1]</c>); configs accept an int or a list.</param>
     /// <param name="momentum">The moving-average momentum, in [0, 1] (Keras convention).</param>
     /// <param name="epsilon">Added to the variance before the square root; must be positive.</param>
     /// <param name="center">Whether to add the learned offset β.</param>
