@@ -53,6 +53,32 @@ public sealed class TorchSyncBatchNormTests
     }
 
     [TestMethod]
+    public void V2_UnevenReplicas_UnbiasedRunningVariance()
+    {
+        // V2: replica 0 = [1, 2, 3], replica 1 = [10]; μ = 4, σ² = 12.5, unbiased 16.6667 (N = 4, 12.5·4/3).
+        double unbiased = 12.5 * 4 / 3;
+        Tensor[] xs = [Tensor.FromArray([1, 2, 3], [3, 1]), Tensor.FromArray([10], [1, 1])];
+        using var strategy = new MirroredStrategy(2);
+
+        // momentum 1: the running statistics become exactly the batch's, so running_var IS the unbiased variance.
+        var whole = ParityHarness.InScope(strategy, () => new TorchSyncBatchNorm(1, momentum: 1f));
+        var outs = ParityHarness.Step(strategy, whole, xs);
+        foreach (var copy in whole.MovingMean!.Replicas) Assert.AreEqual(4.0, copy.ToScalar(), 1e-6, "running_mean = μ");
+        foreach (var copy in whole.MovingVariance!.Replicas) Assert.AreEqual(16.6667, copy.ToScalar(), 1e-4, "running_var = unbiased σ²");
+        // The output uses the biased σ² = 12.5 (PyTorch normalizes with the biased batch variance), count-weighted.
+        double s = Math.Sqrt(12.5 + 1e-5);
+        TestData.AssertClose(ParityHarness.Concat(outs.Select(o => o.Y)), new[] { -3 / s, -2 / s, -1 / s, 6 / s }, 1e-6, 0, "y");
+
+        // Default momentum 0.1: running_var = 0.9·1 + 0.1·16.6667.
+        var bn = ParityHarness.InScope(strategy, () => new TorchSyncBatchNorm(1));
+        ParityHarness.Step(strategy, bn, xs);
+        foreach (var copy in bn.MovingMean!.Replicas) Assert.AreEqual(0.4, copy.ToScalar(), 1e-6);
+        foreach (var copy in bn.MovingVariance!.Replicas) Assert.AreEqual(0.9 + 0.1 * unbiased, copy.ToScalar(), 1e-5);
+        // Not the equal-weight (Horovod-TF) numbers μ = 6, σ² = 16.333 (unbiased 21.78).
+        Assert.IsTrue(Math.Abs(bn.MovingVariance.Value.ToScalar() - (0.9 + 0.1 * 16.333 * 4 / 3)) > 0.4);
+    }
+
+    [TestMethod]
     public void V5_EmptyReplica_TorchNumbers()
     {
         using var strategy = new MirroredStrategy(2);

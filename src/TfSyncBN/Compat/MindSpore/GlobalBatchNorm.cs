@@ -37,7 +37,8 @@ public sealed class GlobalBatchNorm : SyncBatchNormalization
     public GlobalBatchNorm(int numFeatures, float eps = 1e-5f, float momentum = 0.9f, bool affine = true,
         string gammaInit = "ones", string betaInit = "zeros", string movingMeanInit = "zeros", string movingVarInit = "ones",
         bool? useBatchStatistics = null, int deviceNumEachGroup = 2, string? name = null)
-        : base(axis: [1], momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)), epsilon: eps, center: affine, scale: affine,
+        : base(axis: [1], momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)),
+            epsilon: FacadeChecks.CheckEpsilon(eps, nameof(eps)), center: affine, scale: affine,
             betaInitializer: MindSporeInitializers.Get(betaInit, nameof(betaInit)),
             gammaInitializer: MindSporeInitializers.Get(gammaInit, nameof(gammaInit)),
             movingMeanInitializer: MindSporeInitializers.Get(movingMeanInit, nameof(movingMeanInit)),

@@ -25,10 +25,8 @@ public static class Ops
     public static Tensor BatchNorm(Tensor inputX, Variable runningMean, Variable runningVar, ITensorLike? weight = null,
         ITensorLike? bias = null, bool training = false, float momentum = 0.1f, float eps = 1e-5f)
     {
-        if (!(momentum >= 0 && momentum <= 1))
-            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be in [0, 1].");
-        if (!(eps > 0 && eps <= 1))
-            throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be in (0, 1].");
+        FacadeChecks.CheckMomentum(momentum, nameof(momentum));
+        FacadeChecks.CheckEpsilon(eps, nameof(eps), max: 1f);
         return Tensors.Ops.BatchNorm(inputX, runningMean, runningVar, weight, bias, training, momentum, eps);
     }
 }

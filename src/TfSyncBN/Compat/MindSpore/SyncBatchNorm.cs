@@ -40,7 +40,8 @@ public sealed class SyncBatchNorm : SyncBatchNormalization
     public SyncBatchNorm(int numFeatures, float eps = 1e-5f, float momentum = 0.9f, bool affine = true,
         string gammaInit = "ones", string betaInit = "zeros", string movingMeanInit = "zeros", string movingVarInit = "ones",
         bool? useBatchStatistics = null, IReadOnlyList<IReadOnlyList<int>>? processGroups = null, string? dtype = null, string? name = null)
-        : base(axis: [1], momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)), epsilon: eps, center: affine, scale: affine,
+        : base(axis: [1], momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)),
+            epsilon: FacadeChecks.CheckEpsilon(eps, nameof(eps)), center: affine, scale: affine,
             betaInitializer: MindSporeInitializers.Get(betaInit, nameof(betaInit)),
             gammaInitializer: MindSporeInitializers.Get(gammaInit, nameof(gammaInit)),
             movingMeanInitializer: MindSporeInitializers.Get(movingMeanInit, nameof(movingMeanInit)),

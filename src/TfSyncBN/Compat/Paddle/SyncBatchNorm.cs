@@ -35,7 +35,8 @@ public class SyncBatchNorm : SyncBatchNormalization
 
     private protected SyncBatchNorm(int numFeatures, float momentum, float epsilon, ParamAttr? weightAttr, ParamAttr? biasAttr,
         string dataFormat, string? name, bool sparse)
-        : base(axis: sparse ? SparseAxis(dataFormat) : null, momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)), epsilon: epsilon,
+        : base(axis: sparse ? SparseAxis(dataFormat) : null, momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)),
+            epsilon: FacadeChecks.CheckEpsilon(epsilon, nameof(epsilon)),
             center: biasAttr is not { Disabled: true }, scale: weightAttr is not { Disabled: true },
             betaInitializer: biasAttr?.Initializer, gammaInitializer: weightAttr?.Initializer, name: name,
             dataFormat: sparse ? null : dataFormat ?? throw new ArgumentNullException(nameof(dataFormat)))

@@ -36,11 +36,14 @@ public sealed class SyncBatchNorm : SyncBatchNormalization
     /// <exception cref="ArgumentException"><paramref name="processGroup"/> is not a partition of the replica ids (see <see cref="BatchNormalization"/>).</exception>
     public SyncBatchNorm(int numFeatures, float eps = 1e-5f, float? momentum = 0.1f, bool affine = true,
         bool trackRunningStats = true, IReadOnlyList<IReadOnlyList<int>>? processGroup = null, string? name = null)
-        : base(axis: [1], momentum: momentum ?? 0.1f, epsilon: eps, center: affine, scale: affine, name: name,
-            processGroups: processGroup, trackRunningStats: trackRunningStats, unbiasedMovingVariance: true,
+        : base(axis: [1], momentum: momentum is { } m ? FacadeChecks.CheckMomentum(m, nameof(momentum)) : 0.1f,
+            epsilon: FacadeChecks.CheckEpsilon(eps, nameof(eps)), center: affine, scale: affine, name: name,
+            processGroups: FacadeChecks.CheckProcessGroups(processGroup, nameof(processGroup)),
+            trackRunningStats: trackRunningStats, unbiasedMovingVariance: true,
             momentumConvention: momentum is null ? MomentumConvention.CumulativeAverage : MomentumConvention.PyTorch)
     {
         NumFeatures = FacadeChecks.CheckNumFeatures(numFeatures, nameof(numFeatures));
+        ProcessGroupsParamName = nameof(processGroup);
         ExpectedChannels = numFeatures;
     }
 
@@ -51,6 +54,10 @@ public sealed class SyncBatchNorm : SyncBatchNormalization
     /// <param name="module">The layer to convert; anything but a batch-normalization layer is returned unchanged.</param>
     /// <param name="processGroup">The partition of the replica ids for the new layer; null for all replicas.</param>
     /// <exception cref="ArgumentNullException"><paramref name="module"/> is null.</exception>
-    public static Layer ConvertSyncBatchNorm(Layer module, IReadOnlyList<IReadOnlyList<int>>? processGroup = null) =>
-        Convert(module, processGroup);
+    /// <exception cref="ArgumentException"><paramref name="processGroup"/> is not a partition of the replica ids.</exception>
+    public static Layer ConvertSyncBatchNorm(Layer module, IReadOnlyList<IReadOnlyList<int>>? processGroup = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        return ConvertNaming(module, processGroup, nameof(processGroup));
+    }
 }

@@ -10,9 +10,10 @@ namespace TfSyncBN.Keras;
 /// second, redrawn in place after each batch.
 /// </summary>
 /// <remarks>
-/// When the output is not an interactive console (<see cref="Console.IsOutputRedirected"/>, or the environment variable
-/// <c>CI</c> is set) it writes no carriage returns: one plain line per epoch, at its end. Fit adds one automatically
-/// when <c>verbose</c> is 1 (bar) or 2 (one line per epoch).
+/// When the output is not an interactive console (an explicit writer, <see cref="Console.IsOutputRedirected"/>, the
+/// environment variable <c>CI</c> set to a non-empty value, or <c>TERM=dumb</c>) it writes no carriage returns: one plain
+/// line per epoch, at its end. Fit adds one automatically when <c>verbose</c> is 1 (automatic choice) or 2 (one line per
+/// epoch).
 /// </remarks>
 public sealed class ProgressBar : Callback
 {
@@ -25,12 +26,27 @@ public sealed class ProgressBar : Callback
 
     /// <summary>Creates the callback.</summary>
     /// <param name="output">Where to write; <see cref="Console.Out"/> when null.</param>
-    /// <param name="interactive">Whether to redraw a bar in place; when null, true unless the output is redirected or <c>CI</c> is set.</param>
+    /// <param name="interactive">Whether to redraw a bar in place; when null, true only when writing to a console whose
+    /// output is not redirected, <c>CI</c> is unset or empty, and <c>TERM</c> is not <c>dumb</c>.</param>
     public ProgressBar(TextWriter? output = null, bool? interactive = null)
     {
         this.output = output ?? Console.Out;
-        this.interactive = interactive ?? (output is null && !Console.IsOutputRedirected && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("CI")));
+        this.interactive = interactive ?? AutoInteractive(output is null, Console.IsOutputRedirected,
+            Environment.GetEnvironmentVariable("CI"), Environment.GetEnvironmentVariable("TERM"));
     }
+
+    /// <summary>
+    /// The automatic choice between a bar redrawn in place and plain lines: a bar only on a real console (no explicit
+    /// writer, output not redirected to a file or pipe), outside CI (CI systems set <c>CI</c>, usually to <c>true</c>,
+    /// and their logs show every redraw as a line), and on a terminal that handles carriage returns (<c>TERM=dumb</c>,
+    /// as Emacs shells and some tool runners set, does not).
+    /// </summary>
+    /// <param name="toConsole">Whether the callback writes to <see cref="Console.Out"/> (no writer was given).</param>
+    /// <param name="outputRedirected"><see cref="Console.IsOutputRedirected"/>.</param>
+    /// <param name="ci">The value of the <c>CI</c> environment variable, or null when unset; any non-empty value means CI.</param>
+    /// <param name="term">The value of the <c>TERM</c> environment variable, or null when unset.</param>
+    internal static bool AutoInteractive(bool toConsole, bool outputRedirected, string? ci, string? term) =>
+        toConsole && !outputRedirected && string.IsNullOrEmpty(ci) && !string.Equals(term, "dumb", StringComparison.Ordinal);
 
     /// <summary>Whether the bar is redrawn in place (false: plain lines).</summary>
     public bool Interactive => interactive;

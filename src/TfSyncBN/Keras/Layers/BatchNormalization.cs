@@ -70,7 +70,8 @@ public class BatchNormalization : Layer
     };
 
     /// <summary>Creates the layer; weights are created on the first call.</summary>
-    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
+    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.
+    /// Keras' <c>axis=1</c> is <c>axis: [1]</c> (F#: <c>axis = [1]</c>); configs accept an int or a list.</param>
     /// <param name="momentum">The moving-average momentum, in [0, 1], read as <paramref name="momentumConvention"/> says (Keras by default).</param>
     /// <param name="epsilon">Added to the variance before the square root; must be positive.</param>
     /// <param name="center">Whether to add the learned offset β.</param>
@@ -126,8 +127,7 @@ public class BatchNormalization : Layer
         {
             if (!synchronized)
                 throw new ArgumentException("processGroups needs a synchronized layer (synchronized: true or SyncBatchNormalization).", nameof(processGroups));
-            int replicas = Strategy.Current.NumReplicasInSync;
-            this.processGroups = ProcessGroups.Validate(processGroups, replicas > 1 ? replicas : null, nameof(processGroups));
+            this.processGroups = ProcessGroups.ValidateAtConstruction(processGroups, nameof(processGroups));
         }
         if (useBatchStatistics == false && !trackRunningStats)
             throw new ArgumentException("useBatchStatistics: false needs moving statistics, but trackRunningStats is false.", nameof(useBatchStatistics));
@@ -386,7 +386,7 @@ public class BatchNormalization : Layer
             GroupSlot[]? slots = null;
             if (ResolveProcessGroups(replicas) is { } groups)
             {
-                var valid = ProcessGroups.Validate(groups, replicas, "processGroups");
+                var valid = ProcessGroups.Validate(groups, replicas, ProcessGroupsParamName);
                 slots = new GroupSlot[replicas];
                 for (int gi = 0; gi < valid.Length; gi++)
                     foreach (int id in valid[gi]) slots[id] = new GroupSlot(valid.Length, gi);
@@ -402,6 +402,9 @@ public class BatchNormalization : Layer
     /// the constructor's partition unless a facade derives it from the replica count (MindSpore <c>GlobalBatchNorm</c>).
     /// </summary>
     private protected virtual IReadOnlyList<IReadOnlyList<int>>? ResolveProcessGroups(int numReplicasInSync) => ProcessGroupList;
+
+    /// <summary>The parameter that call-time process-group errors name: the facade's own (PyTorch <c>processGroup</c>).</summary>
+    private protected string ProcessGroupsParamName { get; init; } = "processGroups";
 
     /// <summary>A mask must have the input's shape without the channel axes; a non-zero value keeps the element.</summary>
     private float[]? CheckMask(Tensor? mask, int[] shape)

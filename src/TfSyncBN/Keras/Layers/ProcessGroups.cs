@@ -42,6 +42,17 @@ internal static class ProcessGroups
         return result;
     }
 
+    /// <summary>
+    /// The construction-time check: the partition rules, plus the id range and coverage when built inside the scope of a
+    /// strategy with more than one replica (outside it the replica count is not known yet; the call checks it).
+    /// </summary>
+    /// <exception cref="ArgumentException">A rule is broken; the message names the offending group or id.</exception>
+    public static int[][] ValidateAtConstruction(IReadOnlyList<IReadOnlyList<int>> groups, string paramName)
+    {
+        int replicas = Distribute.Strategy.Current.NumReplicasInSync;
+        return Validate(groups, replicas > 1 ? replicas : null, paramName);
+    }
+
     /// <summary>Renders groups as <c>[[0, 1], [2, 3]]</c> for messages.</summary>
     public static string Describe(IReadOnlyList<IReadOnlyList<int>> groups) =>
         "[" + string.Join(", ", groups.Select(g => Tensor.ShapeString(g.ToArray()))) + "]";

@@ -28,7 +28,8 @@ namespace TfSyncBN.Keras;
 public class SyncBatchNormalization : BatchNormalization
 {
     /// <summary>Creates the layer; arguments as in <see cref="BatchNormalization"/>, always synchronized.</summary>
-    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
+    /// <param name="axis">The channel axis or axes (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.
+    /// Keras' <c>axis=1</c> is <c>axis: [1]</c> (F#: <c>axis = [1]</c>); configs accept an int or a list.</param>
     /// <param name="momentum">The moving-average momentum, in [0, 1] (Keras convention).</param>
     /// <param name="epsilon">Added to the variance before the square root; must be positive.</param>
     /// <param name="center">Whether to add the learned offset β.</param>
@@ -87,7 +88,12 @@ public class SyncBatchNormalization : BatchNormalization
     /// <exception cref="ArgumentNullException"><paramref name="layer"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="processGroups"/> is not a valid partition.</exception>
     /// <exception cref="InvalidOperationException">Called inside a replica function of a multi-replica strategy.</exception>
-    public static Layer Convert(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups = null)
+    public static Layer Convert(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups = null) =>
+        ConvertNaming(layer, processGroups, nameof(processGroups));
+
+    /// <summary><see cref="Convert"/> whose process-group errors name
+    /// <paramref name="processGroupsParamName"/> (a facade's own parameter).</summary>
+    internal static Layer ConvertNaming(Layer layer, IReadOnlyList<IReadOnlyList<int>>? processGroups, string processGroupsParamName)
     {
         ArgumentNullException.ThrowIfNull(layer);
         if (layer.GetType() != typeof(BatchNormalization)) return layer;
@@ -98,6 +104,8 @@ public class SyncBatchNormalization : BatchNormalization
         var strategy = bn.Weights.FirstOrDefault()?.Strategy;
         using (strategy?.Scope())
         {
+            // Checked here, in the original's strategy scope, as the constructor below would, but naming the caller's parameter.
+            if (processGroups is not null) ProcessGroups.ValidateAtConstruction(processGroups, processGroupsParamName);
             var copy = new SyncBatchNormalization(bn.DataFormat is null ? bn.Axis : null, bn.Momentum, bn.Epsilon, bn.Center, bn.Scale,
                 bn.BetaInitializer, bn.GammaInitializer, bn.MovingMeanInitializer, bn.MovingVarianceInitializer,
                 bn.BetaRegularizer, bn.GammaRegularizer, bn.BetaConstraint, bn.GammaConstraint, bn.Name, bn.Trainable,

@@ -20,7 +20,8 @@ public abstract partial class Model
     /// results with a <c>val_</c> prefix. <paramref name="validationSplit"/> holds out the LAST fraction of the samples,
     /// before any shuffling, as Keras does.</para>
     /// <para>Callbacks run in order, on this thread; <see cref="History"/> is always added first and returned.
-    /// <paramref name="verbose"/> 1 adds a <see cref="ProgressBar"/> (plain lines when output is redirected), 2 a
+    /// <paramref name="verbose"/> 1 adds a <see cref="ProgressBar"/> (plain lines when the output is not an interactive
+    /// console: redirected, <c>CI</c> set or <c>TERM=dumb</c>), 2 a
     /// <see cref="ProgressBar"/> that writes one line per epoch, 0 nothing.</para>
     /// </remarks>
     /// <param name="x">The training inputs, samples on axis 0.</param>

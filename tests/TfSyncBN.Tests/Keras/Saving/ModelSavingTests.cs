@@ -195,6 +195,44 @@ public sealed class ModelSavingTests
     }
 
     [TestMethod]
+    public void FromJson_Keras3ScalarAxis_IsAxisMinusOne()
+    {
+        // Keras 3 writes axis as a plain int ("axis": -1) and keeps "synchronized"; on a [N, 3, 3, 2] input -1 is axis 3.
+        var json = """
+        {"class_name": "Sequential", "config": {"name": "k3", "layers": [
+          {"class_name": "InputLayer", "config": {"batch_shape": [null, 3, 3, 2], "name": "input_layer"}},
+          {"class_name": "BatchNormalization", "config": {"name": "batch_normalization", "trainable": true, "axis": -1,
+            "momentum": 0.9, "epsilon": 0.001, "center": true, "scale": true, "synchronized": true}}]}}
+        """;
+        var model = Sequential.FromJson(json);
+        var bn = (BatchNormalization)model.Layers[0];
+        Assert.IsTrue(bn.Synchronized);
+        CollectionAssert.AreEqual(new[] { 3 }, bn.Axis.ToArray(), "-1 resolved against rank 4");
+        CollectionAssert.AreEqual(new[] { 2 }, bn.MovingMean!.Shape.ToArray(), "one statistic per channel of the last axis");
+
+        // Training-mode output and moving mean against an independent float64 computation over N, H, W per channel.
+        var x = TestData.Uniform(TestData.NewRandom(8), [4, 3, 3, 2]);
+        var y = bn.Call(x, training: true).ToArray();
+        var data = x.ToArray();
+        var expected = new double[data.Length];
+        var movingMean = new double[2];
+        for (int c = 0; c < 2; c++)
+        {
+            var idx = Enumerable.Range(0, data.Length).Where(i => i % 2 == c).ToArray();
+            double mean = idx.Average(i => (double)data[i]);
+            double var = idx.Average(i => (data[i] - mean) * (data[i] - mean));
+            foreach (int i in idx) expected[i] = (data[i] - mean) / Math.Sqrt(var + 1e-3);
+            movingMean[c] = 0.1 * mean;
+        }
+        TestData.AssertClose(y, expected, 1e-5, 1e-5, "y");
+        TestData.AssertClose(bn.MovingMean.Value.AsSpan(), movingMean, 1e-6, 1e-5, "moving_mean");
+
+        // Written back as the resolved list, which reads back to the same layer.
+        var again = Sequential.FromJson(model.ToJson());
+        CollectionAssert.AreEqual(new[] { 3 }, ((BatchNormalization)again.Layers[0]).Axis.ToArray());
+    }
+
+    [TestMethod]
     [Timeout(10000, CooperativeCancellation = true)]
     public void ConvertSyncBatchNorm_ReplacesEveryBatchNorm_AndPredictsIdentically()
     {

@@ -84,29 +84,107 @@ public sealed class DataParallelTrainingTests
     public void WithL2Regularization_TheSplitStillEqualsSingleDevice() =>
         AssertEquivalent(sync => Mlp(sync, Regularizers.L2(0.05f)), [5], 3, "sgd");
 
-    [TestMethod]
-    [Timeout(20000)]
-    public void NegativeControl_PlainBatchNormOnTwoReplicas_MovingStatisticsDiffer()
+    /// <summary>With plain BatchNormalization each replica normalizes with its own part of the batch, so its moving
+    /// averages follow a different path from single-device training: the control that shows the equivalence tests above
+    /// can fail.</summary>
+    private static void AssertPlainBatchNormDiffers(Func<bool, Sequential> build, int[] sampleShape, string optimizer, int replicas)
     {
-        var (x, y) = Data([5], seed: 5);
-        var single = Mlp(sync: false);
-        Compile(single, "sgd");
+        var (x, y) = Data(sampleShape, seed: 5);
+        var single = build(false);
+        Compile(single, optimizer);
         Train(single, x, y);
-        using var strategy = new MirroredStrategy(2);
+        using var strategy = new MirroredStrategy(replicas);
         Sequential model;
         using (strategy.Scope())
         {
-            model = Mlp(sync: false);
-            Compile(model, "sgd");
+            model = build(false);
+            Compile(model, optimizer);
         }
         Train(model, x, y);
         var bn = (BatchNormalization)model.Layers[1];
         var reference = (BatchNormalization)single.Layers[1];
-        // Each replica normalized with its own half-batch statistics, so its moving averages follow a different path.
+        Assert.IsFalse(bn.Synchronized);
         double meanGap = MaxRelative(reference.MovingMean!.Value, bn.MovingMean!.Replicas[0]);
         double varGap = MaxRelative(reference.MovingVariance!.Value, bn.MovingVariance!.Replicas[0]);
         Assert.IsTrue(Math.Max(meanGap, varGap) > 1e-2, $"local BN should differ from single-device BN, but the gaps are {meanGap} and {varGap}");
         Assert.IsTrue(MaxRelative(bn.MovingVariance.Replicas[0], bn.MovingVariance.Replicas[1]) > 1e-3, "the replicas' local statistics differ too");
+    }
+
+    [TestMethod]
+    [Timeout(20000)]
+    public void NegativeControl_PlainBatchNormOnTwoReplicas_MovingStatisticsDiffer() =>
+        AssertPlainBatchNormDiffers(Mlp_(), [5], "sgd", replicas: 2);
+
+    [TestMethod]
+    [Timeout(20000)]
+    [DataRow(2)]
+    [DataRow(4)]
+    public void NegativeControl_CnnWithPlainBatchNorm_MovingStatisticsDiffer(int replicas) =>
+        AssertPlainBatchNormDiffers(Cnn, [6, 6, 2], "adam", replicas);
+
+    [TestMethod]
+    [Timeout(20000)]
+    [DataRow(2)]
+    [DataRow(3)]
+    public void HandWrittenLoop_TapeInRun_AllReduceOfGradients_ApplyGradients_EqualsSingleDevice(int replicas)
+    {
+        // The custom training loop of the Keras distributed-training guide, written out: GradientTape inside
+        // strategy.Run, per-example losses summed and divided by the GLOBAL batch size, one fused Sum all-reduce of the
+        // gradients (and of the loss, to log it), then the optimizer's ApplyGradients on each replica's copy.
+        var (x, y) = Data([6, 6, 2], seed: 5);
+        var single = Cnn(sync: true);
+        Compile(single, "adam");
+        var expectedLogs = Train(single, x, y);
+
+        using var strategy = new MirroredStrategy(replicas);
+        var loss = new SparseCategoricalCrossentropy(fromLogits: true);
+        Sequential model;
+        Optimizer optimizer;
+        using (strategy.Scope())
+        {
+            model = Cnn(sync: true);
+            model.Build([-1, 6, 6, 2]);
+            optimizer = new Adam(learningRate: 0.01f);
+            optimizer.Build(model.TrainableWeights);
+        }
+        var variables = model.TrainableWeights;
+        int step = 0;
+        foreach (var (xb, yb) in Batches(x, y))
+        {
+            int global = xb.Shape[0];
+            var xs = Model.Split(xb, replicas);
+            var ys = Model.Split(yb, replicas);
+            var losses = strategy.Run(ctx =>
+            {
+                Tensor scaled;
+                IReadOnlyList<Tensor?> grads;
+                using (var tape = new GradientTape())
+                {
+                    var logits = model.Call(xs[ctx.ReplicaId], training: true);
+                    scaled = loss.Unreduced(ys[ctx.ReplicaId], logits).Sum() / global;
+                    grads = tape.Gradient(scaled, variables);
+                }
+                // A replica with an empty slice may have no gradient: it contributes zeros to the same collective.
+                Tensor[] parts = [.. grads.Select((g, i) => g ?? Tensor.Zeros(variables[i].Shape)), scaled];
+                var reduced = ctx.AllReduce(ReduceOp.Sum, parts);
+                optimizer.ApplyGradients(reduced.Take(variables.Count).ToArray(), variables);
+                return (double)reduced[^1].ToScalar();
+            });
+            foreach (var l in losses)
+                Assert.AreEqual(expectedLogs[step]["loss"], l, Rtol * Math.Max(1, expectedLogs[step]["loss"]), $"loss of step {step}");
+            step++;
+        }
+        Assert.AreEqual(BatchSizes.Length, step);
+        Assert.AreEqual(BatchSizes.Length, optimizer.Iterations);
+        var expectedWeights = single.Weights;
+        var weights = model.Weights;
+        Assert.AreEqual(expectedWeights.Count, weights.Count);
+        for (int i = 0; i < weights.Count; i++)
+            for (int r = 0; r < replicas; r++) Close(expectedWeights[i].Value, weights[i].Replicas[r], Rtol, $"{weights[i].Name} on replica {r}");
+        foreach (var v in weights.Concat(optimizer.Variables))
+            for (int r = 1; r < replicas; r++)
+                CollectionAssert.AreEqual(v.Replicas[0].ToArray(), v.Replicas[r].ToArray(), $"{v.Name}: replica {r} differs from replica 0");
+        Assert.IsTrue(expectedLogs[^2]["loss"] < expectedLogs[0]["loss"], "the loss went down");
     }
 
     [TestMethod]

@@ -142,6 +142,31 @@ public sealed class FitAndCallbackTests
         StringAssert.Contains(bar.ToString(), "\r3/3 [==============================] - ");
         Assert.IsTrue(new ProgressBar(new StringWriter()).Interactive == false, "an explicit writer is not a console");
     }
+
+    [TestMethod]
+    [DataRow(true, false, null, null, true, DisplayName = "console, no CI, TERM unset: bar")]
+    [DataRow(true, false, "", "xterm-256color", true, DisplayName = "empty CI is unset: bar")]
+    [DataRow(true, false, null, "xterm", true, DisplayName = "xterm: bar")]
+    [DataRow(false, false, null, "xterm", false, DisplayName = "explicit writer: lines")]
+    [DataRow(true, true, null, "xterm", false, DisplayName = "redirected: lines")]
+    [DataRow(true, false, "true", "xterm", false, DisplayName = "CI=true: lines")]
+    [DataRow(true, false, "1", null, false, DisplayName = "CI=1: lines")]
+    [DataRow(true, false, null, "dumb", false, DisplayName = "TERM=dumb: lines")]
+    [DataRow(true, true, "true", "dumb", false, DisplayName = "everything against: lines")]
+    public void ProgressBar_AutomaticChoice(bool toConsole, bool redirected, string? ci, string? term, bool expected) =>
+        Assert.AreEqual(expected, ProgressBar.AutoInteractive(toConsole, redirected, ci, term));
+
+    [TestMethod]
+    public void ProgressBar_Constructor_UsesTheAutomaticChoiceOnlyWhenNotTold()
+    {
+        // With no writer and no flag, the choice is the function of this process's console and environment.
+        bool auto = ProgressBar.AutoInteractive(true, Console.IsOutputRedirected, Environment.GetEnvironmentVariable("CI"), Environment.GetEnvironmentVariable("TERM"));
+        Assert.AreEqual(auto, new ProgressBar().Interactive);
+        // An explicit flag wins over everything; an explicit writer is never a console.
+        Assert.IsTrue(new ProgressBar(new StringWriter(), interactive: true).Interactive);
+        Assert.IsFalse(new ProgressBar(interactive: false).Interactive);
+        Assert.IsFalse(new ProgressBar(new StringWriter()).Interactive);
+    }
 }
 
 [TestClass]

@@ -33,11 +33,13 @@ public sealed class SyncBatchNorm : SyncBatchNormalization
     /// a partition; or <paramref name="dtype"/> is not float32.</exception>
     public SyncBatchNorm(int numFeatures, float eps = 1e-5f, float momentum = 0.1f, bool affine = true,
         bool trackRunningStats = true, IReadOnlyList<IReadOnlyList<int>>? processGroup = null, string? dtype = null, string? name = null)
-        : base(axis: [1], momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)), epsilon: eps, center: affine, scale: affine,
-            name: name, processGroups: processGroup, trackRunningStats: trackRunningStats, unbiasedMovingVariance: true,
+        : base(axis: [1], momentum: FacadeChecks.CheckMomentum(momentum, nameof(momentum)),
+            epsilon: FacadeChecks.CheckEpsilon(eps, nameof(eps)), center: affine, scale: affine,
+            name: name, processGroups: FacadeChecks.CheckProcessGroups(processGroup, nameof(processGroup)), trackRunningStats: trackRunningStats, unbiasedMovingVariance: true,
             momentumConvention: MomentumConvention.PyTorch)
     {
         NumFeatures = FacadeChecks.CheckNumFeatures(numFeatures, nameof(numFeatures));
+        ProcessGroupsParamName = nameof(processGroup);
         if (dtype is not null && dtype != "float32")
             throw new ArgumentException($"dtype '{dtype}' is not supported: TfSyncBN parameters are float32.", nameof(dtype));
         ExpectedChannels = numFeatures;
