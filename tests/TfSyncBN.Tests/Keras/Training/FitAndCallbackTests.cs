@@ -27,7 +27,6 @@ public sealed class FitAndCallbackTests
         {
             manual.ResetMetrics();
             double weighted = 0;
-            IReadOnlyDictionary<string, double> logs = null!;
             for (int start = 0; start < 30; start += 8)
             {
                 int n = Math.Min(8, 30 - start);
