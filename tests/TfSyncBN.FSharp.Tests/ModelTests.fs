@@ -7,6 +7,9 @@ open TfSyncBN.Tensors
 open TfSyncBN.Distribute
 open TfSyncBN.Keras
 
+/// One batch-norm training step: the output and the gradients with respect to the input, gamma and beta.
+type BnStep = { Y: Tensor; Dx: Tensor; DGamma: Tensor; DBeta: Tensor }
+
 /// TfSyncBN used from F# the way an F# user writes it: named optional arguments, F# lists where the API takes
 /// IReadOnlyList, lambdas where it takes Func, and no casts, struct tuples or backticked members.
 [<TestClass>]
@@ -22,18 +25,22 @@ type ModelTests() =
     static let x = Tensor.FromArray(features, [ samples; 3 ])
     static let y = Tensor.FromArray(labels)
 
-    /// The model under test, created in the current strategy's scope: mirrored when that is a MirroredStrategy.
-    static let buildModel () =
+    /// The model under test around the given batch norm, created in the current strategy's scope: mirrored when that
+    /// is a MirroredStrategy. A test that inspects the batch norm keeps its own typed reference to it.
+    static let buildModelWith (norm: SyncBatchNormalization) =
         let model =
             Sequential(
                 [ Dense(4, useBias = false, kernelInitializer = Initializers.GlorotUniform(seed = 7))
-                  SyncBatchNormalization(momentum = 0.9f, epsilon = 1e-3f)
+                  norm
                   ReLU()
                   Dense(2, kernelInitializer = Initializers.GlorotUniform(seed = 8)) ],
                 inputShape = [ 3 ],
                 name = "fsharp_model")
         model.Compile(SGD(learningRate = 0.1f), SparseCategoricalCrossentropy(fromLogits = true), [ "accuracy" ])
         model
+
+    static let buildModel () =
+        buildModelWith (SyncBatchNormalization(momentum = 0.9f, epsilon = 1e-3f))
 
     /// Trains `steps` steps: each step runs `TrainStep` on every replica's half of the batch through a lambda.
     static let train (strategy: Strategy) (model: Sequential) steps =
@@ -43,20 +50,91 @@ type ModelTests() =
               let logs = strategy.Run(fun ctx -> model.TrainStep(xs[ctx.ReplicaId], ys[ctx.ReplicaId]))
               logs |> Seq.map (fun l -> l["loss"]) |> Seq.toList ]
 
+    /// The step of README's F# example: the sources are a list literal mixing a tensor and variables, with no upcast.
+    static let bnStep (bn: SyncBatchNormalization) (xs: Tensor) (dys: Tensor) =
+        use tape = new GradientTape()
+        tape.Watch xs
+        let y = bn.Call(xs, training = true)
+        match bn.Gamma, bn.Beta with
+        | null, _
+        | _, null -> failwith "center and scale are on: the layer has gamma and beta"
+        | gamma, beta ->
+            let grads = tape.Gradient(y, [ xs; gamma; beta ], dys)
+            Assert.AreEqual(3, grads.Count)
+            // y depends on all three, so no gradient is null.
+            { Y = y; Dx = nonNull grads[0]; DGamma = nonNull grads[1]; DBeta = nonNull grads[2] }
+
+    static let assertClose (what: string) (tolerance: float) (expected: float[]) (actual: Tensor) =
+        let values = actual.ToArray()
+        Assert.AreEqual(expected.Length, values.Length, what)
+        for i in 0 .. expected.Length - 1 do
+            Assert.AreEqual(expected[i], float values[i], tolerance, $"{what}[{i}]")
+
+    [<TestMethod>]
+    member _.SyncBatchNormalizationGradientsFromAMixedSourceList() =
+        // NCHW, channels on axis 1, a global batch of 8 split unevenly 5 + 3 over two replicas.
+        let n, c, hw = 8, 3, 4
+        let x = Tensor.FromFunction([ n; c; 2; 2 ], fun i -> float32 (Math.Sin(float i * 0.37)) * 3.0f + float32 (i % 5))
+        let dy = Tensor.FromFunction([ n; c; 2; 2 ], fun i -> float32 (Math.Cos(float i * 0.61)))
+        let sizes, starts = [| 5; 3 |], [| 0; 5 |]
+        use strategy = new MirroredStrategy(2)
+        let bn =
+            use _ = strategy.Scope()
+            SyncBatchNormalization(axis = [ 1 ], momentum = 0.9f)
+        let perReplica =
+            strategy.Run(fun ctx ->
+                let r = ctx.ReplicaId
+                bnStep bn (x.Slice(0, starts[r], sizes[r])) (dy.Slice(0, starts[r], sizes[r])))
+        let single = bnStep (SyncBatchNormalization(axis = [ 1 ], momentum = 0.9f)) x dy
+
+        // An independent float64 computation of the one-device step (gamma 1, beta 0, Keras' epsilon 1e-3):
+        // xhat = (x - mean) / sqrt(var + eps) per channel; dbeta = sum dy; dgamma = sum dy * xhat;
+        // dx = (dy - mean(dy) - xhat * mean(dy * xhat)) / sqrt(var + eps).
+        let xs, dys = x.ToArray() |> Array.map float, dy.ToArray() |> Array.map float
+        let channel i = (i / hw) % c
+        let perChannel f =
+            Array.init c (fun ch -> seq { for i in 0 .. xs.Length - 1 do if channel i = ch then yield f i } |> Seq.sum)
+        let count = float (n * hw)
+        let mean = perChannel (fun i -> xs[i]) |> Array.map (fun s -> s / count)
+        let var = perChannel (fun i -> (xs[i] - mean[channel i]) ** 2.0) |> Array.map (fun s -> s / count)
+        let xhat = Array.init xs.Length (fun i -> (xs[i] - mean[channel i]) / sqrt (var[channel i] + 1e-3))
+        let dbeta = perChannel (fun i -> dys[i])
+        let dgamma = perChannel (fun i -> dys[i] * xhat[i])
+        let dx =
+            Array.init xs.Length (fun i ->
+                let ch = channel i
+                (dys[i] - dbeta[ch] / count - xhat[i] * dgamma[ch] / count) / sqrt (var[ch] + 1e-3))
+        assertClose "y" 1e-5 xhat single.Y
+        assertClose "dx" 1e-5 dx single.Dx
+        assertClose "dgamma" 1e-4 dgamma single.DGamma
+        assertClose "dbeta" 1e-5 dbeta single.DBeta
+
+        // Two replicas with SyncBN: concatenated, the outputs and input gradients are the one-device ones; the gamma
+        // and beta gradients are each replica's own and add up to the one-device ones.
+        assertClose "replicated y" 1e-5 xhat (Tensor.Concat([ for s in perReplica -> s.Y ], 0))
+        assertClose "replicated dx" 1e-5 dx (Tensor.Concat([ for s in perReplica -> s.Dx ], 0))
+        assertClose "replicated dgamma" 1e-4 dgamma (strategy.Reduce(ReduceOp.Sum, strategy.Run(fun ctx -> perReplica[ctx.ReplicaId].DGamma)))
+        assertClose "replicated dbeta" 1e-5 dbeta (strategy.Reduce(ReduceOp.Sum, strategy.Run(fun ctx -> perReplica[ctx.ReplicaId].DBeta)))
+
     [<TestMethod>]
     member _.SequentialWithSyncBatchNormalizationFromNamedArguments() =
-        let model = buildModel ()
+        let bn = SyncBatchNormalization(momentum = 0.9f, epsilon = 1e-3f)
+        let model = buildModelWith bn
         Assert.AreEqual(4, model.Layers.Count)
         Assert.IsTrue(model.Built)
         // Dense 3->4 without bias: 12; SyncBN over 4 channels: gamma, beta (8 trainable), moving mean and variance (8);
         // Dense 4->2: 8 + 2.
         Assert.AreEqual(12 + 16 + 10, model.CountParams())
         Assert.AreEqual(12 + 8 + 10, model.TrainableWeights |> Seq.sumBy (fun w -> Seq.fold (*) 1 w.Shape))
-        match model.Layers[1] with
-        | :? SyncBatchNormalization as bn ->
-            Assert.IsTrue(bn.Synchronized)
-            Assert.AreEqual(0.9f, bn.Momentum)
-        | other -> Assert.Fail $"Layer 1 is {other}"
+        // The model holds the layer it was given (no copy), built by the model for its 4 input channels.
+        Assert.AreSame<Layer>(bn, model.Layers[1])
+        Assert.IsTrue(bn.Built)
+        Assert.IsTrue(bn.Synchronized)
+        Assert.AreEqual(0.9f, bn.Momentum)
+        Assert.AreEqual(0.001f, bn.Epsilon)
+        match bn.MovingMean with
+        | null -> Assert.Fail "building the layer creates its moving mean"
+        | mean -> CollectionAssert.AreEqual([| 4 |], mean.Shape |> Seq.toArray)
 
     [<TestMethod>]
     member _.MirroredTrainingThroughRunEqualsOneDeviceTraining() =
@@ -96,7 +174,7 @@ type ModelTests() =
             strategy.Run(fun ctx ->
                 use tape = new GradientTape()
                 let loss = model.Call(halves[ctx.ReplicaId], training = true).Sum()
-                let gradients = tape.Gradient(loss, model.TrainableWeights)
+                let gradients = tape.Gradient(loss, variables = model.TrainableWeights)
                 Assert.AreEqual(2, gradients.Count)
                 match gradients[0] with
                 | null -> failwith "the loss depends on the kernel"

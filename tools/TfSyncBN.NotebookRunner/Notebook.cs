@@ -51,9 +51,18 @@ public sealed class Notebook
         return cells;
     }
 
-    /// <summary>The committed outputs of cell <paramref name="index"/>: their <c>output_type</c>s in order.</summary>
-    public IReadOnlyList<string> OutputKinds(int index) =>
-        (root["cells"]![index]!["outputs"] as JsonArray ?? []).Select(o => o!["output_type"]!.GetValue<string>()).ToArray();
+    /// <summary>
+    /// The stored outputs of cell <paramref name="index"/>, in order, as the runner produces them: a stream's text, or a
+    /// display's <c>text/plain</c> and <c>text/html</c>.
+    /// </summary>
+    public IReadOnlyList<CellOutput> Outputs(int index) =>
+        (root["cells"]![index]!["outputs"] as JsonArray ?? []).Select(o =>
+        {
+            string kind = o!["output_type"]!.GetValue<string>();
+            if (kind == "stream") return new CellOutput(kind, SourceText(o["text"]));
+            var html = o["data"]?["text/html"];
+            return new CellOutput(kind, SourceText(o["data"]?["text/plain"]), html is null ? null : SourceText(html));
+        }).ToArray();
 
     /// <summary>Replaces the outputs and execution counts of the code cells (numbered 1, 2, ... in order).</summary>
     public void SetOutputs(IReadOnlyDictionary<int, IReadOnlyList<CellOutput>> outputs)

@@ -10,7 +10,7 @@ internal delegate Tensor?[] BackwardFunction(Tensor upstream, bool[] needed);
 /// </summary>
 /// <remarks>
 /// <para>A tape records on the thread that created it, from construction until <see cref="Dispose"/>; each replica of a
-/// strategy therefore records its own operations. <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> may be called before or after <see cref="Dispose"/>.</para>
+/// strategy therefore records its own operations. <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}?, Tensor?, IReadOnlyList{Variable}?)"/> may be called before or after <see cref="Dispose"/>.</para>
 /// <para>Only operations that depend on a watched value are recorded. Trainable <see cref="Variable"/>s are watched
 /// when they are read (unless <c>watchAccessedVariables</c> is false); plain tensors must be passed to <see cref="Watch"/>.</para>
 /// <para>Operations run while gradients are computed are not recorded, so gradients of gradients are not available.</para>
@@ -31,7 +31,7 @@ public sealed class GradientTape : IDisposable
     private bool used;
 
     /// <summary>Starts recording on the current thread.</summary>
-    /// <param name="persistent">Whether <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> may be called more than once.</param>
+    /// <param name="persistent">Whether <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}?, Tensor?, IReadOnlyList{Variable}?)"/> may be called more than once.</param>
     /// <param name="watchAccessedVariables">Whether trainable variables read while recording are watched automatically.</param>
     public GradientTape(bool persistent = false, bool watchAccessedVariables = true)
     {
@@ -40,7 +40,7 @@ public sealed class GradientTape : IDisposable
         (recordingTapes ??= []).Add(this);
     }
 
-    /// <summary>Whether <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> may be called more than once.</summary>
+    /// <summary>Whether <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}?, Tensor?, IReadOnlyList{Variable}?)"/> may be called more than once.</summary>
     public bool Persistent { get; }
 
     /// <summary>Whether trainable variables read while recording are watched automatically.</summary>
@@ -60,46 +60,44 @@ public sealed class GradientTape : IDisposable
     }
 
     /// <summary>
-    /// <see cref="Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> for a list of variables, such as
-    /// <c>model.TrainableWeights</c>. The same computation; it exists because F# does not convert an
-    /// <c>IReadOnlyList&lt;Variable&gt;</c> to <c>IReadOnlyList&lt;ITensorLike&gt;</c> (no variance conversions).
+    /// The gradients of <paramref name="target"/> with respect to each of <paramref name="sources"/> and then each of
+    /// <paramref name="variables"/>: for a source that <paramref name="target"/> does not depend on, null.
     /// </summary>
+    /// <remarks>
+    /// One method for both kinds of list so that F# can pass either without a cast: a list literal mixing tensors and
+    /// variables (<c>tape.Gradient(y, [ x; bn.Gamma; bn.Beta ], dy)</c>) takes its element type from the single
+    /// candidate's <c>IReadOnlyList&lt;ITensorLike&gt;</c>, which an overload set would hide, and a list of variables such
+    /// as <c>model.TrainableWeights</c> goes to <paramref name="variables"/> by name, because F# does not convert
+    /// <c>IReadOnlyList&lt;Variable&gt;</c> to <c>IReadOnlyList&lt;ITensorLike&gt;</c> (C# does, so C# can pass it as <paramref name="sources"/>).
+    /// Passing both differentiates inputs and weights in one call, which a non-persistent tape allows only once.
+    /// </remarks>
     /// <param name="target">The value to differentiate.</param>
-    /// <param name="sources">The variables.</param>
-    /// <param name="outputGradient">The gradient flowing into <paramref name="target"/>; ones when omitted.</param>
-    /// <returns>One entry per variable, in order: its gradient summed over all its reads, or null when <paramref name="target"/> does not depend on it.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="sources"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="outputGradient"/> does not have the shape of <paramref name="target"/>.</exception>
-    /// <exception cref="InvalidOperationException">A non-persistent tape was already used, or the call comes from another thread.</exception>
-#pragma warning disable RS0026 // F# needs this overload (see the summary)
-    public IReadOnlyList<Tensor?> Gradient(Tensor target, IReadOnlyList<Variable> sources, Tensor? outputGradient = null) =>
-        Gradient(target, (IReadOnlyList<ITensorLike>)sources, outputGradient);
-#pragma warning restore RS0026
-
-    /// <summary>
-    /// The gradients of <paramref name="target"/> with respect to each of <paramref name="sources"/>: for a source that
-    /// <paramref name="target"/> does not depend on, null.
-    /// </summary>
-    /// <param name="target">The value to differentiate.</param>
-    /// <param name="sources">Tensors (watched or computed under this tape) and variables.</param>
+    /// <param name="sources">Tensors (watched or computed under this tape) and variables; none when omitted.</param>
     /// <param name="outputGradient">The gradient flowing into <paramref name="target"/> (the vector of a vector-Jacobian product); ones when omitted.</param>
-    /// <returns>One entry per source, in order; a variable's gradient sums over all its reads.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="target"/> or <paramref name="sources"/> is null.</exception>
+    /// <param name="variables">Variables whose gradients follow those of <paramref name="sources"/>; none when omitted.</param>
+    /// <returns>One entry per source, then one per variable, in order; a variable's gradient sums over all its reads.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="target"/> is null, both <paramref name="sources"/> and <paramref name="variables"/> are null, or one of their entries is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="outputGradient"/> does not have the shape of <paramref name="target"/>.</exception>
     /// <exception cref="InvalidOperationException">A non-persistent tape was already used, or the call comes from another thread.</exception>
-    public IReadOnlyList<Tensor?> Gradient(Tensor target, IReadOnlyList<ITensorLike> sources, Tensor? outputGradient = null)
+    public IReadOnlyList<Tensor?> Gradient(Tensor target, IReadOnlyList<ITensorLike>? sources = null, Tensor? outputGradient = null, IReadOnlyList<Variable>? variables = null)
     {
         ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(sources);
+        if (sources is null && variables is null)
+            throw new ArgumentNullException(nameof(sources), "Pass the tensors or variables to differentiate with respect to: sources, variables, or both.");
         if (Thread.CurrentThread != owner)
             throw new InvalidOperationException("A GradientTape can only be used on the thread that created it.");
         if (used && !Persistent)
             throw new InvalidOperationException("A non-persistent GradientTape can only compute one set of gradients; create it with persistent: true to call Gradient again.");
         if (outputGradient is not null && !Tensor.SameShape(outputGradient.ShapeArray, target.ShapeArray))
             throw new ArgumentException($"outputGradient has shape {Tensor.ShapeString(outputGradient.ShapeArray)}, but the target has shape {Tensor.ShapeString(target.ShapeArray)}.", nameof(outputGradient));
-        for (int s = 0; s < sources.Count; s++)
+        int sourceCount = sources?.Count ?? 0;
+        for (int s = 0; s < sourceCount; s++)
         {
-            if (sources[s] is null) throw new ArgumentNullException(nameof(sources), $"sources[{s}] is null.");
+            if (sources![s] is null) throw new ArgumentNullException(nameof(sources), $"sources[{s}] is null.");
+        }
+        for (int s = 0; s < (variables?.Count ?? 0); s++)
+        {
+            if (variables![s] is null) throw new ArgumentNullException(nameof(variables), $"variables[{s}] is null.");
         }
         used = true;
 
@@ -125,15 +123,16 @@ public sealed class GradientTape : IDisposable
                 }
             }
 
-            var result = new Tensor?[sources.Count];
-            for (int s = 0; s < result.Length; s++)
+            var result = new Tensor?[sourceCount + (variables?.Count ?? 0)];
+            for (int s = 0; s < sourceCount; s++)
             {
-                result[s] = sources[s] switch
+                result[s] = sources![s] switch
                 {
                     Variable v => SumReads(v, grads),
                     var t => grads.GetValueOrDefault(t.ToTensor()),
                 };
             }
+            for (int s = sourceCount; s < result.Length; s++) result[s] = SumReads(variables![s - sourceCount], grads);
             return result;
         }
         finally

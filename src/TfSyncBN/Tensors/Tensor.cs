@@ -5,7 +5,7 @@ namespace TfSyncBN.Tensors;
 
 /// <summary>
 /// Something that can be read as a <see cref="Tensor"/>: a tensor itself, or a <see cref="Variable"/> (its current value).
-/// It is what <see cref="GradientTape.Gradient(Tensor, IReadOnlyList{ITensorLike}, Tensor?)"/> takes as a source, in the spirit of TensorFlow's <c>TensorLike</c>.
+/// It is what <see cref="GradientTape.Gradient(Tensor, IReadOnlyList{ITensorLike}?, Tensor?, IReadOnlyList{Variable}?)"/> takes as a source, in the spirit of TensorFlow's <c>TensorLike</c>.
 /// </summary>
 public interface ITensorLike
 {

@@ -65,6 +65,42 @@ public sealed class GradientTapeTests
     }
 
     [TestMethod]
+    public void SourcesThenVariables_InOneCall()
+    {
+        // y = sum(x * v * v) + 2 * sum(w): dy/dx = v^2, dy/dv = 2 x v, dy/dw = 2; an unread variable has no gradient.
+        var x = X();
+        var v = new Variable(Tensor.FromArray([2f, 3f, -1f]));
+        var w = new Variable(Tensor.FromArray([5f, 6f]));
+        var unread = new Variable(Tensor.FromArray([7f]));
+        using var tape = new GradientTape();
+        tape.Watch(x);
+        var y = (x * v.Value * v.Value).Sum() + (w.Value * 2f).Sum();
+        var grads = tape.Gradient(y, [x], variables: [v, w, unread]);
+        Assert.AreEqual(4, grads.Count);
+        AssertValues([4f, 9f, 1f], grads[0], "x");
+        AssertValues([4f, -12f, -6f], grads[1], "v");
+        AssertValues([2f, 2f], grads[2], "w");
+        Assert.IsNull(grads[3]);
+    }
+
+    [TestMethod]
+    public void VariablesAlone_EqualThemAsSources()
+    {
+        var v = new Variable(X());
+        var w = new Variable(Tensor.FromArray([0.5f, 4f, -1f]));
+        using var tape = new GradientTape(persistent: true);
+        var y = (v.Value * w.Value).Square();
+        IReadOnlyList<Variable> variables = [v, w];
+        var byName = tape.Gradient(y, variables: variables, outputGradient: Tensor.FromArray([1f, 2f, 3f]));
+        var asSources = tape.Gradient(y, variables, Tensor.FromArray([1f, 2f, 3f]));
+        // d/dv (v w)^2 * g = 2 v w^2 g; d/dw = 2 v^2 w g.
+        AssertValues([0.5f, -128f, 18f], byName[0], "v");
+        AssertValues([1f, 64f, -54f], byName[1], "w");
+        Assert.AreEqual(2, asSources.Count);
+        for (int i = 0; i < 2; i++) AssertValues(byName[i]!.ToArray(), asSources[i], $"source {i}");
+    }
+
+    [TestMethod]
     public void NonTrainableVariable_IsNotWatchedUnlessWatched()
     {
         var v = new Variable(X(), trainable: false);
@@ -152,6 +188,8 @@ public sealed class GradientTapeTests
         tape.Watch(x);
         Assert.AreEqual("target", Assert.ThrowsExactly<ArgumentNullException>(() => tape.Gradient(null!, [x])).ParamName);
         Assert.AreEqual("sources", Assert.ThrowsExactly<ArgumentNullException>(() => tape.Gradient(x, null!)).ParamName);
+        Assert.AreEqual("sources", Assert.ThrowsExactly<ArgumentNullException>(() => tape.Gradient(x)).ParamName);
+        Assert.AreEqual("variables", Assert.ThrowsExactly<ArgumentNullException>(() => tape.Gradient(x, variables: [null!])).ParamName);
         Assert.AreEqual("value", Assert.ThrowsExactly<ArgumentNullException>(() => tape.Watch(null!)).ParamName);
     }
 
