@@ -290,13 +290,19 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
     }
 
     /// <summary>Ends the job when one collective takes longer than the timeout.</summary>
+    /// <remarks>
+    /// The hot path only bumps a counter (odd while a collective is in progress); the watchdog thread notes when it
+    /// first saw the current odd value and fires once that value has lasted the timeout. Reading the clock there
+    /// instead of in every collective saves ~20 ns of a ~0.5 µs all-reduce; the price is that a timeout is noticed up
+    /// to two polls (a poll is a tenth of the timeout, at most 1 s) late, never early.
+    /// </remarks>
     private sealed class CollectiveWatchdog
     {
         private readonly MpiCommunicator owner;
         private readonly TimeSpan timeout;
         private readonly object gate = new();
         private readonly Thread? thread;
-        private long startedAt; // Stopwatch timestamp of the collective in progress, 0 when none
+        private long sequence; // incremented when a collective starts and when it ends: odd while one is in progress
         private volatile string operation = "";
         private bool stopping;
 
@@ -309,11 +315,12 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
             thread.Start();
         }
 
-        /// <summary>Marks a collective as in progress until the returned scope ends (two volatile writes: no lock on the hot path).</summary>
+        /// <summary>Marks a collective as in progress until the returned scope ends (two volatile writes: no lock, no clock).</summary>
         public Scope Watch(string name)
         {
             operation = name;
-            Volatile.Write(ref startedAt, Stopwatch.GetTimestamp());
+            // One writer at a time (collectives are serialized by callLock), so a volatile store suffices.
+            Volatile.Write(ref sequence, sequence + 1);
             return new Scope(this);
         }
 
@@ -329,14 +336,19 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
         private void Loop()
         {
             string? expired = null;
+            long seen = 0, seenSince = 0;
+            // Polling at a tenth of the timeout (at most 1 s) bounds the overshoot without waking often.
+            var poll = TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 1000));
             lock (gate)
             {
                 while (!stopping && expired is null)
                 {
-                    long started = Volatile.Read(ref startedAt);
-                    if (started != 0 && Stopwatch.GetElapsedTime(started) >= timeout) expired = operation;
-                    // Polling at a tenth of the timeout (at most 1 s) bounds the overshoot without waking often.
-                    else Monitor.Wait(gate, TimeSpan.FromMilliseconds(Math.Clamp(timeout.TotalMilliseconds / 10, 10, 1000)));
+                    long current = Volatile.Read(ref sequence);
+                    long now = Stopwatch.GetTimestamp();
+                    if ((current & 1) == 0) seen = 0; // no collective in progress
+                    else if (current != seen) (seen, seenSince) = (current, now); // a new one: it started at most one poll ago
+                    else if (Stopwatch.GetElapsedTime(seenSince, now) >= timeout) expired = operation;
+                    if (expired is null) Monitor.Wait(gate, poll);
                 }
             }
             if (expired is null) return;
@@ -348,7 +360,7 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
 
         public readonly struct Scope(CollectiveWatchdog watchdog) : IDisposable
         {
-            public void Dispose() => Volatile.Write(ref watchdog.startedAt, 0);
+            public void Dispose() => Volatile.Write(ref watchdog.sequence, watchdog.sequence + 1);
         }
     }
 }

@@ -179,6 +179,16 @@ internal sealed class CollectiveGroup
             AllReduceAlone(call, buffer, length, op);
             return;
         }
+        AllReduceTogether(replica, call, buffer, length, op);
+    }
+
+    /// <summary>
+    /// The rendezvous of several local replicas. (A method of its own because its lambdas' closure is allocated on
+    /// entry to the method that declares the captured variables; so the single-replica path allocates nothing.)
+    /// </summary>
+    private void AllReduceTogether<T>(int replica, CollectiveCall call, T[] buffer, int length, ReduceOp op)
+        where T : unmanaged, INumber<T>
+    {
         bool inline = (long)length * size <= InlineReduceLimit || size == 1;
         var (result, snapshot) = inline
             ? Arrive(replica, call, buffer, Mode.ReduceInline, (inputs, shared) =>
