@@ -220,9 +220,9 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
     /// </summary>
     /// <remarks>
     /// Measured against the all-gather that every rank then added up itself (BENCHMARKS.md): with 3 ranks on one
-    /// machine ~1.6x faster over shared memory and ~1.1x over TCP, which brings it near a bare <c>MPI_Allreduce</c>
-    /// (Open MPI's all-gather for an odd rank count is Bruck's algorithm, slower than its all-reduce here); with 4 ranks
-    /// the two were within noise.
+    /// machine ~1.8x faster over shared memory and ~1.3x over TCP, as fast as a bare <c>MPI_Allreduce</c> (Open MPI's
+    /// default all-gather for 3 ranks is slower than its all-reduce); with 4 ranks the two were within noise in a
+    /// trial run. With 2 ranks <c>MPI_Allreduce</c> itself is used.
     /// </remarks>
     private void GatherSumBroadcast<T>(MpiLibrary mpi, T[] buffer, int length, ref T[] scratch, IntPtr datatype)
         where T : unmanaged, INumber<T>
