@@ -8,6 +8,8 @@ internal sealed unsafe class BareMpi
     private readonly IntPtr world, mpiDouble, mpiFloat, sum;
     private readonly delegate* unmanaged<void*, void*, int, IntPtr, IntPtr, IntPtr, int> allreduce;
     private readonly delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int> allgather;
+    private readonly delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, int, IntPtr, int> gather;
+    private readonly delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int> bcast;
     private readonly delegate* unmanaged<IntPtr, int> barrier;
 
     public BareMpi()
@@ -19,6 +21,8 @@ internal sealed unsafe class BareMpi
         sum = NativeLibrary.GetExport(lib, "ompi_mpi_op_sum");
         allreduce = (delegate* unmanaged<void*, void*, int, IntPtr, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allreduce");
         allgather = (delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Allgather");
+        gather = (delegate* unmanaged<void*, int, IntPtr, void*, int, IntPtr, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Gather");
+        bcast = (delegate* unmanaged<void*, int, IntPtr, int, IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Bcast");
         barrier = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "MPI_Barrier");
     }
 
@@ -40,6 +44,17 @@ internal sealed unsafe class BareMpi
         fixed (double* p = buffer)
         fixed (double* q = all)
             Check(allgather(p, length, mpiDouble, q, length, mpiDouble, world));
+    }
+
+    /// <summary>MPI_Gather of <paramref name="length"/> doubles per rank into <paramref name="all"/> on rank 0, then MPI_Bcast of <paramref name="length"/> doubles from rank 0 (no addition).</summary>
+    public void GatherBcast(double[] buffer, int length, double[] all)
+    {
+        fixed (double* p = buffer)
+        fixed (double* q = all)
+        {
+            Check(gather(p, length, mpiDouble, q, length, mpiDouble, 0, world));
+            Check(bcast(p, length, mpiDouble, 0, world));
+        }
     }
 
     public void Barrier() => Check(barrier(world));

@@ -9,7 +9,8 @@ using TfSyncBN.Tensors;
 // Multi-process benchmarks; start under mpirun (BENCHMARKS.md has the commands). Rank 0 prints the results.
 //   allreduce <channels> <iterations> <rounds>
 //       One SyncBatchNormalization moments all-reduce (2C+1 float64, through ReplicaContext as the layer makes it)
-//       against a bare MPI_Allreduce of the same bytes, and MPI_Allgather (what the rank-order sum uses), interleaved
+//       against a bare MPI_Allreduce of the same bytes, MpiCommunicator alone, and the bare MPI calls behind the
+//       rank-order sum of 3+ ranks (MPI_Gather+MPI_Bcast; MPI_Allgather, which it used before), interleaved
 //       round by round in the same job; medians over rounds of the mean time per call.
 //   gradients <floats> <iterations> <rounds>
 //       The same for a float32 gradient buffer of the given length (the deterministic scatter/sum/gather path).
@@ -36,16 +37,16 @@ int Collectives(int length, bool isDouble, int iterations, int rounds)
     var doubles = new double[length];
     var floats = new float[length];
     var all = new double[length * communicator.Size];
-    // Four ways to sum the same bytes over the ranks, timed in short alternating batches (the order reversed every
+    // Five ways to move the same bytes over the ranks, timed in short alternating batches (the order reversed every
     // other round) so that a loaded machine slows them alike; each sample is the mean time of one batch.
-    string[] names = ["TfSyncBN (ReplicaContext)", "bare MPI_Allreduce", "MpiCommunicator alone", "bare MPI_Allgather"];
+    string[] names = ["TfSyncBN (ReplicaContext)", "bare MPI_Allreduce", "MpiCommunicator alone", "bare MPI_Allgather", "bare MPI_Gather+MPI_Bcast"];
     var samples = names.Select(_ => new List<double>()).ToArray();
     for (int round = -3; round < rounds; round++) // three warm-up rounds (JIT tiers, connection setup)
     {
         for (int k = 0; k < names.Length; k++)
         {
             int way = round % 2 == 0 ? k : names.Length - 1 - k;
-            if (way == 3 && !isDouble) continue;
+            if (way >= 3 && !isDouble) continue;
             communicator.Barrier();
             double us = way switch
             {
@@ -61,7 +62,8 @@ int Collectives(int length, bool isDouble, int iterations, int rounds)
                 })[0],
                 1 => Time(() => { if (isDouble) bare.AllreduceInPlace(doubles, length); else bare.AllreduceInPlace(floats, length); }),
                 2 => Time(() => { if (isDouble) communicator.AllReduceSum(doubles, length); else communicator.AllReduceSum(floats, length); }),
-                _ => Time(() => bare.Allgather(doubles, length, all)),
+                3 => Time(() => bare.Allgather(doubles, length, all)),
+                _ => Time(() => bare.GatherBcast(doubles, length, all)),
             } / iterations;
             if (round >= 0) samples[way].Add(us);
         }

@@ -33,8 +33,11 @@ internal static class MpiJob
     }
 
     /// <summary>Runs <c>mpirun -np <paramref name="ranks"/> dotnet TestHost.dll args</c>, killed after <paramref name="limit"/>.</summary>
-    public static JobResult RunMpi(int ranks, TimeSpan limit, params string[] hostArgs) =>
-        Run(Mpirun(), [.. MpirunOptions, "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), Dotnet(), HostDll, .. hostArgs], limit);
+    public static JobResult RunMpi(int ranks, TimeSpan limit, params string[] hostArgs) => RunMpiProgram(ranks, limit, HostDll, hostArgs);
+
+    /// <summary>Runs <c>mpirun -np <paramref name="ranks"/> dotnet <paramref name="dll"/> args</c> (any program), killed after <paramref name="limit"/>.</summary>
+    public static JobResult RunMpiProgram(int ranks, TimeSpan limit, string dll, params string[] programArgs) =>
+        Run(Mpirun(), [.. MpirunOptions, "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), Dotnet(), dll, .. programArgs], limit);
 
     /// <summary>Runs <c>dotnet TestHost.dll args</c> without mpirun (a single worker).</summary>
     public static JobResult RunAlone(TimeSpan limit, params string[] hostArgs) => Run(Dotnet(), [HostDll, .. hostArgs], limit);
