@@ -250,37 +250,54 @@ internal static class BatchNormKernels
             return;
         }
 
-        // Channels first: each (outer, channel) pair owns a contiguous run of Inner elements.
+        // Channels first: each (outer, channel) pair owns a contiguous run of Inner elements (typically H·W = a few
+        // hundred to a few thousand). Four independent accumulator pairs hide the add/FMA latency (one pair was a
+        // serial dependency chain: compute-bound, so a second thread could not help), and the float32 partials go
+        // to float64 with a vector tree (SumWide) instead of scalar lane loops, which cost as much as the run itself.
         int n = L.Inner;
+        TV zero = TV.Splat(0);
         for (int o = 0; o < L.Outer; o++)
         {
             for (int c = 0; c < C; c++)
             {
                 nint start = ((nint)o * C + c) * n;
                 float ac = a[c], bc = b[c];
-                TV av = TV.Splat(ac), bv = TV.Splat(bc), acc1 = TV.Splat(0), acc2 = TV.Splat(0);
-                lanes1.Clear();
-                lanes2.Clear();
+                TV av = TV.Splat(ac), bv = TV.Splat(bc);
+                TV p0 = zero, p1 = zero, p2 = zero, p3 = zero, q0 = zero, q1 = zero, q2 = zero, q3 = zero;
+                double t1 = 0, t2 = 0;
                 int i = 0;
-                for (int run = 0; i + W <= n; i += W)
+                for (int run = 0; i + 4 * W <= n; i += 4 * W)
                 {
-                    TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, start + i)), av);
-                    TV dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, start + i)), bv);
-                    acc1 = TV.Add(acc1, du);
-                    acc2 = TV.MultiplyAdd(du, dv, acc2);
+                    ref float u0 = ref Unsafe.Add(ref ur, start + i);
+                    ref float v0 = ref Unsafe.Add(ref vr, start + i);
+                    TV du = TV.Subtract(TV.Load(ref u0), av);
+                    p0 = TV.Add(p0, du);
+                    q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref v0), bv), q0);
+                    du = TV.Subtract(TV.Load(ref Unsafe.Add(ref u0, W)), av);
+                    p1 = TV.Add(p1, du);
+                    q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref v0, W)), bv), q1);
+                    du = TV.Subtract(TV.Load(ref Unsafe.Add(ref u0, 2 * W)), av);
+                    p2 = TV.Add(p2, du);
+                    q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref v0, 2 * W)), bv), q2);
+                    du = TV.Subtract(TV.Load(ref Unsafe.Add(ref u0, 3 * W)), av);
+                    p3 = TV.Add(p3, du);
+                    q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref v0, 3 * W)), bv), q3);
                     if (++run == FlushEvery)
                     {
-                        Flush(ref acc1, ref acc2, lanes1, lanes2);
+                        t1 += TV.SumWide(TV.Add(TV.Add(p0, p1), TV.Add(p2, p3)));
+                        t2 += TV.SumWide(TV.Add(TV.Add(q0, q1), TV.Add(q2, q3)));
+                        p0 = p1 = p2 = p3 = q0 = q1 = q2 = q3 = zero;
                         run = 0;
                     }
                 }
-                Flush(ref acc1, ref acc2, lanes1, lanes2);
-                double t1 = 0, t2 = 0;
-                for (int j = 0; j < W; j++)
+                for (; i + W <= n; i += W)
                 {
-                    t1 += lanes1[j];
-                    t2 += lanes2[j];
+                    TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, start + i)), av);
+                    p0 = TV.Add(p0, du);
+                    q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, start + i)), bv), q0);
                 }
+                t1 += TV.SumWide(TV.Add(TV.Add(p0, p1), TV.Add(p2, p3)));
+                t2 += TV.SumWide(TV.Add(TV.Add(q0, q1), TV.Add(q2, q3)));
                 for (; i < n; i++)
                 {
                     double du = Unsafe.Add(ref ur, start + i) - ac, dv = Unsafe.Add(ref vr, start + i) - bc;
