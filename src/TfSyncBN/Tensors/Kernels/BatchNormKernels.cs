@@ -41,9 +41,12 @@ internal static class BatchNormKernels
             PairSumsSerial(u, v, layout, a, b, s1, s2);
             return;
         }
-        // Each block of outer rows sums into its own slot; the slots are added in block order afterwards.
-        double[] partial = ArrayPool<double>.Shared.Rent(2 * C * parts);
-        Array.Clear(partial, 0, 2 * C * parts);
+        // Each block of outer rows sums into its own slot; the slots are added in block order afterwards. Slots are
+        // padded to whole cache lines plus one: the channels-first path adds into its slot after every H·W run, and
+        // with few channels two blocks' slots shared a line that the two threads then kept stealing from each other.
+        int stride = ((2 * C + 7) / 8 + 1) * 8;
+        double[] partial = ArrayPool<double>.Shared.Rent(stride * parts);
+        Array.Clear(partial, 0, stride * parts);
         fixed (float* up = u, vp = v, ap = a, bp = b)
         {
             nint ui = (nint)up, vi = (nint)vp, ai = (nint)ap, bi = (nint)bp;
@@ -54,15 +57,15 @@ internal static class BatchNormKernels
                 long at = o0 * perOuter;
                 PairSumsSerial(new ReadOnlySpan<float>((float*)ui + at, len), new ReadOnlySpan<float>((float*)vi + at, len),
                     layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)ai, C), new ReadOnlySpan<float>((float*)bi, C),
-                    partial.AsSpan(2 * C * p, C), partial.AsSpan(2 * C * p + C, C));
+                    partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C));
             });
         }
         for (int p = 0; p < parts; p++)
         {
             for (int c = 0; c < C; c++)
             {
-                s1[c] += partial[2 * C * p + c];
-                s2[c] += partial[2 * C * p + C + c];
+                s1[c] += partial[stride * p + c];
+                s2[c] += partial[stride * p + C + c];
             }
         }
         ArrayPool<double>.Shared.Return(partial);
