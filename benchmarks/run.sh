@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole performance suite once and rewrites the performance section of BENCHMARKS.md:
-#   benchmarks/run.sh                      # full run, about 20 minutes on 2 cores
+#   benchmarks/run.sh                      # full run, about 10-15 minutes on 2 cores
 #   benchmarks/run.sh --quick              # smoke run (seconds per figure, numbers meaningless): checks the pipeline
 #   benchmarks/run.sh --quick OUT.md       # the same, writing the section into OUT.md instead of BENCHMARKS.md
 # Steps: build (Release), exact allocation counts, the interleaved SyncBN-step measurement, the BenchmarkDotNet suites
