@@ -55,7 +55,11 @@ def main(out, target):
     L = [BEGIN, "## Performance: batch normalization, SyncBN and training, side by side with PyTorch", ""]
     L.append(f"- Machine: {meta['cpu']}, {meta['cores']} cores; {meta['os']}; .NET {meta['dotnet']}; PyTorch {torch.get('torch', 'n/a')}.")
     if meta.get("caches"):
-        L.append(f"- CPU (lscpu): {meta.get('cpuid', '')}; caches {meta['caches']}.")
+        cpuid = meta.get("cpuid", "")
+        # The VM reports only "AMD EPYC" as the model name; the family says which generation it is.
+        gen = {"CPU family 25": " (AMD family 19h: Zen 3/Zen 4)", "CPU family 26": " (AMD family 1Ah: Zen 5)"}
+        note = next((v for k, v in gen.items() if cpuid.startswith(k + ",") and "AMD" in meta["cpu"]), "")
+        L.append(f"- CPU (lscpu): {cpuid}{note}; caches {meta['caches']}.")
     L.append(f"- Run: {meta['started']} to {meta['finished']} (UTC); load average (1/5/15 min) {meta['load_start']} at the start, {meta['load_end']} at the end.")
     L.append(f"- Command: `{meta['command']}` (BenchmarkDotNet 0.14, in-process job: {meta.get('bdn_job', '6 warm-up and 9 measured iterations of ~120 ms')}; "
              f"PyTorch: median of repetitions over {torch.get('measureS', 0.8)} s after {torch.get('warmupS', 0.3)} s warm-up, allocator: {torch.get('allocator', 'glibc malloc, default settings')}).")
@@ -127,6 +131,22 @@ def main(out, target):
         L.append("|---|---|---|---|---|---|---|")
         for t in torch["bn"]:
             L.append(f"| {t['shape']} | {t['threads']} | {t['layout']} | {fmt(t['Copy'])} | {fmt(t['TrainForward'])} | {fmt(t['TrainForwardBackward'])} | {fmt(t['Inference'])} |")
+        L.append("")
+    default_malloc = os.path.join(out, "torch-default-malloc.json")
+    if os.path.exists(default_malloc):
+        dm = json.load(open(default_malloc))
+        same = {(t["shape"], str(t["threads"]), t["layout"]): t for t in torch["bn"]}
+        L.append("For reference, the same PyTorch peer with glibc's default allocator (every output of 32 MiB or more mmapped and faulted in afresh; "
+                 "not used for any ratio): its time, and in parentheses its time divided by the page-reusing run's above.")
+        L.append("")
+        L.append("| shape | threads | layout | train fwd | fwd+bwd | inference |")
+        L.append("|---|---|---|---|---|---|")
+        for t in dm["bn"]:
+            b = same.get((t["shape"], str(t["threads"]), t["layout"]), {})
+            cell = lambda k: f"{fmt(t[k])} ({fmt(t[k] / b[k], 2) if b.get(k) else 'n/a'})"
+            L.append(f"| {t['shape']} | {t['threads']} | {t['layout']} | {cell('TrainForward')} | {cell('TrainForwardBackward')} | {cell('Inference')} |")
+        for c in dm.get("cnn", []):
+            L.append(f"| CNN step (batch 128) | {c['threads']} | {c['layout']} | | {fmt(c['stepMs'], 2)} ({fmt(c['imagesPerSecond'], 0)} images/s) | |")
         L.append("")
     layer_table("SyncBatchNormBenchmarks", "SyncBatchNormalization layer on one replica (outside Run: no communication; same cases)", "SyncBN ")
 

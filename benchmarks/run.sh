@@ -26,11 +26,14 @@ if [[ $QUICK == 1 ]]; then
   BDN_JOB="1 warm-up and 2 measured iterations of ~20 ms (--quick)"
   dotnet "$BIN" --filter '*' --artifacts "$OUT/bdn" --warmupCount 1 --iterationCount 2 --iterationTime 20 || echo "run.sh: some benchmarks failed (see above)" >&2
   TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
+  TORCH_DEFAULT_MALLOC=1 TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
 else
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 30 20
   BDN_JOB="6 warm-up and 9 measured iterations of ~120 ms"
   dotnet "$BIN" --filter '*' --artifacts "$OUT/bdn" || echo "run.sh: some benchmarks failed (see above)" >&2
   /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
+  # For reference only: the same peer with glibc's default allocator (a fresh mmap per output of 32 MiB or more).
+  TORCH_DEFAULT_MALLOC=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
 fi
 
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
