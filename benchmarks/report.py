@@ -160,11 +160,12 @@ def main(out, target):
                  f"({s0['batches']} batches of {s0['stepsPerBatch']} steps per variant, alternating which goes first, a full GC before every batch; `syncstep` in `Program.cs`). "
                  "Times are the median [quartiles] of the per-batch ms per step; the ratio is the median [quartiles] of the per-pair ratio. Allocated bytes are counted on each replica's thread.")
         L.append("")
-        L.append("| replicas | local BN step | SyncBN step | SyncBN / local | gen2 GCs per step (local / sync) | allocated per replica per step (local / sync) | tensor-sized buffers per replica-step |")
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("| replicas | local BN step | SyncBN step | SyncBN / local | SyncBN / local without GC pauses | gen2 GCs per step (local / sync) | allocated per replica per step (local / sync) | tensor-sized buffers per replica-step |")
+        L.append("|---|---|---|---|---|---|---|---|")
         q = lambda d, k=3: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
         for s in syncstep:
-            L.append(f"| {s['replicas']} | {q(s['localMs'])} | {q(s['syncMs'])} | {q(s['ratio'])} | {fmt(s['localGen2PerStep'], 2)} / {fmt(s['syncGen2PerStep'], 2)} | "
+            nogc = q(s["ratioNoGcPause"]) if "ratioNoGcPause" in s else "n/a"
+            L.append(f"| {s['replicas']} | {q(s['localMs'])} | {q(s['syncMs'])} | {q(s['ratio'])} | {nogc} | {fmt(s['localGen2PerStep'], 2)} / {fmt(s['syncGen2PerStep'], 2)} | "
                      f"{s['localBytesPerReplicaStep']:,} / {s['syncBytesPerReplicaStep']:,} B | {s['syncBytesPerReplicaStep'] // s['tensorBytesPerReplica']} |")
             checks.append((f"SyncBN step ≤ 1.05 × local BN ({s['replicas']} replicas; median of paired ratios)", s["ratio"]["median"], 1.05, "le"))
     else:

@@ -17,8 +17,9 @@ namespace TfSyncBN.Benchmarks;
 /// Not a BenchmarkDotNet job, because the two variants must be interleaved: the run alternates batches of
 /// <c>steps</c> steps (local, sync, sync, local, ...), forcing a full GC before every batch so that no batch inherits
 /// the previous one's garbage, and counts the gen2 collections inside each batch (each step allocates its output
-/// tensors, so collections do happen; they hit both variants alike). Reported: the median and quartiles of the
-/// per-batch ms per step for each variant, and of the per-pair ratio sync / local. The replicas also count their own
+/// tensors, so collections do happen). Reported: the median and quartiles of the per-batch ms per step for each
+/// variant, and of the per-pair ratio sync / local, also with each batch's GC pause time taken out (the two variants
+/// need not trigger the same number of collections: replicas in lockstep allocate at the same moments). The replicas also count their own
 /// allocated bytes per step (<see cref="GC.GetAllocatedBytesForCurrentThread"/> on the replica thread).
 /// </remarks>
 internal static class SyncStep
@@ -72,19 +73,24 @@ internal static class SyncStep
         var localMs = new List<double>();
         var syncMs = new List<double>();
         var ratios = new List<double>();
+        var localNoGc = new List<double>();
+        var syncNoGc = new List<double>();
+        var ratiosNoGc = new List<double>();
         int localGen2 = 0, syncGen2 = 0;
         long localBytes = 0, syncBytes = 0;
-        (double Ms, int Gen2, long Bytes) Batch(Layer layer)
+        (double Ms, double MsNoGc, int Gen2, long Bytes) Batch(Layer layer)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
             Array.Clear(bytes);
             int g2 = GC.CollectionCount(2);
+            var pause = GC.GetTotalPauseDuration();
             long t0 = Stopwatch.GetTimestamp();
             for (int i = 0; i < steps; i++) Step(layer);
-            double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / steps;
-            return (ms, GC.CollectionCount(2) - g2, bytes.Max() / steps);
+            double total = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            double paused = (GC.GetTotalPauseDuration() - pause).TotalMilliseconds;
+            return (total / steps, (total - paused) / steps, GC.CollectionCount(2) - g2, bytes.Max() / steps);
         }
         for (int b = 0; b < batches; b++)
         {
@@ -96,6 +102,9 @@ internal static class SyncStep
             localMs.Add(l.Ms);
             syncMs.Add(s.Ms);
             ratios.Add(s.Ms / l.Ms);
+            localNoGc.Add(l.MsNoGc);
+            syncNoGc.Add(s.MsNoGc);
+            ratiosNoGc.Add(s.MsNoGc / l.MsNoGc);
             localGen2 += l.Gen2;
             syncGen2 += s.Gen2;
             localBytes = Math.Max(localBytes, l.Bytes);
@@ -105,11 +114,13 @@ internal static class SyncStep
         {
             ["replicas"] = replicas, ["perReplicaShape"] = string.Join("x", shape), ["batches"] = batches, ["stepsPerBatch"] = steps,
             ["localMs"] = Quartiles(localMs), ["syncMs"] = Quartiles(syncMs), ["ratio"] = Quartiles(ratios),
+            // The same with the GC's pause time taken out of each batch: what remains is the layers and the collectives.
+            ["localMsNoGcPause"] = Quartiles(localNoGc), ["syncMsNoGcPause"] = Quartiles(syncNoGc), ["ratioNoGcPause"] = Quartiles(ratiosNoGc),
             ["localGen2PerStep"] = (double)localGen2 / (batches * steps), ["syncGen2PerStep"] = (double)syncGen2 / (batches * steps),
             ["localBytesPerReplicaStep"] = localBytes, ["syncBytesPerReplicaStep"] = syncBytes,
             ["tensorBytesPerReplica"] = 4L * shape.Aggregate(1, (p, v) => p * v),
         };
-        Console.WriteLine($"{replicas} replicas: local {Show(localMs)} ms, sync {Show(syncMs)} ms, sync/local {Show(ratios)}; " +
+        Console.WriteLine($"{replicas} replicas: local {Show(localMs)} ms, sync {Show(syncMs)} ms, sync/local {Show(ratios)} ({Show(ratiosNoGc)} without GC pauses); " +
             $"gen2 per step {row["localGen2PerStep"]:F2} / {row["syncGen2PerStep"]:F2}; bytes per replica-step {localBytes:N0} / {syncBytes:N0}");
         return row;
     }
