@@ -4,13 +4,18 @@ using TfSyncBN.Tensors;
 namespace TfSyncBN.Benchmarks;
 
 /// <summary>
-/// BatchNormalization (training forward, training forward+backward, inference) against a copy of the same tensor on
-/// the same threads, for each shape (N x H x W x C), layout and thread count (<see cref="KernelOptions.MaxThreads"/>).
+/// One job for both layers: training forward, training forward+backward and inference against a copy of the same
+/// tensor on the same threads (ordinary and non-temporal stores), for each shape (N x H x W x C), layout and thread
+/// count (<see cref="KernelOptions.MaxThreads"/>). The parameter sets live here once, so the BN and SyncBN rows of
+/// the report are always the same cases.
 /// </summary>
-public class BatchNormBenchmarks
+public abstract class LayerBenchmarks
 {
     private BatchNormCase bn = null!;
     private float[] copyDestination = [];
+
+    /// <summary>Whether the layer is SyncBatchNormalization (called outside any Run: one replica, no communication).</summary>
+    protected abstract bool Synchronized { get; }
 
     [Params("32x32x32x64", "128x32x32x64", "128x32x32x3")]
     public string Shape { get; set; } = "";
@@ -25,7 +30,7 @@ public class BatchNormBenchmarks
     public void Setup()
     {
         KernelOptions.MaxThreads = Threads;
-        bn = new BatchNormCase(Shape, Layout);
+        bn = new BatchNormCase(Shape, Layout, Synchronized);
         copyDestination = new float[bn.Elements];
     }
 
@@ -36,6 +41,9 @@ public class BatchNormBenchmarks
     public void CopyTensor() => Copy.Run(bn.X.Data, copyDestination, Threads);
 
     [Benchmark]
+    public void CopyTensorNonTemporal() => Copy.Run(bn.X.Data, copyDestination, Threads, nonTemporal: true);
+
+    [Benchmark]
     public Tensor TrainForward() => bn.TrainForward();
 
     [Benchmark]
@@ -43,4 +51,10 @@ public class BatchNormBenchmarks
 
     [Benchmark]
     public Tensor Inference() => bn.Inference();
+}
+
+/// <summary><see cref="LayerBenchmarks"/> for BatchNormalization.</summary>
+public class BatchNormBenchmarks : LayerBenchmarks
+{
+    protected override bool Synchronized => false;
 }

@@ -11,10 +11,18 @@ using Perfolizer.Horology;
 
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*BatchNorm*']
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- alloc OUT.json   (exact bytes allocated per call)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 if (args.Length >= 1 && args[0] == "alloc")
 {
     TfSyncBN.Benchmarks.Allocations.Write(args.Length > 1 ? args[1] : "allocations.json");
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "syncstep")
+{
+    TfSyncBN.Benchmarks.SyncStep.Write(args.Length > 1 ? args[1] : "syncstep.json",
+        args.Length > 2 ? int.Parse(args[2]) : 20, args.Length > 3 ? int.Parse(args[3]) : 20);
     return 0;
 }
 

@@ -8,11 +8,24 @@ Times, for each thread count (torch.set_num_threads):
   * one training step (forward, cross-entropy, backward, Adam) of the Fashion-MNIST example's CNN on a batch of 128
     28x28x1 images, NCHW and channels_last.
 Each figure is the median of timed repetitions after a time-based warm-up. Writes JSON to the path in argv[1].
+
+Allocator: every call returns a fresh output tensor. glibc malloc serves blocks of 32 MiB and more (the outputs at
+128x32x32x64) with mmap and returns them with munmap, so each call page-faulted 8192 fresh pages (~40 ms here,
+depending on what the process had allocated before: 17.5 ms on 1 thread against 0.86 ms on 2 threads for the same
+inference). The script therefore re-executes itself with MALLOC_MMAP_MAX_=0 and a large MALLOC_TRIM_THRESHOLD_, so
+freed tensors' pages are reused, as with the caching allocators (jemalloc, tcmalloc) usually deployed with PyTorch
+on CPU: torch's figures are its best, not its allocator's worst. (The .NET side still gets fresh memory per call; see
+benchmarks/analysis.md.)
 """
 import json
+import os
 import statistics
 import sys
 import time
+
+ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+if os.environ.get("TORCH_DEFAULT_MALLOC") != "1" and any(os.environ.get(k) != v for k, v in ALLOCATOR_ENV.items()):
+    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **ALLOCATOR_ENV})
 
 import torch
 import torch.nn as nn
@@ -20,8 +33,8 @@ import torch.nn.functional as F
 
 SHAPES = ["32x32x32x64", "128x32x32x64", "128x32x32x3"]
 THREADS = [1, 2]
-WARMUP_S = float(__import__("os").environ.get("TORCH_WARMUP_S", "0.3"))
-MEASURE_S = float(__import__("os").environ.get("TORCH_MEASURE_S", "0.8"))
+WARMUP_S = float(os.environ.get("TORCH_WARMUP_S", "0.3"))
+MEASURE_S = float(os.environ.get("TORCH_MEASURE_S", "0.8"))
 
 
 def median_ms(fn):
@@ -131,6 +144,9 @@ def cnn_cases(batch=128):
 
 
 if __name__ == "__main__":
-    result = {"torch": torch.__version__, "bn": bn_cases(), "cnn": cnn_cases()}
+    allocator = "glibc malloc, default settings" if os.environ.get("TORCH_DEFAULT_MALLOC") == "1" else \
+        "glibc malloc with " + " ".join(f"{k}={v}" for k, v in ALLOCATOR_ENV.items()) + " (freed pages reused)"
+    result = {"torch": torch.__version__, "threadsSetBeforeEachCase": True, "allocator": allocator,
+              "warmupS": WARMUP_S, "measureS": MEASURE_S, "bn": bn_cases(), "cnn": cnn_cases()}
     with open(sys.argv[1] if len(sys.argv) > 1 else "torch.json", "w") as f:
         json.dump(result, f, indent=2)

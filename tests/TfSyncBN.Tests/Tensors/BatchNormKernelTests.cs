@@ -17,6 +17,8 @@ public sealed class BatchNormKernelTests
     [
         [37, 1, 1], [37, 3, 1], [41, 4, 1], [29, 12, 1], [33, 16, 1], [35, 24, 1], [50, 64, 1],
         [23, 5, 1], [19, 80, 1], [21, 128, 1], [3, 4, 37], [2, 7, 64], [4, 3, 5],
+        // Channels first with long runs: unrolled blocks plus leftover vectors and a tail; and past one flush period.
+        [3, 2, 1010], [1, 2, 17000],
     ];
 
     private static (float[] X, float[] G, float[] A, float[] B) Data(ChannelLayout L, int seed)
@@ -41,6 +43,31 @@ public sealed class BatchNormKernelTests
     }
 
     private static int Channel(ChannelLayout L, int e) => e / L.Inner % L.Channels;
+
+    [TestMethod]
+    [DataRow(64, 16, 1024)]
+    [DataRow(4096, 64, 1)]
+    public void PairSums_SameThreadCount_BitwiseIdenticalResults(int outer, int channels, int inner)
+    {
+        // A given thread count must give the same sums every time (fixed blocks, added in block order), whatever
+        // thread happens to run which block.
+        var L = new ChannelLayout(outer, channels, inner);
+        var (x, g, a, b) = Data(L, 7);
+        for (int threads = 1; threads <= 2; threads++)
+        {
+            double[]? first1 = null, first2 = null;
+            for (int call = 0; call < 5; call++)
+            {
+                var s1 = new double[channels];
+                var s2 = new double[channels];
+                BatchNormKernels.PairSums(g, x, L, a, b, s1, s2, threads);
+                first1 ??= s1;
+                first2 ??= s2;
+                CollectionAssert.AreEqual(first1, s1, $"s1, {threads} threads, call {call}");
+                CollectionAssert.AreEqual(first2, s2, $"s2, {threads} threads, call {call}");
+            }
+        }
+    }
 
     [TestMethod]
     [DynamicData(nameof(Layouts))]

@@ -31,6 +31,9 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
 
     /// <summary>Adds the lanes into <paramref name="destination"/>[0..Count).</summary>
     static abstract void AccumulateInto(TSelf value, Span<double> destination);
+
+    /// <summary>The sum of the lanes, each widened to float64 first (a tree of vector adds, no scalar loop).</summary>
+    static abstract double SumWide(TSelf value);
 }
 
 internal readonly struct V512(Vector512<float> v) : IVec<V512>
@@ -51,6 +54,12 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Multiply(V512 a, V512 b) => new(a.v * b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 MultiplyAdd(V512 a, V512 b, V512 c) => new(Vector512.FusedMultiplyAdd(a.v, b.v, c.v));
     public static void AccumulateInto(V512 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double SumWide(V512 x)
+    {
+        var (lo, hi) = Vector512.Widen(x.v);
+        return Vector512.Sum(lo + hi);
+    }
 }
 
 internal readonly struct V256(Vector256<float> v) : IVec<V256>
@@ -71,6 +80,12 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Multiply(V256 a, V256 b) => new(a.v * b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 MultiplyAdd(V256 a, V256 b, V256 c) => new(Vector256.FusedMultiplyAdd(a.v, b.v, c.v));
     public static void AccumulateInto(V256 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double SumWide(V256 x)
+    {
+        var (lo, hi) = Vector256.Widen(x.v);
+        return Vector256.Sum(lo + hi);
+    }
 }
 
 internal readonly struct V128(Vector128<float> v) : IVec<V128>
@@ -91,4 +106,10 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Multiply(V128 a, V128 b) => new(a.v * b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 MultiplyAdd(V128 a, V128 b, V128 c) => new(Vector128.FusedMultiplyAdd(a.v, b.v, c.v));
     public static void AccumulateInto(V128 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double SumWide(V128 x)
+    {
+        var (lo, hi) = Vector128.Widen(x.v);
+        return Vector128.Sum(lo + hi);
+    }
 }
