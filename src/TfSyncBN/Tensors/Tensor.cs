@@ -103,7 +103,8 @@ public sealed partial class Tensor : ITensorLike
         return t;
     }
 
-    internal static Tensor Uninitialized(int[] shape) => new(GC.AllocateUninitializedArray<float>(ShapeSize(shape)), shape);
+    /// <summary>A tensor whose elements the caller overwrites: storage from the thread's <see cref="TensorScope"/> pool when one is open.</summary>
+    internal static Tensor Uninitialized(int[] shape) => new(TensorScope.Allocate(ShapeSize(shape)), shape);
 
     internal static Tensor ZerosLike(Tensor t) => new(new float[t.Size], t.shape);
 

@@ -49,7 +49,7 @@ public sealed class Variable : ITensorLike
         var current = Strategy.Current;
         strategy = current.NumReplicasInSync > 1 ? current : null;
         copies = new Tensor[strategy?.LocalReplicaCount ?? 1]; // a multi-worker strategy's other workers hold their own
-        copies.AsSpan().Fill(strategy?.AgreeOnInitialValue(initialValue) ?? initialValue);
+        copies.AsSpan().Fill(Own(strategy?.AgreeOnInitialValue(initialValue) ?? initialValue));
     }
 
     /// <summary>The variable's name.</summary>
@@ -147,13 +147,13 @@ public sealed class Variable : ITensorLike
                 throw new InvalidOperationException(
                     $"Variable '{Name}' has a single copy, but replica {ctx.ReplicaId} of {ctx.NumReplicasInSync} is writing it, so the replicas would race. " +
                     "Create it (or build its layer) inside strategy.Scope() or strategy.Run so that it is mirrored.");
-            copies[0] = update(copies[0]);
+            copies[0] = Own(update(copies[0]));
             return;
         }
         int replica = strategy.CurrentReplicaId;
         if (replica >= 0)
         {
-            copies[replica] = update(copies[replica]);
+            copies[replica] = Own(update(copies[replica]));
             return;
         }
         // Writing every copy is right in cross-replica code only. A replica of another strategy's Run would write every
@@ -162,7 +162,14 @@ public sealed class Variable : ITensorLike
             throw new InvalidOperationException(
                 $"Variable '{Name}' is mirrored over another strategy than the one running replica {other.ReplicaId} of {other.NumReplicasInSync}, " +
                 "so that replica would overwrite every copy. Write a variable inside Run of the strategy it was created under (or in cross-replica code).");
-        for (int r = 0; r < copies.Length; r++) copies[r] = update(copies[r]);
+        for (int r = 0; r < copies.Length; r++) copies[r] = Own(update(copies[r]));
+    }
+
+    /// <summary>Takes a value's storage out of any <see cref="TensorScope"/> open on this thread: a variable outlives the scope.</summary>
+    private static Tensor Own(Tensor value)
+    {
+        TensorScope.Release(value.Data);
+        return value;
     }
 
     private Tensor CheckedSum(Tensor current, Tensor delta)

@@ -64,6 +64,9 @@ public abstract partial class Model
 
     private IReadOnlyDictionary<string, double> ReplicaTrainStep(ReplicaContext ctx, Tensor x, Tensor y)
     {
+        // Every tensor of the step dies with it (what lasts is assigned to variables, which take their storage out of
+        // the scope): the next step reuses the storage instead of asking the GC for activations and gradients anew.
+        using var tensors = TensorScope.Begin();
         var (optimizer, loss) = RequireCompiled();
         if (!Built) Build([-1, .. x.Shape.Skip(1)]);
         var variables = TrainableWeights;

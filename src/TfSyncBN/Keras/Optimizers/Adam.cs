@@ -56,10 +56,13 @@ public sealed class Adam : Optimizer
         float alpha = (float)(learningRate * Math.Sqrt(1 - Math.Pow(Beta2, t)) / (1 - Math.Pow(Beta1, t)));
         var w = variable.Value;
         var g = gradient.AsSpan();
-        int n = w.Size;
-        var m = new float[n];
-        var v = new float[n];
-        var tmp = new float[n];
+        // New values are written straight into new tensors (no copy): inside a training step's TensorScope the
+        // scratch comes from the pool, and the variables take the storage of what they are assigned.
+        var mt = Tensor.Uninitialized(w.ShapeArray);
+        var vt = Tensor.Uninitialized(w.ShapeArray);
+        var wt = Tensor.Uninitialized(w.ShapeArray);
+        var tmpt = Tensor.Uninitialized(w.ShapeArray);
+        Span<float> m = mt.Data, v = vt.Data, update = wt.Data, tmp = tmpt.Data;
         TensorPrimitives.Subtract(g, slotVariables[0].Value.AsSpan(), tmp);
         TensorPrimitives.MultiplyAdd(tmp, 1f - Beta1, slotVariables[0].Value.AsSpan(), m);
         TensorPrimitives.Multiply(g, g, tmp);
@@ -68,13 +71,12 @@ public sealed class Adam : Optimizer
         // w − (m·α)/(sqrt(v) + ε)
         TensorPrimitives.Sqrt(v, tmp);
         TensorPrimitives.Add(tmp, Epsilon, tmp);
-        var update = new float[n];
         TensorPrimitives.Multiply(m, alpha, update);
         TensorPrimitives.Divide(update, tmp, update);
         TensorPrimitives.Subtract(w.AsSpan(), update, update);
-        slotVariables[0].Assign(Tensor.FromArray(m, w.Shape));
-        slotVariables[1].Assign(Tensor.FromArray(v, w.Shape));
-        variable.Assign(Tensor.FromArray(update, w.Shape));
+        slotVariables[0].Assign(mt);
+        slotVariables[1].Assign(vt);
+        variable.Assign(wt);
     }
 
     /// <inheritdoc/>

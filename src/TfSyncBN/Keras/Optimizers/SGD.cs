@@ -46,7 +46,9 @@ public sealed class SGD : Optimizer
     {
         var w = variable.Value;
         var g = gradient.AsSpan();
-        var result = new float[w.Size];
+        // Written straight into new tensors (no copy); see Adam.UpdateStep.
+        var resultTensor = Tensor.Uninitialized(w.ShapeArray);
+        Span<float> result = resultTensor.Data;
         if (Momentum == 0)
         {
             TensorPrimitives.Multiply(g, learningRate, result);
@@ -55,10 +57,11 @@ public sealed class SGD : Optimizer
         else
         {
             var momentum = slotVariables[0];
-            var m = new float[w.Size];
+            var mTensor = Tensor.Uninitialized(w.ShapeArray);
+            Span<float> m = mTensor.Data;
             TensorPrimitives.Multiply(g, -learningRate, m);                              // −g·η
             TensorPrimitives.MultiplyAdd(momentum.Value.AsSpan(), Momentum, m, m);      // + m·μ
-            momentum.Assign(Tensor.FromArray(m, w.Shape));
+            momentum.Assign(mTensor);
             if (Nesterov)
             {
                 TensorPrimitives.Multiply(g, -learningRate, result);
@@ -70,7 +73,7 @@ public sealed class SGD : Optimizer
                 TensorPrimitives.Add(w.AsSpan(), m, result);
             }
         }
-        variable.Assign(Tensor.FromArray(result, w.Shape));
+        variable.Assign(resultTensor);
     }
 
     /// <inheritdoc/>

@@ -1,0 +1,130 @@
+namespace TfSyncBN.Tensors;
+
+/// <summary>
+/// A region of code whose intermediate tensors reuse memory: while a scope is open on a thread, the tensors that
+/// operations create on that thread take their storage from a pool of that thread, and the scope gives the storage back
+/// when it is disposed, so that a loop of same-shaped steps (a training step, a benchmark iteration) allocates no
+/// tensor-sized memory in steady state. It plays the part of TensorFlow's and PyTorch's caching allocators, with the
+/// lifetime made explicit as in TorchSharp's <c>DisposeScope</c>.
+/// </summary>
+/// <remarks>
+/// <para>The contract: a tensor created inside a scope must not be used after the scope is disposed (its storage then
+/// holds other tensors' values), unless it was passed to <see cref="Keep"/>, or assigned to a <see cref="Variable"/>
+/// (variables take their storage out of every scope of the thread, so weights, optimizer slots and moving statistics
+/// are never recycled). Views that share storage (<see cref="Tensor.Reshape"/>) share the fate of their storage.</para>
+/// <para>Only storage of at least <see cref="MinPooledElements"/> floats is pooled: below that the garbage collector's
+/// nursery is cheaper than the bookkeeping. Each thread's pool keeps at most <see cref="MaxPooledBytesPerThread"/>
+/// bytes of free storage; what a disposed scope returns beyond that is left to the garbage collector.</para>
+/// <para>Scopes are per thread and nest; each must be disposed on the thread that began it, innermost first.
+/// <see cref="Keras.Model.TrainStep"/> runs each replica's step in a scope of its own.</para>
+/// </remarks>
+public sealed class TensorScope : IDisposable
+{
+    /// <summary>The smallest storage, in floats (16 KiB), that scopes pool.</summary>
+    public const int MinPooledElements = 4096;
+
+    /// <summary>The most free storage, in bytes (1 GiB), that one thread's pool keeps between scopes.</summary>
+    public const long MaxPooledBytesPerThread = 1L << 30;
+
+    [ThreadStatic] private static TensorScope? current;
+
+    /// <summary>Tests only: when set, scopes hand out fresh GC storage (a reference run to compare pooled runs with).</summary>
+    internal static volatile bool PoolingDisabled;
+
+    /// <summary>How many times, process-wide, a scope handed out storage that an earlier scope had returned.</summary>
+    internal static long Reuses => Interlocked.Read(ref reuses);
+
+    private static long reuses;
+    [ThreadStatic] private static Pool? pool;
+
+    private readonly TensorScope? outer;
+    private readonly Thread owner = Thread.CurrentThread;
+    private readonly HashSet<float[]> owned = new(ReferenceEqualityComparer.Instance);
+    private bool disposed;
+
+    private TensorScope(TensorScope? outer) => this.outer = outer;
+
+    /// <summary>Opens a scope on the calling thread, nested in the one already open there, if any.</summary>
+    public static TensorScope Begin() => current = new TensorScope(current);
+
+    /// <summary>Whether a scope is open on the calling thread.</summary>
+    public static bool IsActive => current is not null;
+
+    /// <summary>
+    /// Takes <paramref name="tensor"/>'s storage out of this scope, so that the tensor stays valid after the scope is
+    /// disposed: it moves to the enclosing scope if there is one, else to the garbage collector.
+    /// </summary>
+    /// <returns><paramref name="tensor"/>, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="tensor"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The scope was disposed.</exception>
+    public Tensor Keep(Tensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (owned.Remove(tensor.Data)) outer?.owned.Add(tensor.Data);
+        return tensor;
+    }
+
+    /// <summary>Closes the scope and returns the storage of every tensor created in it (and not kept) to the thread's pool.</summary>
+    /// <exception cref="InvalidOperationException">Called on another thread than the one that began the scope, or while a
+    /// scope nested in this one is still open.</exception>
+    public void Dispose()
+    {
+        if (disposed) return;
+        if (Thread.CurrentThread != owner)
+            throw new InvalidOperationException("A TensorScope must be disposed on the thread that began it.");
+        if (!ReferenceEquals(current, this))
+            throw new InvalidOperationException("A TensorScope must be disposed after the scopes nested in it (innermost first).");
+        disposed = true;
+        current = outer;
+        var p = pool ??= new Pool();
+        foreach (var data in owned) p.Return(data);
+        owned.Clear();
+    }
+
+    /// <summary>Storage for a new tensor of <paramref name="length"/> floats (contents unspecified): pooled inside a scope, else from the GC.</summary>
+    internal static float[] Allocate(int length)
+    {
+        var scope = current;
+        if (scope is null || length < MinPooledElements || PoolingDisabled) return GC.AllocateUninitializedArray<float>(length);
+        var data = (pool ??= new Pool()).Rent(length);
+        scope.owned.Add(data);
+        return data;
+    }
+
+    /// <summary>Takes <paramref name="data"/> out of every scope open on this thread: it now belongs to a long-lived owner (a variable).</summary>
+    internal static void Release(float[] data)
+    {
+        if (data.Length < MinPooledElements) return;
+        for (var s = current; s is not null; s = s.outer)
+        {
+            if (s.owned.Remove(data)) return;
+        }
+    }
+
+    /// <summary>One thread's free storage, by exact length (tensors index their storage by its length).</summary>
+    private sealed class Pool
+    {
+        private readonly Dictionary<int, Stack<float[]>> free = [];
+        private long bytes;
+
+        public float[] Rent(int length)
+        {
+            if (free.TryGetValue(length, out var stack) && stack.TryPop(out var data))
+            {
+                bytes -= 4L * length;
+                Interlocked.Increment(ref reuses);
+                return data;
+            }
+            return GC.AllocateUninitializedArray<float>(length);
+        }
+
+        public void Return(float[] data)
+        {
+            if (bytes + 4L * data.Length > MaxPooledBytesPerThread) return;
+            if (!free.TryGetValue(data.Length, out var stack)) free[data.Length] = stack = new Stack<float[]>();
+            stack.Push(data);
+            bytes += 4L * data.Length;
+        }
+    }
+}

@@ -1,0 +1,172 @@
+using TfSyncBN.Distribute;
+using TfSyncBN.Keras;
+using TfSyncBN.Tensors;
+
+namespace TfSyncBN.Tests.Tensors;
+
+[TestClass]
+public sealed class TensorScopeTests
+{
+    private const int Big = 2 * TensorScope.MinPooledElements;
+
+    private static Tensor Ramp(int n) => Tensor.FromArray(Enumerable.Range(0, n).Select(i => i * 0.5f).ToArray());
+
+    [TestMethod]
+    public void StorageOfADisposedScope_IsReusedByTheNextOne()
+    {
+        var x = Ramp(Big);
+        float[] first;
+        using (TensorScope.Begin()) first = (x * 2f).Data;
+        using (TensorScope.Begin())
+        {
+            var y = x + 1f;
+            Assert.AreSame(first, y.Data, "the second scope's tensor of the same size takes the first one's storage");
+            for (int i = 0; i < Big; i++) Assert.AreEqual(i * 0.5f + 1f, y.AsSpan()[i]);
+        }
+    }
+
+    [TestMethod]
+    public void OutsideAScope_AndForSmallTensors_StorageIsNeverShared()
+    {
+        var x = Ramp(Big);
+        var a = x * 2f;
+        var b = x * 2f;
+        Assert.AreNotSame(a.Data, b.Data);
+        var small = Ramp(TensorScope.MinPooledElements - 1);
+        float[] s1;
+        using (TensorScope.Begin()) s1 = (small * 2f).Data;
+        using (TensorScope.Begin()) Assert.AreNotSame(s1, (small * 2f).Data, "storage below MinPooledElements is not pooled");
+        Assert.IsFalse(TensorScope.IsActive);
+    }
+
+    [TestMethod]
+    public void KeptTensors_AndVariables_OutliveTheScope()
+    {
+        var x = Ramp(Big);
+        Tensor kept;
+        var variable = new Variable(Tensor.Zeros([Big]), "v");
+        using (var scope = TensorScope.Begin())
+        {
+            kept = scope.Keep(x * 3f);
+            variable.Assign((x * 4f).Reshape([Big]));     // a view: the storage is what the variable owns
+        }
+        using (TensorScope.Begin())
+        {
+            // Reuse whatever the pool holds, and overwrite it.
+            for (int k = 0; k < 4; k++) GC.KeepAlive(x * -1f);
+        }
+        for (int i = 0; i < Big; i++)
+        {
+            Assert.AreEqual(i * 1.5f, kept.AsSpan()[i], "kept tensor");
+            Assert.AreEqual(i * 2f, variable.Value.AsSpan()[i], "variable");
+        }
+    }
+
+    [TestMethod]
+    public void KeepInANestedScope_MovesTheStorageToTheOuterScope()
+    {
+        var x = Ramp(Big);
+        float[] moved;
+        using (TensorScope.Begin())
+        {
+            using (var inner = TensorScope.Begin()) moved = inner.Keep(x * 2f).Data;
+            using (TensorScope.Begin()) Assert.AreNotSame(moved, (x * 5f).Data, "the outer scope still owns it");
+        }
+        using (TensorScope.Begin())
+        {
+            var reused = new[] { (x * 6f).Data, (x * 7f).Data };
+            CollectionAssert.Contains(reused, moved, "returned when the outer scope ended");
+        }
+    }
+
+    [TestMethod]
+    public void DisposingOutOfOrderOrOnAnotherThread_Throws()
+    {
+        var outer = TensorScope.Begin();
+        var inner = TensorScope.Begin();
+        var e = Assert.ThrowsExactly<InvalidOperationException>(outer.Dispose);
+        StringAssert.Contains(e.Message, "innermost first");
+        Exception? fromOtherThread = null;
+        var t = new Thread(() => { try { inner.Dispose(); } catch (Exception ex) { fromOtherThread = ex; } });
+        t.Start();
+        t.Join();
+        Assert.IsInstanceOfType<InvalidOperationException>(fromOtherThread);
+        inner.Dispose();
+        outer.Dispose();
+        outer.Dispose(); // twice is harmless
+        Assert.IsFalse(TensorScope.IsActive);
+        Assert.ThrowsExactly<ObjectDisposedException>(() => outer.Keep(Ramp(4)));
+    }
+
+    [TestMethod]
+    public void BatchNormForwardBackward_InAScope_AllocatesNoTensorSizedMemoryInSteadyState()
+    {
+        // 16×16×16×32 floats = 512 KiB per tensor; the call's own bookkeeping (statistics, tape records) is O(C).
+        var x = Tensor.FromFunction([16, 16, 16, 32], i => MathF.Sin(i * 0.37f));
+        var dy = Tensor.FromFunction([16, 16, 16, 32], i => MathF.Cos(i * 0.11f));
+        var bn = new BatchNormalization();
+        bn.EnsureBuilt(x.Shape);
+        long Step()
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            using (TensorScope.Begin())
+            using (var tape = new GradientTape())
+            {
+                tape.Watch(x);
+                var y = bn.Call(x, training: true);
+                var dx = tape.Gradient(y, [x, .. bn.TrainableWeights], dy)[0];
+                Assert.IsNotNull(dx);
+            }
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        for (int i = 0; i < 3; i++) Step();
+        long steady = Step();
+        Assert.IsTrue(steady < 64 * 1024, $"{steady} bytes allocated per call in a scope (one tensor is {x.Size * 4} bytes)");
+    }
+
+    [TestMethod]
+    [Timeout(60000)]
+    public void TrainSteps_WithPooledStorage_AreBitwiseTheStepsWithout()
+    {
+        // Activations of 8×12×12×16 floats (18,432 ≥ MinPooledElements) and a 576×8 weight (its updates and Adam slots
+        // are computed in the scope) on 2 replicas: every step reuses the storage of the previous one. A tensor used
+        // after its scope ended, or a variable left holding pooled storage, would change the weights or losses.
+        var rng = new Random(7);
+        var x = Tensor.FromFunction([16, 12, 12, 1], _ => (float)rng.NextDouble());
+        var y = Tensor.FromFunction([16], i => i % 3);
+        (double[] Losses, float[][] Weights) Train()
+        {
+            using var strategy = new MirroredStrategy(2);
+            Sequential model;
+            using (strategy.Scope())
+            {
+                model = new Sequential(
+                [
+                    new Conv2D(16, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
+                    new SyncBatchNormalization(momentum: 0.9f), new ReLU(), new MaxPooling2D([2, 2]), new Flatten(),
+                    new Dense(8, kernelInitializer: Initializers.GlorotUniform(seed: 2)), new ReLU(), // a 576×8 kernel: pooled too
+                    new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
+                ], inputShape: [12, 12, 1]);
+                model.Compile(new Adam(learningRate: 0.01f), new SparseCategoricalCrossentropy(fromLogits: true));
+            }
+            var losses = Enumerable.Range(0, 6).Select(_ =>
+            {
+                model.ResetMetrics(); // the loss of this step alone, not the running mean
+                return model.TrainStep(x, y)["loss"];
+            }).ToArray();
+            var weights = model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray();
+            return (losses, weights);
+        }
+        TensorScope.PoolingDisabled = true;
+        (double[] Losses, float[][] Weights) reference;
+        try { reference = Train(); }
+        finally { TensorScope.PoolingDisabled = false; }
+        long reusesBefore = TensorScope.Reuses;
+        var pooled = Train();
+        Assert.IsTrue(TensorScope.Reuses - reusesBefore >= 10, $"the pooled run reused storage ({TensorScope.Reuses - reusesBefore} times)");
+        CollectionAssert.AreEqual(reference.Losses, pooled.Losses, "losses");
+        Assert.AreEqual(reference.Weights.Length, pooled.Weights.Length);
+        for (int i = 0; i < reference.Weights.Length; i++) CollectionAssert.AreEqual(reference.Weights[i], pooled.Weights[i], $"weight copy {i}");
+        Assert.IsTrue(pooled.Losses[^1] < pooled.Losses[0], $"the steps trained: {string.Join(", ", pooled.Losses)}");
+    }
+}
