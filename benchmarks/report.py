@@ -66,6 +66,7 @@ def main(out, target):
     load1 = float(meta["load_start"].split()[0])
     if load1 >= 3 or float(meta["load_end"].split()[0]) >= 3:
         L.append(f"- **Taken under load** (other processes were running on the 2 cores): absolute times are inflated and noisy; the ratios are measured within one run, but still less reliable than on an idle machine.")
+    L.append("- Layer calls, SyncBN steps and training steps run in a `TensorScope` (pooled tensor storage), as `Model.TrainStep` does.")
     L.append("- Every time is a median in ms. \"copy\" is the memory-bandwidth reference: a copy of the same tensor split over the same number of threads (dedicated threads), "
              "the faster of ordinary stores (memmove) and non-temporal stores (which the kernels use for outputs of 16 MiB or more), measured in the same run; "
              "\"x copy\" divides by it (ideal training forward ≈ 1.5 copies, forward+backward ≈ 4, inference ≈ 1). \"torch copy\" is PyTorch's `copy_` of the same tensor in its own run, for comparison. "
@@ -209,8 +210,9 @@ def main(out, target):
     if allocs:
         L.append("### Bytes allocated per layer call (exact, `GC.GetAllocatedBytesForCurrentThread`, steady state, 1 thread; SyncBN rows on each replica's thread inside a Run)")
         L.append("")
-        L.append("Tensor-sized buffers = whole tensors' worth of the bytes (everything else a call allocates is O(C): statistics, the tape record); "
-                 "for training forward and inference it is the output y, for forward+backward y and dx.")
+        L.append("Each call runs in a `TensorScope`, as each replica's step does in `Model.TrainStep`, so in steady state its output and "
+                 "gradient storage is the previous call's (without a scope every call allocates its output y, and forward+backward also dx). "
+                 "Tensor-sized buffers = whole tensors' worth of the bytes; everything else a call allocates is O(C): statistics, the tape record.")
         L.append("")
         L.append("| shape | layout | call | bytes per call | tensor bytes | tensor-sized buffers | other bytes |")
         L.append("|---|---|---|---|---|---|---|")

@@ -28,7 +28,11 @@ internal static class Allocations
             // A Keras mask over the non-channel axes (every other element kept): the masked statistics path.
             var bn = new BatchNormCase("32x32x32x64", "NHWC");
             var mask = Tensor.FromArray(Enumerable.Range(0, 32 * 32 * 32).Select(i => (float)(i % 2)).ToArray(), [32, 32, 32]);
-            rows.Add(Row("32x32x32x64", "NHWC", "TrainForward, masked", bn.Elements, () => bn.Layer.Call(bn.X, training: true, mask: mask)));
+            rows.Add(Row("32x32x32x64", "NHWC", "TrainForward, masked", bn.Elements, () =>
+            {
+                using var scope = TensorScope.Begin();
+                GC.KeepAlive(bn.Layer.Call(bn.X, training: true, mask: mask));
+            }));
         }
         File.WriteAllText(path, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
         foreach (var r in rows) Console.WriteLine(string.Join(", ", r.Select(kv => $"{kv.Key}={kv.Value}")));

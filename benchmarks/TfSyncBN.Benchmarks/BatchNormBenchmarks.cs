@@ -44,13 +44,13 @@ public abstract class LayerBenchmarks
     public void CopyTensorNonTemporal() => Copy.Run(bn.X.Data, copyDestination, Threads, nonTemporal: true);
 
     [Benchmark]
-    public Tensor TrainForward() => bn.TrainForward();
+    public float TrainForward() => bn.TrainForward();
 
     [Benchmark]
-    public Tensor? TrainForwardBackward() => bn.TrainForwardBackward();
+    public float TrainForwardBackward() => bn.TrainForwardBackward();
 
     [Benchmark]
-    public Tensor Inference() => bn.Inference();
+    public float Inference() => bn.Inference();
 }
 
 /// <summary><see cref="LayerBenchmarks"/> for BatchNormalization.</summary>

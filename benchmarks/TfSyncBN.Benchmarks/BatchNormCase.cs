@@ -38,16 +38,29 @@ internal sealed class BatchNormCase
         return Tensor.FromArray(data, shape);
     }
 
-    public Tensor TrainForward() => Layer.Call(X, training: true);
+    // Each call runs in a TensorScope, as each replica's step does in Model.TrainStep: in steady state the output and
+    // gradient storage comes from the previous call's, not from the GC. A call returns one element, so nothing
+    // escapes the scope.
 
-    public Tensor Inference() => Layer.Call(X, training: false);
+    public float TrainForward()
+    {
+        using var scope = TensorScope.Begin();
+        return Layer.Call(X, training: true).AsSpan()[0];
+    }
+
+    public float Inference()
+    {
+        using var scope = TensorScope.Begin();
+        return Layer.Call(X, training: false).AsSpan()[0];
+    }
 
     /// <summary>Training forward, then the gradients of x, γ and β for the upstream gradient dy.</summary>
-    public Tensor? TrainForwardBackward()
+    public float TrainForwardBackward()
     {
+        using var scope = TensorScope.Begin();
         using var tape = new GradientTape();
         tape.Watch(X);
         var y = Layer.Call(X, training: true);
-        return tape.Gradient(y, Sources, Dy)[0];
+        return tape.Gradient(y, Sources, Dy)[0]!.AsSpan()[0];
     }
 }

@@ -52,6 +52,7 @@ internal static class SyncStep
         {
             long before = GC.GetAllocatedBytesForCurrentThread();
             var x = slices[ctx.ReplicaId];
+            using (TensorScope.Begin()) // as in Model.TrainStep: the step's tensors reuse the previous step's storage
             using (var tape = new GradientTape())
             {
                 tape.Watch(x);
