@@ -104,7 +104,8 @@ public abstract partial class Model
         int gradSize = 0;
         foreach (var v in variables) gradSize += Tensor.ShapeSize(v.Shape.ToArray());
         int flags = gradSize, stats = flags + variables.Count;
-        var buffer = new float[stats + 3 + 2 * compiledMetrics.Length];
+        var buffer = TensorScope.Allocate(stats + 3 + 2 * compiledMetrics.Length); // pooled: recycled with the step
+        buffer.AsSpan().Clear();
         for (int i = 0, at = 0; i < variables.Count; at += Tensor.ShapeSize(variables[i].Shape.ToArray()), i++)
         {
             if (grads[i] is not { } g) continue;
@@ -131,10 +132,11 @@ public abstract partial class Model
             bool any = buffer[flags + i] > 0 || penaltyGrads?[i] is not null;
             if (any && count > 0)
             {
-                var g = buffer.AsSpan(at, size).ToArray();
-                System.Numerics.Tensors.TensorPrimitives.Divide(g, count, g);
+                var gt = Tensor.Uninitialized([.. variables[i].Shape]);
+                var g = gt.Data;
+                System.Numerics.Tensors.TensorPrimitives.Divide(buffer.AsSpan(at, size), count, g);
                 if (penaltyGrads?[i] is { } pg) System.Numerics.Tensors.TensorPrimitives.Add(g, pg.AsSpan(), g);
-                globalGrads[i] = Tensor.FromArray(g, variables[i].Shape);
+                globalGrads[i] = gt;
             }
             at += size;
         }
