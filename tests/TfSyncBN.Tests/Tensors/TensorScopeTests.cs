@@ -169,4 +169,42 @@ public sealed class TensorScopeTests
         for (int i = 0; i < reference.Weights.Length; i++) CollectionAssert.AreEqual(reference.Weights[i], pooled.Weights[i], $"weight copy {i}");
         Assert.IsTrue(pooled.Losses[^1] < pooled.Losses[0], $"the steps trained: {string.Join(", ", pooled.Losses)}");
     }
+
+    [TestMethod]
+    [Timeout(60000)]
+    public void ReadmeCustomLoop_InAScopePerStep_EqualsTheLoopWithoutScopes()
+    {
+        // The custom loop of README's "Memory: TensorScope" section, against the same loop without scopes.
+        var rng = new Random(11);
+        var batches = Enumerable.Range(0, 5).Select(_ => (
+            Tensor.FromFunction([8, 16, 16, 1], _ => (float)rng.NextDouble()),
+            Tensor.FromFunction([8], i => i % 4))).ToArray();
+        (List<float> Losses, float[][] Weights) Run(bool scoped)
+        {
+            var model = new Sequential(
+            [
+                new Conv2D(8, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 4)),
+                new BatchNormalization(), new ReLU(), new Flatten(),
+                new Dense(4, kernelInitializer: Initializers.GlorotUniform(seed: 5)),
+            ], inputShape: [16, 16, 1]);
+            var lossFn = new SparseCategoricalCrossentropy(fromLogits: true);
+            var optimizer = new SGD(learningRate: 0.05f, momentum: 0.9f);
+            var losses = new List<float>();
+            foreach (var (xb, yb) in batches)
+            {
+                using var scope = scoped ? TensorScope.Begin() : null;
+                using var tape = new GradientTape();
+                var loss = lossFn.Call(yb, model.Call(xb, training: true));
+                optimizer.ApplyGradients(tape.Gradient(loss, model.TrainableWeights), model.TrainableWeights);
+                losses.Add(loss.ToScalar());
+            }
+            return (losses, model.Weights.Select(w => w.Value.ToArray()).ToArray());
+        }
+        var plain = Run(scoped: false);
+        long reusesBefore = TensorScope.Reuses;
+        var scopedRun = Run(scoped: true);
+        Assert.IsTrue(TensorScope.Reuses > reusesBefore, "the scoped loop reused storage");
+        CollectionAssert.AreEqual(plain.Losses, scopedRun.Losses);
+        for (int i = 0; i < plain.Weights.Length; i++) CollectionAssert.AreEqual(plain.Weights[i], scopedRun.Weights[i], $"weight {i}");
+    }
 }
