@@ -30,15 +30,12 @@ public sealed class FacadeArgumentNameTests
         ["paddle.sparse"] = (e, m) => new SparseSyncBatchNorm(2, epsilon: e, momentum: m),
     };
 
+    public static IEnumerable<object[]> FacadeNames => Facades.Keys.Select(name => new object[] { name });
+
     private static string EpsilonName(string facade) => facade.StartsWith("paddle", StringComparison.Ordinal) ? "epsilon" : "eps";
 
     [TestMethod]
-    [DataRow("torch")]
-    [DataRow("mint")]
-    [DataRow("mindspore.nn")]
-    [DataRow("global")]
-    [DataRow("paddle")]
-    [DataRow("paddle.sparse")]
+    [DynamicData(nameof(FacadeNames))]
     public void Epsilon_NamesTheFacadesParameter_AndTheRange(string facade)
     {
         var make = Facades[facade];
@@ -54,12 +51,7 @@ public sealed class FacadeArgumentNameTests
     }
 
     [TestMethod]
-    [DataRow("torch")]
-    [DataRow("mint")]
-    [DataRow("mindspore.nn")]
-    [DataRow("global")]
-    [DataRow("paddle")]
-    [DataRow("paddle.sparse")]
+    [DynamicData(nameof(FacadeNames))]
     public void Momentum_NamesTheFacadesParameter_AndTheRange(string facade)
     {
         var make = Facades[facade];
