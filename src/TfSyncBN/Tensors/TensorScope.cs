@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace TfSyncBN.Tensors;
 
 /// <summary>
@@ -10,8 +12,8 @@ namespace TfSyncBN.Tensors;
 /// <remarks>
 /// <para>The contract: a tensor created inside a scope must not be used after the scope is disposed (its storage then
 /// holds other tensors' values), unless it was passed to <see cref="Keep"/>, or assigned to a <see cref="Variable"/>
-/// (variables take their storage out of every scope of the thread, so weights, optimizer slots and moving statistics
-/// are never recycled). Views that share storage (<see cref="Tensor.Reshape"/>) share the fate of their storage.</para>
+/// (variables take their storage out of the scope that allocated it, on whichever thread, so weights, optimizer slots
+/// and moving statistics are never recycled). Views that share storage (<see cref="Tensor.Reshape"/>) share the fate of their storage.</para>
 /// <para>Only storage of at least <see cref="MinPooledElements"/> floats is pooled: below that the garbage collector's
 /// nursery is cheaper than the bookkeeping. Each thread's pool keeps at most <see cref="MaxPooledBytesPerThread"/>
 /// bytes of free storage; what a disposed scope returns beyond that is left to the garbage collector.</para>
@@ -39,8 +41,14 @@ public sealed class TensorScope : IDisposable
 
     private readonly TensorScope? outer;
     private readonly Thread owner = Thread.CurrentThread;
-    private readonly HashSet<float[]> owned = new(ReferenceEqualityComparer.Instance);
+    private readonly List<float[]> allocated = [];
     private bool disposed;
+
+    /// <summary>
+    /// The open scope that owns each piece of pooled storage handed out and not yet returned. Process-wide, so that a
+    /// variable assigned on any thread takes its storage out of the scope that allocated it, whichever thread that is.
+    /// </summary>
+    private static readonly ConcurrentDictionary<float[], TensorScope> Owners = new(ReferenceEqualityComparer.Instance);
 
     private TensorScope(TensorScope? outer) => this.outer = outer;
 
@@ -57,11 +65,16 @@ public sealed class TensorScope : IDisposable
     /// <returns><paramref name="tensor"/>, for chaining.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="tensor"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The scope was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Called on another thread than the one that began the scope.</exception>
     public Tensor Keep(Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
         ObjectDisposedException.ThrowIf(disposed, this);
-        if (owned.Remove(tensor.Data)) outer?.owned.Add(tensor.Data);
+        if (Thread.CurrentThread != owner)
+            throw new InvalidOperationException("TensorScope.Keep must be called on the thread that began the scope.");
+        var data = tensor.Data;
+        if (outer is null) Owners.TryRemove(KeyValuePair.Create(data, this));
+        else if (Owners.TryUpdate(data, outer, this)) outer.allocated.Add(data);
         return tensor;
     }
 
@@ -78,8 +91,12 @@ public sealed class TensorScope : IDisposable
         disposed = true;
         current = outer;
         var p = pool ??= new Pool();
-        foreach (var data in owned) p.Return(data);
-        owned.Clear();
+        foreach (var data in allocated)
+        {
+            // Storage kept into the outer scope or taken by a variable has left this scope: only the rest is returned.
+            if (Owners.TryRemove(KeyValuePair.Create(data, this))) p.Return(data);
+        }
+        allocated.Clear();
     }
 
     /// <summary>Storage for a new tensor of <paramref name="length"/> floats (contents unspecified): pooled inside a scope, else from the GC.</summary>
@@ -88,18 +105,15 @@ public sealed class TensorScope : IDisposable
         var scope = current;
         if (scope is null || length < MinPooledElements || PoolingDisabled) return GC.AllocateUninitializedArray<float>(length);
         var data = (pool ??= new Pool()).Rent(length);
-        scope.owned.Add(data);
+        Owners[data] = scope;
+        scope.allocated.Add(data);
         return data;
     }
 
-    /// <summary>Takes <paramref name="data"/> out of every scope open on this thread: it now belongs to a long-lived owner (a variable).</summary>
+    /// <summary>Takes <paramref name="data"/> out of the scope that allocated it, on any thread: it now belongs to a long-lived owner (a variable).</summary>
     internal static void Release(float[] data)
     {
-        if (data.Length < MinPooledElements) return;
-        for (var s = current; s is not null; s = s.outer)
-        {
-            if (s.owned.Remove(data)) return;
-        }
+        if (data.Length >= MinPooledElements) Owners.TryRemove(data, out _);
     }
 
     /// <summary>One thread's free storage, by exact length (tensors index their storage by its length).</summary>

@@ -165,7 +165,7 @@ public sealed class Variable : ITensorLike
         for (int r = 0; r < copies.Length; r++) copies[r] = Own(update(copies[r]));
     }
 
-    /// <summary>Takes a value's storage out of any <see cref="TensorScope"/> open on this thread: a variable outlives the scope.</summary>
+    /// <summary>Takes a value's storage out of the <see cref="TensorScope"/> that allocated it (on any thread): a variable outlives the scope.</summary>
     private static Tensor Own(Tensor value)
     {
         TensorScope.Release(value.Data);

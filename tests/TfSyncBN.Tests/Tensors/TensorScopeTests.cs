@@ -63,6 +63,30 @@ public sealed class TensorScopeTests
     }
 
     [TestMethod]
+    public void AVariableAssignedOnAnotherThread_TakesTheStorageOutOfTheAllocatingScope()
+    {
+        var x = Ramp(Big);
+        var variable = new Variable(Tensor.Zeros([Big]), "v");
+        using (var scope = TensorScope.Begin())
+        {
+            var value = x * 4f;
+            var t = new Thread(() => variable.Assign(value)); // e.g. a replica thread writing a tensor made by the caller
+            t.Start();
+            t.Join();
+            Exception? keepError = null;
+            var k = new Thread(() => { try { scope.Keep(value); } catch (Exception e) { keepError = e; } });
+            k.Start();
+            k.Join();
+            Assert.IsInstanceOfType<InvalidOperationException>(keepError, "Keep belongs to the scope's thread");
+        }
+        using (TensorScope.Begin())
+        {
+            for (int k = 0; k < 4; k++) GC.KeepAlive(x * -1f);
+        }
+        for (int i = 0; i < Big; i++) Assert.AreEqual(i * 2f, variable.Value.AsSpan()[i]);
+    }
+
+    [TestMethod]
     public void KeepInANestedScope_MovesTheStorageToTheOuterScope()
     {
         var x = Ramp(Big);
