@@ -231,4 +231,38 @@ public sealed class TensorScopeTests
         CollectionAssert.AreEqual(plain.Losses, scopedRun.Losses);
         for (int i = 0; i < plain.Weights.Length; i++) CollectionAssert.AreEqual(plain.Weights[i], scopedRun.Weights[i], $"weight {i}");
     }
+
+    [TestMethod]
+    [Timeout(60000)]
+    public void PredictAndEvaluate_RecycleActivations_ButTheirResultsStay()
+    {
+        // Outputs of 16×8×8×32 floats: above MinPooledElements, so the replicas' scopes pool them.
+        var rng = new Random(3);
+        var x = Tensor.FromFunction([16, 8, 8, 2], _ => (float)rng.NextDouble());
+        var y = Tensor.FromFunction([16], i => i % 2);
+        using var strategy = new MirroredStrategy(2);
+        Sequential model;
+        using (strategy.Scope())
+        {
+            model = new Sequential([new Conv2D(32, [3, 3], padding: "same", kernelInitializer: Initializers.GlorotUniform(seed: 6)), new ReLU(),
+                new Flatten()], inputShape: [8, 8, 2]); // Flatten's output is a view sharing the ReLU's storage
+            model.Compile(new SGD(learningRate: 0.1f), new SparseCategoricalCrossentropy(fromLogits: true), ["accuracy"]);
+        }
+        TensorScope.PoolingDisabled = true;
+        Tensor reference;
+        IReadOnlyDictionary<string, double> referenceLogs;
+        try
+        {
+            reference = model.Predict(x, batchSize: 8);
+            referenceLogs = model.Evaluate(x, y, batchSize: 8);
+        }
+        finally { TensorScope.PoolingDisabled = false; }
+        var first = model.Predict(x, batchSize: 8);
+        var copy = first.ToArray();
+        var logs = model.Evaluate(x, y, batchSize: 8);
+        for (int i = 0; i < 3; i++) GC.KeepAlive(model.Predict(x, batchSize: 8)); // reuse whatever the pools hold
+        CollectionAssert.AreEqual(reference.ToArray(), copy, "pooled predictions equal unpooled ones");
+        CollectionAssert.AreEqual(copy, first.ToArray(), "a prediction stays valid after later scoped work");
+        CollectionAssert.AreEqual(referenceLogs.ToArray(), logs.ToArray(), "Evaluate");
+    }
 }

@@ -156,6 +156,7 @@ public abstract partial class Model
                 var result = new double[2 + 2 * evalMetrics.Length];
                 if (xs[r].Shape[0] == 0) return result;
                 using var pause = GradientTape.Pause();
+                using var tensors = TensorScope.Begin(); // only doubles leave the replica: its tensors are recycled
                 var prediction = Call(xs[r], training: false);
                 var losses = loss.Unreduced(ys[r], prediction);
                 result[0] = losses.Sum().ToScalar();
@@ -227,7 +228,10 @@ public abstract partial class Model
             var parts = strategy.Run(c =>
             {
                 using var pause = GradientTape.Pause();
-                return xs[c.ReplicaId].Shape[0] == 0 ? null : Call(xs[c.ReplicaId], training: false);
+                if (xs[c.ReplicaId].Shape[0] == 0) return null;
+                // The activations are recycled; the predictions are kept (they leave the scope).
+                using var tensors = TensorScope.Begin();
+                return tensors.Keep(Call(xs[c.ReplicaId], training: false));
             });
             if (strategy.SpansWorkers) outputs.Add(GatherPredictionsAcrossWorkers(parts.Values, xs, xb));
             else foreach (var p in parts) if (p is not null) outputs.Add(p);
