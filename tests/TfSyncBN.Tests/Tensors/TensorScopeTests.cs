@@ -9,6 +9,14 @@ public sealed class TensorScopeTests
 {
     private const int Big = 2 * TensorScope.MinPooledElements;
 
+    /// <summary>Runs <paramref name="run"/> with pooling off: the reference that pooled runs must equal bit for bit.</summary>
+    private static T Unpooled<T>(Func<T> run)
+    {
+        TensorScope.PoolingDisabled = true;
+        try { return run(); }
+        finally { TensorScope.PoolingDisabled = false; }
+    }
+
     private static Tensor Ramp(int n) => Tensor.FromArray(Enumerable.Range(0, n).Select(i => i * 0.5f).ToArray());
 
     [TestMethod]
@@ -181,10 +189,7 @@ public sealed class TensorScopeTests
             var weights = model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray();
             return (losses, weights);
         }
-        TensorScope.PoolingDisabled = true;
-        (double[] Losses, float[][] Weights) reference;
-        try { reference = Train(); }
-        finally { TensorScope.PoolingDisabled = false; }
+        var reference = Unpooled(Train);
         long reusesBefore = TensorScope.Reuses;
         var pooled = Train();
         Assert.IsTrue(TensorScope.Reuses - reusesBefore >= 10, $"the pooled run reused storage ({TensorScope.Reuses - reusesBefore} times)");
@@ -248,15 +253,7 @@ public sealed class TensorScopeTests
                 new Flatten()], inputShape: [8, 8, 2]); // Flatten's output is a view sharing the ReLU's storage
             model.Compile(new SGD(learningRate: 0.1f), new SparseCategoricalCrossentropy(fromLogits: true), ["accuracy"]);
         }
-        TensorScope.PoolingDisabled = true;
-        Tensor reference;
-        IReadOnlyDictionary<string, double> referenceLogs;
-        try
-        {
-            reference = model.Predict(x, batchSize: 8);
-            referenceLogs = model.Evaluate(x, y, batchSize: 8);
-        }
-        finally { TensorScope.PoolingDisabled = false; }
+        var (reference, referenceLogs) = Unpooled(() => (model.Predict(x, batchSize: 8), model.Evaluate(x, y, batchSize: 8)));
         var first = model.Predict(x, batchSize: 8);
         var copy = first.ToArray();
         var logs = model.Evaluate(x, y, batchSize: 8);
