@@ -16,7 +16,7 @@ namespace TfSyncBN.Distribute;
 /// identical in every bit on every replica and from run to run.</para>
 /// <para>A context is valid only inside its own <see cref="Strategy.Run{T}"/>, on its replica's thread.</para>
 /// </remarks>
-public sealed class ReplicaContext
+public sealed class ReplicaContext : IReplica
 {
     private readonly CollectiveGroup? group;
 
@@ -134,6 +134,10 @@ public sealed class ReplicaContext
 
     /// <summary>Whether collectives actually communicate (more than one replica).</summary>
     internal bool IsDistributed => group is not null && group.GlobalSize > 1;
+
+    bool ICollective.IsDistributed => IsDistributed;
+
+    void ICollective.SumInPlace(double[] buffer, string kind, string detail) => AllReduceInPlace(ReduceOp.Sum, buffer, kind, detail);
 
     internal CollectiveGroup? Group => group;
 }

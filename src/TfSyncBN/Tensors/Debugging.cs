@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using TfSyncBN.Distribute;
 
 namespace TfSyncBN.Tensors;
 
@@ -33,7 +32,7 @@ public static class Debugging
     public static void DisableCheckNumerics() => checkNumerics = false;
 
     /// <summary>The calling replica's id, or -1 in cross-replica code.</summary>
-    internal static int CurrentReplicaId => ReplicaContext.Current?.ReplicaId ?? -1;
+    internal static int CurrentReplicaId => Replication.CurrentReplicaId;
 
     /// <summary>Checks one replica's gradient of <paramref name="weight"/> (named <c>layer/weight</c>) in the training step.</summary>
     internal static void CheckWeightGradient(Tensor gradient, Variable weight, int replicaId)
