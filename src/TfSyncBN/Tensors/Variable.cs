@@ -82,7 +82,7 @@ public sealed class Variable : ITensorLike
         get
         {
             var stored = Read();
-            var value = new Tensor(stored.Data, stored.ShapeArray);
+            var value = stored.ShareStorage(stored.ShapeArray);
             GradientTape.OnVariableRead(this, value);
             return value;
         }
@@ -165,7 +165,7 @@ public sealed class Variable : ITensorLike
     /// <summary>Takes a value's storage out of the <see cref="TensorScope"/> that allocated it (on any thread): a variable outlives the scope.</summary>
     private static Tensor Own(Tensor value)
     {
-        TensorScope.Release(value.Data);
+        if (value.HostArray is { } data) TensorScope.Release(data);
         return value;
     }
 
