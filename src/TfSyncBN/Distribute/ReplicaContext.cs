@@ -72,13 +72,15 @@ public sealed class ReplicaContext : IReplica
 
     private Tensor AllReduceCore(ReduceOp op, Tensor value, string detail)
     {
-        var result = Tensor.FromArray(value.Data, value.ShapeArray);
-        AllReduceInPlace(op, result.Data, "AllReduce", detail);
+        // ToArray is the copy to host memory that the collective reduces in place; the result takes the array.
+        var values = value.ToArray();
+        AllReduceInPlace(op, values, "AllReduce", detail);
+        var result = new Tensor(values, value.ShapeArray);
         GradientTape.Record(result, [value], (dy, _) =>
         {
-            var dx = Tensor.FromArray(dy.Data, dy.ShapeArray);
-            AllReduceInPlace(op, dx.Data, "AllReduce gradient", detail);
-            return [dx];
+            var grad = dy.ToArray();
+            AllReduceInPlace(op, grad, "AllReduce gradient", detail);
+            return [new Tensor(grad, dy.ShapeArray)];
         });
         return result;
     }

@@ -193,10 +193,10 @@ public abstract class Strategy : IDisposable, IMirroringStrategy
                     $"Replica {r}'s value has shape {Tensor.ShapeString(parts[r].ShapeArray)}, but replica 0's has {Tensor.ShapeString(parts[0].ShapeArray)}" +
                     (axis is null ? "." : $" after summing axis {axis}."), nameof(value));
         }
-        var sum = Tensors.Kernels.Elementwise.SumOf(parts);
-        count = SumOverWorkers(sum.Data, count, axis is not null);
-        if (op == ReduceOp.Mean) System.Numerics.Tensors.TensorPrimitives.Divide(sum.Data, (float)count, sum.Data);
-        return sum;
+        var sum = Tensors.Kernels.Elementwise.SumOf(parts).ToArray();
+        count = SumOverWorkers(sum, count, axis is not null);
+        if (op == ReduceOp.Mean) System.Numerics.Tensors.TensorPrimitives.Divide(sum, (float)count, sum);
+        return new Tensor(sum, parts[0].ShapeArray);
     }
 
     /// <summary>

@@ -34,8 +34,10 @@ internal readonly record struct GroupSlot(int Groups, int Group)
 internal static class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
-        ICollective? sync, out BatchMoments moments, float[]? mask = null, GroupSlot slot = default)
+        ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default)
     {
+        // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
+        var mask = maskTensor?.Data;
         int C = layout.Channels;
         if (slot.Groups == 0) slot = GroupSlot.All;
         var (n, mean, m2) = LocalMoments(x, layout, mask);
@@ -69,6 +71,10 @@ internal static class BatchNormCore
         var stats = Statistics.From(mean, variance, epsilon, gamma, beta);
         return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot);
     }
+
+    /// <summary>Inference with the statistics held by two tensors of C elements.</summary>
+    public static Tensor Inference(Tensor x, ChannelLayout layout, Tensor mean, Tensor variance, Tensor? gamma, Tensor? beta, double epsilon) =>
+        Inference(x, layout, mean.Data, variance.Data, gamma, beta, epsilon);
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon)

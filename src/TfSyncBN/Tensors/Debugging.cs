@@ -38,8 +38,12 @@ public static class Debugging
     internal static void CheckWeightGradient(Tensor gradient, Variable weight, int replicaId)
     {
         int slash = weight.Name.LastIndexOf('/');
-        Check(gradient.AsSpan(), gradient.ShapeArray, slash > 0 ? weight.Name[..slash] : weight.Name, replicaId, $"gradient of weight '{weight.Name}'");
+        Check(gradient, slash > 0 ? weight.Name[..slash] : weight.Name, replicaId, $"gradient of weight '{weight.Name}'");
     }
+
+    /// <summary>Throws <see cref="CheckNumericsException"/> if <paramref name="tensor"/> holds NaN or an infinity.</summary>
+    internal static void Check(Tensor tensor, string layerName, int replicaId, string tensorName) =>
+        Check(tensor.Data, tensor.ShapeArray, layerName, replicaId, tensorName);
 
     /// <summary>Throws <see cref="CheckNumericsException"/> if <paramref name="values"/> holds NaN or an infinity.</summary>
     internal static void Check(ReadOnlySpan<float> values, IReadOnlyList<int> shape, string layerName, int replicaId, string tensorName)

@@ -110,7 +110,7 @@ public abstract partial class Model
         {
             if (grads[i] is not { } g) continue;
             if (Debugging.CheckNumericsEnabled) Debugging.CheckWeightGradient(g, variables[i], ctx.ReplicaId);
-            g.AsSpan().CopyTo(buffer.AsSpan(at));
+            g.CopyTo(buffer.AsSpan(at));
             buffer[flags + i] = 1;
         }
         buffer[stats] = localLossSum;
@@ -132,11 +132,7 @@ public abstract partial class Model
             bool any = buffer[flags + i] > 0 || penaltyGrads?[i] is not null;
             if (any && count > 0)
             {
-                var gt = Tensor.Uninitialized([.. variables[i].Shape]);
-                var g = gt.Data;
-                System.Numerics.Tensors.TensorPrimitives.Divide(buffer.AsSpan(at, size), count, g);
-                if (penaltyGrads?[i] is { } pg) System.Numerics.Tensors.TensorPrimitives.Add(g, pg.AsSpan(), g);
-                globalGrads[i] = gt;
+                globalGrads[i] = TrainingOps.ScaledFromHost(buffer.AsSpan(at, size), count, [.. variables[i].Shape], penaltyGrads?[i]);
             }
             at += size;
         }
