@@ -58,6 +58,23 @@ public sealed partial class Tensor : ITensorLike
     /// <summary>The device that holds the elements and runs the operations on this tensor.</summary>
     public Device Device => storage?.Device ?? Device.Cpu;
 
+    /// <summary>
+    /// This tensor on <paramref name="device"/>: the tensor itself when it is already there, else a copy (through host
+    /// memory between two non-host devices). An active <see cref="GradientTape"/> records it; the gradient is copied back.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No backend is registered for <paramref name="device"/>.</exception>
+    public Tensor To(Device device)
+    {
+        if (device == Device) return this;
+        var values = host ?? ToArray();
+        var y = device.IsHost
+            ? new Tensor(host is null ? values : (float[])values.Clone(), shape)
+            : new Tensor(Backends.For(device).Upload(values), shape);
+        var source = Device;
+        GradientTape.Record(y, [this], (dy, _) => [dy.To(source)]);
+        return y;
+    }
+
     private float[] NotOnHost() => throw new InvalidOperationException(
         $"This tensor lives on {Device}, not in host memory: read it with ToArray or CopyTo.");
 
@@ -158,6 +175,7 @@ public sealed partial class Tensor : ITensorLike
 
     internal static Tensor OnesLike(Tensor t)
     {
+        if (t.host is null) return DeviceOps.Fill(t, 1f);
         var r = Uninitialized(t.shape);
         r.Data.AsSpan().Fill(1f);
         return r;

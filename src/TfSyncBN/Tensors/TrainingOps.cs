@@ -25,30 +25,16 @@ internal static class TrainingOps
     internal static Tensor SgdUpdate(Tensor weights, Tensor gradient, Tensor? momentum, float learningRate, float mu, bool nesterov,
         out Tensor? newMomentum)
     {
-        ReadOnlySpan<float> w = weights.Data, g = gradient.Data;
-        var resultTensor = Tensor.Uninitialized(weights.ShapeArray);
-        Span<float> result = resultTensor.Data;
-        if (momentum is null)
-        {
-            TensorPrimitives.Multiply(g, learningRate, result);
-            TensorPrimitives.Subtract(w, result, result);
-            newMomentum = null;
-            return resultTensor;
-        }
-        var mTensor = Tensor.Uninitialized(weights.ShapeArray);
-        Span<float> m = mTensor.Data;
-        TensorPrimitives.Multiply(g, -learningRate, m);                    // −g·η
-        TensorPrimitives.MultiplyAdd(momentum.Data, mu, m, m);            // + m·μ
-        if (nesterov)
-        {
-            TensorPrimitives.Multiply(g, -learningRate, result);
-            TensorPrimitives.MultiplyAdd(m, mu, result, result);
-            TensorPrimitives.Add(w, result, result);
-        }
+        var device = DeviceOps.Common("SgdUpdate", weights, gradient, nameof(gradient));
+        if (momentum is not null) DeviceOps.Common("SgdUpdate", weights, momentum, nameof(momentum));
+        var resultTensor = DeviceOps.Allocate(device, weights.ShapeArray);
+        var mTensor = momentum is null ? null : DeviceOps.Allocate(device, weights.ShapeArray);
+        if (device.IsHost)
+            CpuBackend.SgdUpdate(weights.Data, gradient.Data, momentum is null ? default : momentum.Data, momentum is not null, learningRate, mu,
+                nesterov, resultTensor.Data, mTensor is null ? default : mTensor.Data);
         else
-        {
-            TensorPrimitives.Add(w, m, result);
-        }
+            Backends.For(device).SgdUpdate(weights.Storage, gradient.Storage, momentum?.Storage, learningRate, mu, nesterov,
+                resultTensor.Storage, mTensor?.Storage);
         newMomentum = mTensor;
         return resultTensor;
     }
@@ -61,23 +47,22 @@ internal static class TrainingOps
     internal static Tensor AdamUpdate(Tensor weights, Tensor gradient, Tensor m, Tensor v, float alpha, float beta1, float beta2,
         float epsilon, out Tensor newM, out Tensor newV)
     {
-        ReadOnlySpan<float> g = gradient.Data;
-        var mt = Tensor.Uninitialized(weights.ShapeArray);
-        var vt = Tensor.Uninitialized(weights.ShapeArray);
-        var wt = Tensor.Uninitialized(weights.ShapeArray);
-        var tmpt = Tensor.Uninitialized(weights.ShapeArray);
-        Span<float> mNew = mt.Data, vNew = vt.Data, update = wt.Data, tmp = tmpt.Data;
-        TensorPrimitives.Subtract(g, m.Data, tmp);
-        TensorPrimitives.MultiplyAdd(tmp, 1f - beta1, m.Data, mNew);
-        TensorPrimitives.Multiply(g, g, tmp);
-        TensorPrimitives.Subtract(tmp, v.Data, tmp);
-        TensorPrimitives.MultiplyAdd(tmp, 1f - beta2, v.Data, vNew);
-        // w − (m·α)/(sqrt(v) + ε)
-        TensorPrimitives.Sqrt(vNew, tmp);
-        TensorPrimitives.Add(tmp, epsilon, tmp);
-        TensorPrimitives.Multiply(mNew, alpha, update);
-        TensorPrimitives.Divide(update, tmp, update);
-        TensorPrimitives.Subtract(weights.Data, update, update);
+        var device = DeviceOps.Common("AdamUpdate", weights, gradient, nameof(gradient));
+        DeviceOps.Common("AdamUpdate", weights, m, nameof(m));
+        DeviceOps.Common("AdamUpdate", weights, v, nameof(v));
+        var mt = DeviceOps.Allocate(device, weights.ShapeArray);
+        var vt = DeviceOps.Allocate(device, weights.ShapeArray);
+        var wt = DeviceOps.Allocate(device, weights.ShapeArray);
+        if (device.IsHost)
+        {
+            var tmp = Tensor.Uninitialized(weights.ShapeArray);
+            CpuBackend.AdamUpdate(weights.Data, gradient.Data, m.Data, v.Data, alpha, beta1, beta2, epsilon, wt.Data, mt.Data, vt.Data, tmp.Data);
+        }
+        else
+        {
+            Backends.For(device).AdamUpdate(weights.Storage, gradient.Storage, m.Storage, v.Storage, alpha, beta1, beta2, epsilon,
+                wt.Storage, mt.Storage, vt.Storage);
+        }
         newM = mt;
         newV = vt;
         return wt;
