@@ -375,4 +375,25 @@ public sealed class FunctionalModelTests
         }
         StringAssert.Contains(console.ToString(), lines[add + 1]);
     }
+
+    [TestMethod]
+    [Timeout(30000)]
+    public void ReadmeExample_BuildsTrainsAndSummarizes()
+    {
+        var x = Model.Input([8, 8, 16]);
+        var y = new ReLU().Call(new Add().Call([x, new Conv2D(16, [3, 3], padding: "same").Call(x)]));
+        var block = new FunctionalModel([x], [y], name: "residual");
+        var z = Model.Input([8, 8, 16]);
+        var logits = new Dense(10).Call(new Flatten().Call(block.Call(block.Call(z))));
+        var model = new FunctionalModel([z], [logits]);
+        model.Compile("adam", "sparse_categorical_crossentropy", ["accuracy"]);
+        var lines = new List<string>();
+        model.Summary(lines.Add);
+        Assert.IsTrue(lines.Any(l => l.Contains("residual (Functional)") && l.Contains("2,320") && l.Contains("input_layer")));
+        var images = TestData.Uniform(TestData.NewRandom(12), [4, 8, 8, 16]);
+        var history = model.Fit(images, Tensor.FromArray([1f, 2f, 3f, 4f]), batchSize: 2, epochs: 1, verbose: 0);
+        Assert.AreEqual(1, history["loss"].Count);
+        CollectionAssert.AreEqual(new[] { 4, 10 }, model.Predict(images).Shape.ToArray());
+        Assert.AreEqual(2, block.TrainableWeights.Count, "the block used twice holds one kernel and one bias");
+    }
 }
