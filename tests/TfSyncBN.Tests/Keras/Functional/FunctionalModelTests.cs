@@ -396,4 +396,26 @@ public sealed class FunctionalModelTests
         CollectionAssert.AreEqual(new[] { 4, 10 }, model.Predict(images).Shape.ToArray());
         Assert.AreEqual(2, block.TrainableWeights.Count, "the block used twice holds one kernel and one bias");
     }
+
+    [TestMethod]
+    public void NestedSequential_RoundTripsThroughJson_AndConverts()
+    {
+        var seq = new Sequential([SeededDense(3, 41), new BatchNormalization(name: "seq_bn")], name: "stack");
+        var x = Model.Input([2]);
+        var model = new FunctionalModel([x], [new Concatenate().Call([x, seq.Call(x)])]);
+        Assert.IsTrue(seq.Built, "calling an unbuilt Sequential on a symbolic tensor builds it");
+        var json = model.ToJson();
+        StringAssert.Contains(json, "\"class_name\":\"Sequential\"");
+        var rebuilt = FunctionalModel.FromJson(json);
+        Assert.AreEqual(json, rebuilt.ToJson());
+        var nested = rebuilt.Layers.OfType<ModelLayer>().Single().Model;
+        Assert.IsInstanceOfType<Sequential>(nested);
+        rebuilt.SetWeights(model.GetWeights());
+        var data = TestData.Uniform(TestData.NewRandom(13), [3, 2]);
+        CollectionAssert.AreEqual(model.Predict(data).ToArray(), rebuilt.Predict(data).ToArray());
+        var converted = SyncBatchNormConversion.ConvertSyncBatchNorm(model);
+        var convertedSeq = (Sequential)converted.Layers.OfType<ModelLayer>().Single().Model;
+        Assert.IsInstanceOfType<SyncBatchNormalization>(convertedSeq.Layers[1]);
+        CollectionAssert.AreEqual(model.Predict(data).ToArray(), converted.Predict(data).ToArray());
+    }
 }
