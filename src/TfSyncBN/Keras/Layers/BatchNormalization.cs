@@ -20,7 +20,7 @@ namespace TfSyncBN.Keras;
 /// global batch across all replicas of the running strategy (see <see cref="SyncBatchNormalization"/>); without a
 /// strategy, or in cross-replica code, that is the local batch and the layer is exactly this one.</para>
 /// <para><see cref="Layer.Trainable"/> false means inference behaviour in every call, as in Keras.</para>
-/// <para>A mask passed to <see cref="Layer.Call"/> (shape: the input's without the channel axes; 0 drops an element)
+/// <para>A mask passed to <see cref="Layer.Call(Tensor, bool?, Tensor?)"/> (shape: the input's without the channel axes; 0 drops an element)
 /// removes elements from the batch statistics, and the count is the number of kept elements, as in tf.keras.</para>
 /// <para>Options for the conventions of other frameworks (all off by default, so the layer is Keras' unless asked):</para>
 /// <list type="bullet">

@@ -58,7 +58,7 @@ public abstract class KernelLayer : Layer
     /// <summary>The bias, or null when <see cref="UseBias"/> is false or before the layer is built.</summary>
     public Variable? Bias => bias;
 
-    /// <summary>Creates the kernel (and the bias of <paramref name="units"/> entries); called from <see cref="Layer.Build"/>.</summary>
+    /// <summary>Creates the kernel (and the bias of <paramref name="units"/> entries); called from <see cref="Layer.Build(IReadOnlyList{int})"/>.</summary>
     private protected void BuildWeights(int[] kernelShape, int units)
     {
         kernel = AddWeight("kernel", kernelShape, KernelInitializer, KernelRegularizer, KernelConstraint);

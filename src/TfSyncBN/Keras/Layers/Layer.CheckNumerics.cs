@@ -5,7 +5,7 @@ namespace TfSyncBN.Keras;
 public abstract partial class Layer
 {
     /// <summary>
-    /// <see cref="Call"/> under <see cref="Debugging.EnableCheckNumerics"/>: checks the input and the output, and makes the
+    /// <see cref="Call(Tensor, bool?, Tensor?)"/> under <see cref="Debugging.EnableCheckNumerics"/>: checks the input and the output, and makes the
     /// backward pass check the gradient of the output before it enters this layer's backward computation.
     /// </summary>
     private Tensor CallCheckingNumerics(Tensor inputs, bool training, Tensor? mask)

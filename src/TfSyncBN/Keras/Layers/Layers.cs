@@ -66,6 +66,13 @@ file static class LayerRegistry
 {
     public static readonly KerasRegistry<Layer> Instance = new("layer",
         new("Activation", [], Activation.FromConfig),
+        new("Add", [], Add.FromConfig),
+        new("Average", [], Average.FromConfig),
+        new("Concatenate", [], Concatenate.FromConfig),
+        new("Maximum", [], Maximum.FromConfig),
+        new("Minimum", [], Minimum.FromConfig),
+        new("Multiply", [], Multiply.FromConfig),
+        new("Subtract", [], Subtract.FromConfig),
         new("BatchNormalization", [], BatchNormalization.FromConfig),
         new("Conv2D", ["Convolution2D"], Conv2D.FromConfig),
         new("Dense", [], Dense.FromConfig),

@@ -54,6 +54,8 @@ public abstract partial class Model
     /// <summary>Builds the model and the optimizer state under the model's strategy, before replicas run.</summary>
     private void Prepare(IReadOnlyList<int> inputShape)
     {
+        if (this is Functional { Inputs.Count: not 1 } or Functional { Outputs.Count: not 1 })
+            throw new InvalidOperationException($"Model '{Name}' has several inputs or outputs; Fit, Evaluate, Predict and TrainStep take one input and one target tensor, so train a model with one input and one output (run others with Call(IReadOnlyList<Tensor>)).");
         if (!Built) Build([-1, .. inputShape.Skip(1)]);
         if (Optimizer is { } o)
         {
