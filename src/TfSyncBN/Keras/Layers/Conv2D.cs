@@ -17,10 +17,8 @@ namespace TfSyncBN.Keras;
 /// <para>Keras defaults: strides 1, <c>"valid"</c>, channels last, dilation 1, groups 1, no activation, a bias,
 /// Glorot-uniform kernel, zero bias. Unlike Keras, strides and dilation above 1 may be combined.</para>
 /// </remarks>
-public sealed class Conv2D : KernelLayer
+public sealed class Conv2D : Conv2DBase
 {
-    private readonly int[] kernelSize, strides, dilationRate;
-
     /// <summary>Creates the layer; the weights are created on the first call, from the input's channel count.</summary>
     /// <param name="filters">The number of output channels F, ≥ 1, a multiple of <paramref name="groups"/>.</param>
     /// <param name="kernelSize">[KH, KW], or one value for both; each ≥ 1.</param>
@@ -49,73 +47,37 @@ public sealed class Conv2D : KernelLayer
         IInitializer? kernelInitializer = null, IInitializer? biasInitializer = null, IRegularizer? kernelRegularizer = null,
         IRegularizer? biasRegularizer = null, IConstraint? kernelConstraint = null, IConstraint? biasConstraint = null, string? name = null,
         bool trainable = true)
-        : base(activation, useBias, kernelInitializer, biasInitializer, kernelRegularizer, biasRegularizer, kernelConstraint, biasConstraint, name, trainable)
+        : base(kernelSize, strides, padding, dataFormat, dilationRate, activation, useBias, kernelInitializer, biasInitializer, kernelRegularizer,
+            biasRegularizer, kernelConstraint, biasConstraint, name, trainable)
     {
         if (filters < 1) throw new ArgumentOutOfRangeException(nameof(filters), filters, "filters must be a positive integer.");
         if (groups < 1) throw new ArgumentOutOfRangeException(nameof(groups), groups, "groups must be a positive integer.");
         if (filters % groups != 0)
             throw new ArgumentException($"filters ({filters}) must be a multiple of groups ({groups}).", nameof(groups));
-        ArgumentNullException.ThrowIfNull(kernelSize);
         Filters = filters;
         Groups = groups;
-        var (kh, kw) = Window.Pair(kernelSize, null, nameof(kernelSize));
-        var (sh, sw) = Window.Pair(strides, [1, 1], nameof(strides));
-        var (dh, dw) = Window.Pair(dilationRate, [1, 1], nameof(dilationRate));
-        this.kernelSize = [kh, kw];
-        this.strides = [sh, sw];
-        this.dilationRate = [dh, dw];
-        Padding = Window.IsSame(padding, nameof(padding)) ? "same" : "valid";
-        DataFormat = LayerConfig.DataFormat(dataFormat, nameof(dataFormat));
     }
 
     /// <summary>The number of output channels.</summary>
     public int Filters { get; }
 
-    /// <summary>[KH, KW].</summary>
-    public IReadOnlyList<int> KernelSize => Array.AsReadOnly(kernelSize);
-
-    /// <summary>[SH, SW].</summary>
-    public IReadOnlyList<int> Strides => Array.AsReadOnly(strides);
-
-    /// <summary>[DH, DW].</summary>
-    public IReadOnlyList<int> DilationRate => Array.AsReadOnly(dilationRate);
-
     /// <summary>The number of channel groups.</summary>
     public int Groups { get; }
 
-    /// <summary><c>"valid"</c> or <c>"same"</c>.</summary>
-    public string Padding { get; }
+    private protected override int OutputChannels(int inputChannels) => Filters;
 
-    /// <summary><c>"channels_last"</c> or <c>"channels_first"</c>.</summary>
-    public string DataFormat { get; }
+    private protected override int BuiltChannels => Kernel!.Shape[2] * Groups;
 
-    /// <summary>[N, OH, OW, filters] for an input [N, H, W, C], or [N, filters, OH, OW] for [N, C, H, W] channels first.</summary>
-    /// <exception cref="ArgumentException">The input is not rank 4, or a "valid" window is larger than the input.</exception>
-    public override IReadOnlyList<int> ComputeOutputShape(IReadOnlyList<int> inputShape)
-    {
-        var s = LayerConfig.CheckRank(inputShape, 4, ClassName);
-        return Window.OutputShape(s, kernelSize, strides, Padding == "same", Filters, nameof(inputShape), DataFormat == LayerConfig.ChannelsFirst, dilationRate);
-    }
+    private protected override Tensor Convolve(Tensor inputs, Tensor kernel, int[] strides, string padding, int[] dilationRate, string dataFormat) =>
+        inputs.Conv2D(kernel, strides, padding, dilationRate, Groups, dataFormat);
 
     /// <inheritdoc/>
     protected override void Build(IReadOnlyList<int> inputShape)
     {
-        var s = LayerConfig.CheckRank(inputShape, 4, ClassName, paramName: "inputs");
-        int c = s[LayerConfig.ChannelAxis(DataFormat)];
-        if (c < 1) throw new ArgumentException($"{ClassName} needs at least one input channel, but got shape {Tensor.ShapeString(s)} ({DataFormat}).", "inputs");
+        int c = InputChannels(inputShape);
         if (c % Groups != 0)
-            throw new ArgumentException($"{ClassName} has groups = {Groups}, which must divide the input's {c} channels (shape {Tensor.ShapeString(s)}, {DataFormat}).", "inputs");
-        BuildWeights([kernelSize[0], kernelSize[1], c / Groups, Filters], Filters);
-    }
-
-    /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask)
-    {
-        int channels = Kernel!.Shape[2] * Groups;
-        if (inputs.Rank != 4 || inputs.Shape[LayerConfig.ChannelAxis(DataFormat)] != channels)
-            throw new ArgumentException($"{ClassName} '{Name}' was built for {DataFormat} inputs of rank 4 with {channels} channels, but got shape {Tensor.ShapeString([.. inputs.Shape])}.", nameof(inputs));
-        var z = inputs.Conv2D(Kernel.Value, strides, Padding, dilationRate, Groups, LayerConfig.OpFormat(DataFormat));
-        return Finish(z, DataFormat == LayerConfig.ChannelsFirst);
+            throw new ArgumentException($"{ClassName} has groups = {Groups}, which must divide the input's {c} channels (shape {Tensor.ShapeString([.. inputShape])}, {DataFormat}).", "inputs");
+        BuildWeights([KernelSize[0], KernelSize[1], c / Groups, Filters], Filters);
     }
 
     /// <summary>
@@ -124,8 +86,7 @@ public sealed class Conv2D : KernelLayer
     /// </summary>
     public override IReadOnlyDictionary<string, object?> GetConfig() => LayerConfig.With(base.GetConfig(),
     [
-        ("filters", Filters), ("kernel_size", kernelSize.ToArray()), ("strides", strides.ToArray()), ("padding", Padding),
-        ("data_format", DataFormat), ("dilation_rate", dilationRate.ToArray()), ("groups", Groups), .. KernelConfig(),
+        ("filters", Filters), .. WindowConfig(), ("groups", Groups), .. KernelConfig(),
     ]);
 
     /// <summary>Rebuilds a layer from <see cref="GetConfig"/> output (or Keras JSON of the same shape); <c>filters</c> and <c>kernel_size</c> are required.</summary>

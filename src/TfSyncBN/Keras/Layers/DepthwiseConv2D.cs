@@ -14,10 +14,8 @@ namespace TfSyncBN.Keras;
 /// a bias, Glorot-uniform kernel, zero bias. The config names the kernel's arguments <c>depthwise_initializer</c>,
 /// <c>depthwise_regularizer</c> and <c>depthwise_constraint</c>.</para>
 /// </remarks>
-public sealed class DepthwiseConv2D : KernelLayer
+public sealed class DepthwiseConv2D : Conv2DBase
 {
-    private readonly int[] kernelSize, strides, dilationRate;
-
     /// <summary>Creates the layer; the weights are created on the first call, from the input's channel count.</summary>
     /// <param name="kernelSize">[KH, KW], or one value for both; each ≥ 1.</param>
     /// <param name="strides">[SH, SW], or one value for both; each ≥ 1; [1, 1] when null.</param>
@@ -44,65 +42,28 @@ public sealed class DepthwiseConv2D : KernelLayer
         IInitializer? depthwiseInitializer = null, IInitializer? biasInitializer = null, IRegularizer? depthwiseRegularizer = null,
         IRegularizer? biasRegularizer = null, IConstraint? depthwiseConstraint = null, IConstraint? biasConstraint = null, string? name = null,
         bool trainable = true)
-        : base(activation, useBias, depthwiseInitializer, biasInitializer, depthwiseRegularizer, biasRegularizer, depthwiseConstraint, biasConstraint, name, trainable)
+        : base(kernelSize, strides, padding, dataFormat, dilationRate, activation, useBias, depthwiseInitializer, biasInitializer,
+            depthwiseRegularizer, biasRegularizer, depthwiseConstraint, biasConstraint, name, trainable)
     {
-        ArgumentNullException.ThrowIfNull(kernelSize);
         if (depthMultiplier < 1) throw new ArgumentOutOfRangeException(nameof(depthMultiplier), depthMultiplier, "depthMultiplier must be a positive integer.");
         DepthMultiplier = depthMultiplier;
-        var (kh, kw) = Window.Pair(kernelSize, null, nameof(kernelSize));
-        var (sh, sw) = Window.Pair(strides, [1, 1], nameof(strides));
-        var (dh, dw) = Window.Pair(dilationRate, [1, 1], nameof(dilationRate));
-        this.kernelSize = [kh, kw];
-        this.strides = [sh, sw];
-        this.dilationRate = [dh, dw];
-        Padding = Window.IsSame(padding, nameof(padding)) ? "same" : "valid";
-        DataFormat = LayerConfig.DataFormat(dataFormat, nameof(dataFormat));
     }
 
     /// <summary>The filters per input channel, M.</summary>
     public int DepthMultiplier { get; }
 
-    /// <summary>[KH, KW].</summary>
-    public IReadOnlyList<int> KernelSize => Array.AsReadOnly(kernelSize);
+    private protected override int OutputChannels(int inputChannels) => inputChannels * DepthMultiplier;
 
-    /// <summary>[SH, SW].</summary>
-    public IReadOnlyList<int> Strides => Array.AsReadOnly(strides);
+    private protected override int BuiltChannels => Kernel!.Shape[2];
 
-    /// <summary>[DH, DW].</summary>
-    public IReadOnlyList<int> DilationRate => Array.AsReadOnly(dilationRate);
-
-    /// <summary><c>"valid"</c> or <c>"same"</c>.</summary>
-    public string Padding { get; }
-
-    /// <summary><c>"channels_last"</c> or <c>"channels_first"</c>.</summary>
-    public string DataFormat { get; }
-
-    /// <summary>[N, OH, OW, C·M], or [N, C·M, OH, OW] channels first.</summary>
-    /// <exception cref="ArgumentException">The input is not rank 4, or a "valid" window is larger than the input.</exception>
-    public override IReadOnlyList<int> ComputeOutputShape(IReadOnlyList<int> inputShape)
-    {
-        var s = LayerConfig.CheckRank(inputShape, 4, ClassName);
-        return Window.OutputShape(s, kernelSize, strides, Padding == "same", s[LayerConfig.ChannelAxis(DataFormat)] * DepthMultiplier,
-            nameof(inputShape), DataFormat == LayerConfig.ChannelsFirst, dilationRate);
-    }
+    private protected override Tensor Convolve(Tensor inputs, Tensor kernel, int[] strides, string padding, int[] dilationRate, string dataFormat) =>
+        inputs.DepthwiseConv2D(kernel, strides, padding, dilationRate, dataFormat);
 
     /// <inheritdoc/>
     protected override void Build(IReadOnlyList<int> inputShape)
     {
-        var s = LayerConfig.CheckRank(inputShape, 4, ClassName, paramName: "inputs");
-        int c = s[LayerConfig.ChannelAxis(DataFormat)];
-        if (c < 1) throw new ArgumentException($"{ClassName} needs at least one input channel, but got shape {Tensor.ShapeString(s)} ({DataFormat}).", "inputs");
-        BuildWeights([kernelSize[0], kernelSize[1], c, DepthMultiplier], c * DepthMultiplier);
-    }
-
-    /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask)
-    {
-        int channels = Kernel!.Shape[2];
-        if (inputs.Rank != 4 || inputs.Shape[LayerConfig.ChannelAxis(DataFormat)] != channels)
-            throw new ArgumentException($"{ClassName} '{Name}' was built for {DataFormat} inputs of rank 4 with {channels} channels, but got shape {Tensor.ShapeString([.. inputs.Shape])}.", nameof(inputs));
-        var z = inputs.DepthwiseConv2D(Kernel.Value, strides, Padding, dilationRate, LayerConfig.OpFormat(DataFormat));
-        return Finish(z, DataFormat == LayerConfig.ChannelsFirst);
+        int c = InputChannels(inputShape);
+        BuildWeights([KernelSize[0], KernelSize[1], c, DepthMultiplier], c * DepthMultiplier);
     }
 
     /// <summary>
@@ -112,8 +73,7 @@ public sealed class DepthwiseConv2D : KernelLayer
     /// </summary>
     public override IReadOnlyDictionary<string, object?> GetConfig() => LayerConfig.With(base.GetConfig(),
     [
-        ("kernel_size", kernelSize.ToArray()), ("strides", strides.ToArray()), ("padding", Padding), ("depth_multiplier", DepthMultiplier),
-        ("data_format", DataFormat), ("dilation_rate", dilationRate.ToArray()), .. KernelConfig("depthwise"),
+        .. WindowConfig(), ("depth_multiplier", DepthMultiplier), .. KernelConfig("depthwise"),
     ]);
 
     /// <summary>Rebuilds a layer from <see cref="GetConfig"/> output (or Keras JSON of the same shape); <c>kernel_size</c> is required.</summary>
