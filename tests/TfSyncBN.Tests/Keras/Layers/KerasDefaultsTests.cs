@@ -111,3 +111,44 @@ public sealed class KerasDefaultsTests
         Assert.AreEqual("activation", Assert.ThrowsExactly<ArgumentException>(() => new Activation("Relu")).ParamName);
     }
 }
+
+/// <summary>A model of every new layer, channels first, through model JSON and a weights file.</summary>
+[TestClass]
+public sealed class NewLayersSavingTests
+{
+    [TestMethod]
+    public void ModelJsonPlusWeights_RebuildsTheModel_AndPredictsIdentically()
+    {
+        var model = new Sequential(
+        [
+            new ZeroPadding2D([1, 0, 2, 1], "channels_first"),
+            new Conv2D(4, [3, 3], [2, 1], "same", "channels_first", [1, 1], groups: 2, activation: "relu6", kernelInitializer: Initializers.GlorotUniform(seed: 1)),
+            new DepthwiseConv2D([3, 3], padding: "same", depthMultiplier: 2, dataFormat: "channels_first", dilationRate: [2, 2], activation: "gelu",
+                depthwiseInitializer: Initializers.GlorotUniform(seed: 2), biasInitializer: Initializers.RandomNormal(seed: 3)),
+            new LeakyReLU(0.1f),
+            new AveragePooling2D([2, 2], padding: "same", dataFormat: "channels_first"),
+            new UpSampling2D([1, 2], "channels_first"),
+            new LayerNormalization([1], gammaInitializer: Initializers.RandomNormal(1f, 0.2f, seed: 4), betaInitializer: Initializers.RandomNormal(seed: 5)),
+            new GlobalMaxPooling2D("channels_first", keepDims: true),
+            new Reshape([-1]),
+            new Activation("silu"),
+            new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 6)),
+        ], inputShape: [2, 7, 6]);
+        var x = TfSyncBN.Tests.TestUtil.TestData.Uniform(TfSyncBN.Tests.TestUtil.TestData.NewRandom(8), [3, 2, 7, 6]);
+        var expected = model.Predict(x).ToArray();
+        var path = Path.Combine(Path.GetTempPath(), $"tfsyncbn-layers-{Guid.NewGuid():N}.weights");
+        try
+        {
+            model.SaveWeights(path);
+            var rebuilt = Sequential.FromJson(model.ToJson());
+            rebuilt.LoadWeights(path);
+            Assert.AreEqual(model.ToJson(), rebuilt.ToJson());
+            Assert.HasCount(model.Weights.Count, rebuilt.Weights);
+            CollectionAssert.AreEqual(expected, rebuilt.Predict(x).ToArray());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
