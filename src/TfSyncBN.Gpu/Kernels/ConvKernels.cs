@@ -32,12 +32,8 @@ internal static class ConvKernels
     public static void Col2Im(Index1D i, ArrayView<float> cols, WindowShape g, ArrayView<float> dx)
     {
         long index = i.X;
-        int c = (int)(index % g.C);
-        long t = index / g.C;
-        int ix = (int)(t % g.W);
-        t /= g.W;
-        int iy = (int)(t % g.H);
-        int n = (int)(t / g.H);
+        var p = Position.Of(index, g.H, g.W, g.C);
+        int n = p.N, iy = p.Y, ix = p.X, c = p.C;
         int k = g.KH * g.KW * g.C;
         float acc = 0f;
         for (int ky = 0; ky < g.KH; ky++)
@@ -63,12 +59,8 @@ internal static class ConvKernels
     public static void MaxPool(Index1D i, ArrayView<float> x, WindowShape g, ArrayView<float> y)
     {
         long index = i.X;
-        int c = (int)(index % g.C);
-        long t = index / g.C;
-        int ox = (int)(t % g.OW);
-        t /= g.OW;
-        int oy = (int)(t % g.OH);
-        int n = (int)(t / g.OH);
+        var p = Position.Of(index, g.OH, g.OW, g.C);
+        int n = p.N, oy = p.Y, ox = p.X, c = p.C;
         long at = ArgMax(x, g, n, oy, ox, c);
         y[index] = x[at];
     }
@@ -80,12 +72,8 @@ internal static class ConvKernels
     public static void MaxPoolBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, WindowShape g, ArrayView<float> dx)
     {
         long index = i.X;
-        int c = (int)(index % g.C);
-        long t = index / g.C;
-        int ix = (int)(t % g.W);
-        t /= g.W;
-        int iy = (int)(t % g.H);
-        int n = (int)(t / g.H);
+        var p = Position.Of(index, g.H, g.W, g.C);
+        int n = p.N, iy = p.Y, ix = p.X, c = p.C;
         // Windows containing iy: oy·SH − PT ≤ iy ≤ oy·SH − PT + KH − 1.
         int oyLo = iy + g.PadTop - g.KH + 1;
         oyLo = oyLo <= 0 ? 0 : (oyLo + g.SH - 1) / g.SH;
@@ -126,5 +114,22 @@ internal static class ConvKernels
             }
         }
         return best;
+    }
+}
+
+/// <summary>The (n, y, x, c) coordinates of a flat NHWC index.</summary>
+internal struct Position
+{
+    public int N, Y, X, C;
+
+    public static Position Of(long index, int h, int w, int c)
+    {
+        var p = new Position { C = (int)(index % c) };
+        long t = index / c;
+        p.X = (int)(t % w);
+        t /= w;
+        p.Y = (int)(t % h);
+        p.N = (int)(t / h);
+        return p;
     }
 }
