@@ -361,6 +361,8 @@ public sealed class FunctionalModelTests
         StringAssert.Contains(lines[inner], "20");
         StringAssert.Contains(lines[inner], "outer_in[0][0]");
         StringAssert.Contains(text, "Total params: 30 (120.00 B)");
+        var html = TfSyncBN.Display.Html.Model(outer);
+        StringAssert.Contains(html, "<td>outer_add (Add)</td><td>(None, 4)</td><td>0</td>");
 
         var console = new StringWriter();
         var previous = Console.Out;
