@@ -22,21 +22,33 @@ public static class FitCase
         });
     }
 
-    /// <summary>Dense → SyncBatchNormalization → Dense(softmax), seeded, compiled with SGD.</summary>
-    public static Sequential Model()
+    /// <summary>Dense → SyncBatchNormalization → Dense(softmax), seeded, compiled with SGD; or, when
+    /// <paramref name="functional"/>, a functional model whose last Dense also reads the inputs (a Concatenate).</summary>
+    public static Model Model(bool functional = false)
     {
-        var model = new Sequential(
-        [
-            new Dense(8, activation: "relu", kernelInitializer: new GlorotUniform(seed: 1)),
-            new SyncBatchNormalization(momentum: 0.9f),
-            new Dense(Classes, activation: "softmax", kernelInitializer: new GlorotUniform(seed: 2)),
-        ]);
+        Model model;
+        if (functional)
+        {
+            var x = Keras.Model.Input([Features]);
+            var h = new SyncBatchNormalization(momentum: 0.9f).Call(new Dense(8, activation: "relu", kernelInitializer: new GlorotUniform(seed: 1)).Call(x));
+            var y = new Dense(Classes, activation: "softmax", kernelInitializer: new GlorotUniform(seed: 2)).Call(new Concatenate().Call([h, x]));
+            model = new Functional([x], [y]);
+        }
+        else
+        {
+            model = new Sequential(
+            [
+                new Dense(8, activation: "relu", kernelInitializer: new GlorotUniform(seed: 1)),
+                new SyncBatchNormalization(momentum: 0.9f),
+                new Dense(Classes, activation: "softmax", kernelInitializer: new GlorotUniform(seed: 2)),
+            ]);
+        }
         model.Compile(new SGD(learningRate: 0.1f, momentum: 0.5f), "sparse_categorical_crossentropy");
         return model;
     }
 
     /// <summary>Trains <paramref name="model"/> on the first 28 samples, validating on the last 12; the loss and validation loss of each epoch.</summary>
-    public static (double[] Loss, double[] ValidationLoss) Train(Sequential model)
+    public static (double[] Loss, double[] ValidationLoss) Train(Model model)
     {
         var history = model.Fit(Inputs(), Labels(), batchSize: BatchSize, epochs: Epochs, verbose: 0, seed: ShuffleSeed, validationSplit: 0.3f);
         return ([.. history["loss"]], [.. history["val_loss"]]);

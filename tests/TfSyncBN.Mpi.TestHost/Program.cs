@@ -12,14 +12,14 @@ using TfSyncBN.Tensors;
 //   syncbn <output prefix> <local replicas> <per-replica batch sizes, comma separated, in global replica order>
 //       SyncBatchNormalization forward and backward plus ReplicaContext.AllReduce and Strategy.Reduce; each rank
 //       writes <output prefix>.<rank>.json.
-//   fit <output prefix> <local replicas>
-//       FitCase's model trained with Fit under the strategy; each rank writes its weights, loss history and an
+//   fit <output prefix> <local replicas> [functional]
+//       FitCase's model (Sequential, or its functional variant) trained with Fit under the strategy; each rank writes its weights, loss history and an
 //       unseeded variable created in the scope (which every worker must get from worker 0).
 //   fault <throw|exit|kill|leave> <timeout seconds>
 //       worker 1 fails at step 3 (throws inside Run, exits with code 3, is killed, or returns from Main); the others keep
 //       calling collectives and must be ended by the job abort, not hang.
 return args.Length > 0 && args[0] == "syncbn" ? SyncBn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3])
-    : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture))
+    : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args.Length > 3 && args[3] == "functional")
     : args.Length > 0 && args[0] == "fault" ? Fault(args[1], double.Parse(args[2], CultureInfo.InvariantCulture))
     : Usage();
 
@@ -68,15 +68,15 @@ static int SyncBn(string prefix, int localReplicas, string sizeList)
     return 0;
 }
 
-static int Fit(string prefix, int localReplicas)
+static int Fit(string prefix, int localReplicas, bool functional)
 {
     using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
     using var strategy = new MultiWorkerMirroredStrategy(communicator, localReplicas);
-    Sequential model;
+    Model model;
     Variable unseeded;
     using (strategy.Scope())
     {
-        model = FitCase.Model();
+        model = FitCase.Model(functional);
         unseeded = new Variable(Tensor.FromFunction([5], _ => Random.Shared.NextSingle()), "unseeded");
     }
     var (losses, validationLosses) = FitCase.Train(model);

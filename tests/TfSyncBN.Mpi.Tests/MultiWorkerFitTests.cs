@@ -9,16 +9,18 @@ public sealed class MultiWorkerFitTests
 {
     [TestMethod]
     [Timeout(90_000, CooperativeCancellation = true)]
-    public void FitOnTwoWorkersTimesTwoReplicas_EqualsSingleProcessTraining()
+    [DataRow(false)]
+    [DataRow(true)]
+    public void FitOnTwoWorkersTimesTwoReplicas_EqualsSingleProcessTraining(bool functional)
     {
         var prefix = Path.Combine(MpiJob.NewOutputDirectory(), "fit");
-        var job = MpiJob.RunMpi(2, TimeSpan.FromSeconds(60), "fit", prefix, "2");
+        var job = MpiJob.RunMpi(2, TimeSpan.FromSeconds(60), "fit", prefix, "2", functional ? "functional" : "sequential");
         Assert.IsFalse(job.TimedOut, $"the job hung:\n{job.Output}");
         Assert.AreEqual(0, job.ExitCode, $"the job failed:\n{job.Output}");
         var workers = Enumerable.Range(0, 2).Select(w => JsonSerializer.Deserialize<FitResult>(File.ReadAllText($"{prefix}.{w}.json"))!).ToArray();
 
         // Single process, no strategy: the whole batch of each step on one device.
-        var model = FitCase.Model();
+        var model = FitCase.Model(functional);
         var (losses, validationLosses) = FitCase.Train(model);
         var weights = model.GetWeights().Select(w => w.ToArray()).ToArray();
         var predictions = model.Predict(FitCase.Inputs(), batchSize: 19).ToArray();

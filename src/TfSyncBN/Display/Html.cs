@@ -68,7 +68,7 @@ internal static class Html
     {
         var m = (Model)instance;
         var layers = m.Layers;
-        var shapes = m is Sequential { Built: true } s ? s.OutputShapes : null;
+        var shapes = m switch { Sequential { Built: true } s => s.OutputShapes, Functional f => f.LayerOutputShapes, _ => null };
         var sb = new StringBuilder();
         sb.Append("<table class=\"tfsyncbn-summary\"><caption>Model: \"").Append(E(m.Name)).Append("\"</caption>");
         sb.Append("<thead><tr><th>Layer (type)</th><th>Output Shape</th><th>Param #</th></tr></thead><tbody>");

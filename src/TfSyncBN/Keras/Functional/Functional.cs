@@ -198,4 +198,8 @@ public sealed partial class Functional : Model
 
     /// <summary>The index of <paramref name="node"/> among its layer's calls in this model (Keras' node index in model JSON).</summary>
     internal int NodeIndex(Node node) => localIndex[node];
+
+    /// <summary>Each layer's output shape (of its first call's first output), batch dimension -1 when unknown.</summary>
+    internal IReadOnlyList<IReadOnlyList<int>> LayerOutputShapes =>
+        layers.Select(l => (IReadOnlyList<int>)nodes.First(n => ReferenceEquals(n.Layer, l)).Outputs[0].ShapeArray).ToArray();
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace TfSyncBN.Keras;
 
 /// <summary>
@@ -35,8 +33,7 @@ public sealed class KerasTensor
     public override string ToString() => $"KerasTensor(shape={ShapeText(ShapeArray)}, name={Name})";
 
     /// <summary>A Keras-style shape: <c>(None, 8)</c>, <c>(None,)</c>.</summary>
-    internal static string ShapeText(IReadOnlyList<int> shape) =>
-        "(" + string.Join(", ", shape.Select(d => d < 0 ? "None" : d.ToString(CultureInfo.InvariantCulture))) + (shape.Count == 1 ? ",)" : ")");
+    internal static string ShapeText(IReadOnlyList<int> shape) => Model.ShapeText(shape);
 }
 
 /// <summary>One call of a layer on symbolic tensors (Keras <c>Node</c>): its inputs and outputs.</summary>

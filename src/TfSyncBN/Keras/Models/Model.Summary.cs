@@ -77,7 +77,7 @@ public abstract partial class Model
         return sb.ToString().TrimEnd();
     }
 
-    private static string ShapeText(IReadOnlyList<int> shape) =>
+    internal static string ShapeText(IReadOnlyList<int> shape) =>
         "(" + string.Join(", ", shape.Select(d => d < 0 ? "None" : d.ToString(CultureInfo.InvariantCulture))) + (shape.Count == 1 ? ",)" : ")");
 
     /// <summary><c>12,345 (48.22 KB)</c>: the count and its float32 size, in Keras 3's format.</summary>

@@ -361,6 +361,8 @@ public sealed class FunctionalModelTests
         StringAssert.Contains(lines[inner], "20");
         StringAssert.Contains(lines[inner], "outer_in[0][0]");
         StringAssert.Contains(text, "Total params: 30 (120.00 B)");
+        var html = TfSyncBN.Display.Html.Model(outer);
+        StringAssert.Contains(html, "<td>outer_add (Add)</td><td>(None, 4)</td><td>0</td>");
 
         var console = new StringWriter();
         var previous = Console.Out;
@@ -417,5 +419,27 @@ public sealed class FunctionalModelTests
         var convertedSeq = (Sequential)converted.Layers.OfType<ModelLayer>().Single().Model;
         Assert.IsInstanceOfType<SyncBatchNormalization>(convertedSeq.Layers[1]);
         CollectionAssert.AreEqual(model.Predict(data).ToArray(), converted.Predict(data).ToArray());
+    }
+
+    [TestMethod]
+    public void ALayerCalledInTwoModels_IsNumberedPerModelInJson()
+    {
+        var shared = SeededDense(2, 51, name: "shared_dense");
+        var a = Model.Input([3], name: "in_a");
+        var first = new FunctionalModel([a], [shared.Call(a)], name: "first");
+        var b = Model.Input([3], name: "in_b");
+        var second = new FunctionalModel([b], [new ReLU(name: "relu_b").Call(shared.Call(b))], name: "second");
+        Assert.AreEqual(2, shared.InboundNodes.Count);
+        using var doc = JsonDocument.Parse(second.ToJson());
+        var config = doc.RootElement.GetProperty("config");
+        var dense = config.GetProperty("layers").EnumerateArray().Single(l => l.GetProperty("name").GetString() == "shared_dense");
+        Assert.AreEqual("[[[\"in_b\",0,0,{}]]]", dense.GetProperty("inbound_nodes").GetRawText(), "the layer's only call in this model is node 0");
+        var relu = config.GetProperty("layers").EnumerateArray().Single(l => l.GetProperty("name").GetString() == "relu_b");
+        Assert.AreEqual("[[[\"shared_dense\",0,0,{}]]]", relu.GetProperty("inbound_nodes").GetRawText());
+        var rebuilt = FunctionalModel.FromJson(second.ToJson());
+        rebuilt.SetWeights(second.GetWeights());
+        var data = TestData.Uniform(TestData.NewRandom(14), [4, 3]);
+        CollectionAssert.AreEqual(second.Predict(data).ToArray(), rebuilt.Predict(data).ToArray());
+        Assert.AreSame(first.TrainableWeights[0], second.TrainableWeights[0], "one layer, one kernel, in both models");
     }
 }
