@@ -32,7 +32,8 @@ public abstract partial class Model
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ, or the data does not fit the model or loss.</exception>
-    /// <exception cref="InvalidOperationException">The model is not compiled, or TrainStep runs inside another strategy's Run.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled, TrainStep runs inside another strategy's Run,
+    /// or the model belongs to no strategy (created outside any scope) and is used inside a multi-replica strategy's scope.</exception>
     /// <exception cref="CheckNumericsException">The numerics check is on (<see cref="Debugging.EnableCheckNumerics"/>) and a
     /// layer's input, output or output gradient, a replica's weight gradient, or an updated moving statistic, weight or
     /// optimizer slot holds NaN or an infinity; no weight changes.</exception>
