@@ -78,6 +78,7 @@ public abstract partial class Model
         var hooks = new CallbackList(list);
         hooks.Configure(this, new TrainingParameters(epochs, steps, samples, verbose));
 
+        AgreeOnPlanAcrossWorkers(steps, batchSize, samples, epochs);
         Prepare(x.Shape);
         var random = seed is int s ? new Random(s) : new Random();
         var order = Enumerable.Range(0, samples).ToArray();
