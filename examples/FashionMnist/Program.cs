@@ -16,7 +16,8 @@
 // test accuracy after 3 epochs on the subset falls to ~20% while the training accuracy is 90%. Each replica computes the batch-norm
 // statistics of the GLOBAL batch, so the result does not depend on how many replicas share it. After training it
 // saves the architecture (Keras JSON) and the weights, rebuilds the model from both files, and checks that the rebuilt
-// model predicts exactly the same logits. Exit code 0 on success, 1 if that check fails, 2 on bad arguments.
+// model predicts exactly the same logits. Exit code 0 on success, 1 if that check fails, 2 on bad arguments (including a
+// --data directory that does not exist or holds no valid data set; the message says which).
 using System.Diagnostics;
 using System.Globalization;
 using TfSyncBN.Distribute;
@@ -27,7 +28,17 @@ var options = Options.Parse(args);
 if (options is null) return 2;
 
 var loadClock = Stopwatch.StartNew();
-var data = options.DataDirectory is not null ? FashionMnist.Load(options.DataDirectory) : FashionMnist.Load(subset: options.Subset);
+FashionMnistData data;
+try
+{
+    data = options.DataDirectory is not null ? FashionMnist.Load(options.DataDirectory) : FashionMnist.Load(subset: options.Subset);
+}
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+{
+    // A missing directory or file (DirectoryNotFound and FileNotFound are IOExceptions) or a damaged file: bad arguments.
+    Console.Error.WriteLine($"error: cannot load Fashion-MNIST: {e.Message}");
+    return 2;
+}
 var (trainX, trainY) = Take(data.TrainImages, data.TrainLabels, options.MaxTrain);
 var testX = data.TestImages;
 var testY = Labels(data.TestLabels);

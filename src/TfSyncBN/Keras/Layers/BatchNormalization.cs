@@ -346,6 +346,7 @@ public class BatchNormalization : Layer
     {
         if (moments.Count == 0) return;
         double keep;
+        float? tracked = null;
         switch (MomentumConvention)
         {
             case MomentumConvention.Keras:
@@ -353,27 +354,36 @@ public class BatchNormalization : Layer
                 break;
             case MomentumConvention.PyTorch:
                 keep = 1.0 - Momentum;
-                numBatchesTracked!.Assign(Tensor.Scalar(numBatchesTracked.Value.ToScalar() + 1));
+                tracked = numBatchesTracked!.Value.ToScalar() + 1;
                 break;
             default:
-                float t = numBatchesTracked!.Value.ToScalar() + 1;
-                numBatchesTracked.Assign(Tensor.Scalar(t));
-                keep = 1.0 - 1.0 / t;
+                tracked = numBatchesTracked!.Value.ToScalar() + 1;
+                keep = 1.0 - 1.0 / tracked.Value;
                 break;
         }
         // Every replica of a synchronized layer applies the same global statistics, so mirrored copies stay identical.
-        movingMean!.Assign(Ops.MovingAverage(movingMean.Value, moments.Mean, keep).Reshape(paramShape));
+        var mean = Ops.MovingAverage(movingMean!.Value, moments.Mean, keep).Reshape(paramShape);
+        Tensor? variance = null;
         if (!UnbiasedMovingVariance)
         {
-            movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, moments.Variance, keep).Reshape(paramShape));
+            variance = Ops.MovingAverage(movingVariance!.Value, moments.Variance, keep).Reshape(paramShape);
         }
         else if (moments.Count > 1)
         {
             // N/(N − 1) is undefined for N = 1: the moving variance is then left as it is (see the class remarks).
             double bessel = moments.Count / (moments.Count - 1.0);
             var unbiased = moments.Variance.Select(v => v * bessel).ToArray();
-            movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, unbiased, keep).Reshape(paramShape));
+            variance = Ops.MovingAverage(movingVariance!.Value, unbiased, keep).Reshape(paramShape);
         }
+        if (Debugging.CheckNumericsEnabled)
+        {
+            // Before anything is stored: a float32 overflow (a variance above 3.4e38) names the layer, variable and channel.
+            Debugging.CheckUpdatedVariable(mean, movingMean, Debugging.CurrentReplicaId);
+            if (variance is not null) Debugging.CheckUpdatedVariable(variance, movingVariance!, Debugging.CurrentReplicaId);
+        }
+        if (tracked is { } t) numBatchesTracked!.Assign(Tensor.Scalar(t));
+        movingMean.Assign(mean);
+        if (variance is not null) movingVariance!.Assign(variance);
     }
 
     /// <summary>This replica's slot in the fused buffer: its group among the resolved process groups, validated against R.</summary>
