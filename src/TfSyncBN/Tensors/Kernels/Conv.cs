@@ -131,10 +131,19 @@ internal static class ConvKernels
         }
     }
 
-    /// <summary><c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F].</summary>
-    public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
+    /// <summary>
+    /// <c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F]. Small patches
+    /// (<see cref="ConvDirect"/>) are convolved directly when <paramref name="allowDirect"/>, others through im2col + GEMM.
+    /// </summary>
+    public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y,
+        bool allowDirect = true)
     {
         if (g.N == 0 || g.Pixels == 0) return;
+        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g))
+        {
+            ConvDirect.Forward(x, kernel, filters, g, y);
+            return;
+        }
         if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
         {
             Gemm.Multiply(g.N * g.Pixels, filters, g.C, x, false, kernel, false, y, accumulate: false);
@@ -159,15 +168,22 @@ internal static class ConvKernels
 
     /// <summary>
     /// The convolution's gradients: <c>dk = Σ_n colsₙᵀ·dyₙ</c> (when <paramref name="dk"/> is not empty) and
-    /// <c>dx = col2im(dy·kᵀ)</c> (when <paramref name="dx"/> is not empty); both are overwritten.
+    /// <c>dx = col2im(dy·kᵀ)</c> (when <paramref name="dx"/> is not empty); both are overwritten. For small patches dk is
+    /// computed directly (<see cref="ConvDirect"/>) when <paramref name="allowDirect"/>.
     /// </summary>
     public static void Conv2DBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int filters, in WindowGeometry g,
-        Span<float> dx, Span<float> dk)
+        Span<float> dx, Span<float> dk, bool allowDirect = true)
     {
         dx.Clear();
         dk.Clear();
         if (g.N == 0 || g.Pixels == 0) return;
         int rows = g.Pixels, patch = g.Patch;
+        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g) && !dk.IsEmpty)
+        {
+            ConvDirect.KernelGradient(x, dy, filters, g, dk);
+            if (dx.IsEmpty) return;
+            dk = [];
+        }
         if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
         {
             int m = g.N * rows;
