@@ -7,9 +7,10 @@ namespace TfSyncBN.Tensors;
 /// <remarks>
 /// <para>Parallelism normally comes from replicas: <c>MirroredStrategy(n)</c> runs n replicas on n threads, each
 /// calling single-threaded kernels. A single model outside a multi-replica <c>Run</c> can instead let one kernel call
-/// use up to <see cref="MaxThreads"/> threads: the call splits the batch axis (the outer rows of its [outer, channels,
-/// inner] view) into that many contiguous blocks, one per thread, each block accumulating its own per-channel sums,
-/// which are then added in block order (so results are deterministic for a given thread count).</para>
+/// use up to <see cref="MaxThreads"/> threads: a batch-normalization call splits the batch axis (the outer rows of its
+/// [outer, channels, inner] view) into that many contiguous blocks, one per thread, each block accumulating its own
+/// per-channel sums, which are then added in block order; a matrix product splits its output into contiguous slabs of
+/// rows (or columns), each computed by one thread. Either way results are deterministic for a given thread count.</para>
 /// <para>A call uses <c>min(MaxThreads, elements / MinElementsPerThread, outer rows)</c> threads, at least 1. Inside a
 /// replica of a <c>Run</c> with more than one replica it always uses 1 thread: the replicas already occupy the
 /// cores, and nested fork-join inside a collective step only adds contention.</para>
