@@ -20,6 +20,29 @@ internal readonly record struct WindowGeometry(int N, int H, int W, int C, int K
     /// <summary>Elements of one im2col row: KH·KW·C.</summary>
     public int Patch => KH * KW * C;
 
+    /// <summary>
+    /// The window positions of output pixel (oy, ox) of image n that lie inside the input, in row-major (ky, kx) order:
+    /// for each, <paramref name="position"/> gets ky·KW + kx and <paramref name="offset"/> the offset of input element
+    /// x[n, iy, ix, 0]. Returns how many there are (at most KH·KW).
+    /// </summary>
+    public int InsidePositions(int n, int oy, int ox, Span<int> position, Span<int> offset)
+    {
+        int count = 0;
+        for (int ky = 0; ky < KH; ky++)
+        {
+            int iy = oy * SH - PadTop + ky;
+            if ((uint)iy >= (uint)H) continue;
+            for (int kx = 0; kx < KW; kx++)
+            {
+                int ix = ox * SW - PadLeft + kx;
+                if ((uint)ix >= (uint)W) continue;
+                position[count] = ky * KW + kx;
+                offset[count++] = ((n * H + iy) * W + ix) * C;
+            }
+        }
+        return count;
+    }
+
     public static WindowGeometry Create(int[] inputShape, int kh, int kw, int sh, int sw, bool same)
     {
         int n = inputShape[0], h = inputShape[1], w = inputShape[2], c = inputShape[3];
@@ -223,7 +246,9 @@ internal static class ConvKernels
     /// </summary>
     public static void MaxPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
     {
-        int c = g.C, at = 0;
+        int c = g.C, at = 0, window = g.KH * g.KW;
+        Span<int> position = window <= 1024 ? stackalloc int[window] : new int[window];
+        Span<int> offset = window <= 1024 ? stackalloc int[window] : new int[window];
         for (int n = 0; n < g.N; n++)
         {
             for (int oy = 0; oy < g.OH; oy++)
@@ -231,22 +256,14 @@ internal static class ConvKernels
                 for (int ox = 0; ox < g.OW; ox++, at += c)
                 {
                     var dst = y.Slice(at, c);
-                    bool first = true;
-                    for (int ky = 0; ky < g.KH; ky++)
+                    int count = g.InsidePositions(n, oy, ox, position, offset);
+                    for (int i = 0; i < count; i++)
                     {
-                        int iy = oy * g.SH - g.PadTop + ky;
-                        if ((uint)iy >= (uint)g.H) continue;
-                        for (int kx = 0; kx < g.KW; kx++)
-                        {
-                            int ix = ox * g.SW - g.PadLeft + kx;
-                            if ((uint)ix >= (uint)g.W) continue;
-                            var src = x.Slice(((n * g.H + iy) * g.W + ix) * c, c);
-                            if (first) src.CopyTo(dst);
-                            else TensorPrimitives.Max(dst, src, dst);
-                            first = false;
-                        }
+                        var src = x.Slice(offset[i], c);
+                        if (i == 0) src.CopyTo(dst);
+                        else TensorPrimitives.Max(dst, src, dst);
                     }
-                    if (first) dst.Fill(float.NegativeInfinity);
+                    if (count == 0) dst.Fill(float.NegativeInfinity);
                 }
             }
         }
@@ -261,6 +278,9 @@ internal static class ConvKernels
         dx.Clear();
         int c = g.C, at = 0, w = Vector<float>.Count;
         Span<int> taken = c <= 1024 ? stackalloc int[c] : new int[c];
+        int window = g.KH * g.KW;
+        Span<int> position = window <= 1024 ? stackalloc int[window] : new int[window];
+        Span<int> offset = window <= 1024 ? stackalloc int[window] : new int[window];
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float dxr = ref MemoryMarshal.GetReference(dx);
         for (int n = 0; n < g.N; n++)
@@ -272,33 +292,27 @@ internal static class ConvKernels
                     var yv = y.Slice(at, c);
                     var gv = dy.Slice(at, c);
                     taken.Clear();
-                    for (int ky = 0; ky < g.KH; ky++)
+                    int count = g.InsidePositions(n, oy, ox, position, offset);
+                    for (int i = 0; i < count; i++)
                     {
-                        int iy = oy * g.SH - g.PadTop + ky;
-                        if ((uint)iy >= (uint)g.H) continue;
-                        for (int kx = 0; kx < g.KW; kx++)
+                        int src = offset[i];
+                        int j = 0;
+                        for (; j + w <= c; j += w)
                         {
-                            int ix = ox * g.SW - g.PadLeft + kx;
-                            if ((uint)ix >= (uint)g.W) continue;
-                            int src = ((n * g.H + iy) * g.W + ix) * c;
-                            int j = 0;
-                            for (; j + w <= c; j += w)
+                            var done = Vector.LoadUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
+                            var hit = Vector.AsVectorInt32(Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)(src + j)), Vector.LoadUnsafe(ref MemoryMarshal.GetReference(yv), (nuint)j)));
+                            var fresh = Vector.AndNot(hit, done);
+                            var add = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref MemoryMarshal.GetReference(gv), (nuint)j), Vector<float>.Zero);
+                            ref float d = ref Unsafe(ref dxr, src + j);
+                            (Vector.LoadUnsafe(ref d) + add).StoreUnsafe(ref d);
+                            (done | hit).StoreUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
+                        }
+                        for (; j < c; j++)
+                        {
+                            if (taken[j] == 0 && x[src + j] == yv[j])
                             {
-                                var done = Vector.LoadUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
-                                var hit = Vector.AsVectorInt32(Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)(src + j)), Vector.LoadUnsafe(ref MemoryMarshal.GetReference(yv), (nuint)j)));
-                                var fresh = Vector.AndNot(hit, done);
-                                var add = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref MemoryMarshal.GetReference(gv), (nuint)j), Vector<float>.Zero);
-                                ref float d = ref Unsafe(ref dxr, src + j);
-                                (Vector.LoadUnsafe(ref d) + add).StoreUnsafe(ref d);
-                                (done | hit).StoreUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
-                            }
-                            for (; j < c; j++)
-                            {
-                                if (taken[j] == 0 && x[src + j] == yv[j])
-                                {
-                                    dx[src + j] += gv[j];
-                                    taken[j] = -1;
-                                }
+                                dx[src + j] += gv[j];
+                                taken[j] = -1;
                             }
                         }
                     }

@@ -37,26 +37,19 @@ internal static class ConvDirect
     }
 
     /// <summary>
-    /// The window of output pixel (oy, ox) of image n: for each tap inside the input, its index in the patch and the
-    /// input element's offset. Returns the number of taps.
+    /// The taps of output pixel (oy, ox) of image n that lie inside the input: for each, its index in the patch
+    /// ((ky·KW + kx)·C + c) and the input element's offset. Returns the number of taps.
     /// </summary>
     private static int Taps(in WindowGeometry g, int n, int oy, int ox, Span<int> tap, Span<int> offset)
     {
-        int count = 0, c = g.C;
-        for (int ky = 0; ky < g.KH; ky++)
+        Span<int> position = stackalloc int[MaxPatch], pixel = stackalloc int[MaxPatch];
+        int inside = g.InsidePositions(n, oy, ox, position, pixel), count = 0, c = g.C;
+        for (int p = 0; p < inside; p++)
         {
-            int iy = oy * g.SH - g.PadTop + ky;
-            if ((uint)iy >= (uint)g.H) continue;
-            for (int kx = 0; kx < g.KW; kx++)
+            for (int ci = 0; ci < c; ci++)
             {
-                int ix = ox * g.SW - g.PadLeft + kx;
-                if ((uint)ix >= (uint)g.W) continue;
-                int at = ((n * g.H + iy) * g.W + ix) * c, t = (ky * g.KW + kx) * c;
-                for (int ci = 0; ci < c; ci++)
-                {
-                    tap[count] = t + ci;
-                    offset[count++] = at + ci;
-                }
+                tap[count] = position[p] * c + ci;
+                offset[count++] = pixel[p] + ci;
             }
         }
         return count;
