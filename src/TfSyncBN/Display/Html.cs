@@ -30,7 +30,7 @@ internal static class Html
     {
         var t = (Tensor)instance;
         var shape = t.ShapeArray;
-        var data = t.AsSpan();
+        var data = t.ToArray();
         int cols = shape.Length == 0 ? 1 : shape[^1];
         int rows = cols == 0 ? 0 : t.Size / cols;
         var sb = new StringBuilder();

@@ -16,7 +16,7 @@ namespace TfSyncBN.Distribute;
 /// identical in every bit on every replica and from run to run.</para>
 /// <para>A context is valid only inside its own <see cref="Strategy.Run{T}"/>, on its replica's thread.</para>
 /// </remarks>
-public sealed class ReplicaContext
+public sealed class ReplicaContext : IReplica
 {
     private readonly CollectiveGroup? group;
 
@@ -72,13 +72,15 @@ public sealed class ReplicaContext
 
     private Tensor AllReduceCore(ReduceOp op, Tensor value, string detail)
     {
-        var result = Tensor.FromArray(value.Data, value.ShapeArray);
-        AllReduceInPlace(op, result.Data, "AllReduce", detail);
+        // ToArray is the copy to host memory that the collective reduces in place; the result takes the array.
+        var values = value.ToArray();
+        AllReduceInPlace(op, values, "AllReduce", detail);
+        var result = new Tensor(values, value.ShapeArray);
         GradientTape.Record(result, [value], (dy, _) =>
         {
-            var dx = Tensor.FromArray(dy.Data, dy.ShapeArray);
-            AllReduceInPlace(op, dx.Data, "AllReduce gradient", detail);
-            return [dx];
+            var grad = dy.ToArray();
+            AllReduceInPlace(op, grad, "AllReduce gradient", detail);
+            return [new Tensor(grad, dy.ShapeArray)];
         });
         return result;
     }
@@ -134,6 +136,10 @@ public sealed class ReplicaContext
 
     /// <summary>Whether collectives actually communicate (more than one replica).</summary>
     internal bool IsDistributed => group is not null && group.GlobalSize > 1;
+
+    bool ICollective.IsDistributed => IsDistributed;
+
+    void ICollective.SumInPlace(double[] buffer, string kind, string detail) => AllReduceInPlace(ReduceOp.Sum, buffer, kind, detail);
 
     internal CollectiveGroup? Group => group;
 }

@@ -12,8 +12,9 @@ namespace TfSyncBN.Distribute;
 /// its own context.</para>
 /// <para>Variables created while a multi-replica strategy is current are mirrored (see <see cref="Variable"/>).</para>
 /// </remarks>
-public abstract class Strategy : IDisposable
+public abstract class Strategy : IDisposable, IMirroringStrategy
 {
+    static Strategy() => Replication.Register(new Runtime());
     [ThreadStatic] private static List<Strategy>? scopes;
     [ThreadStatic] private static ReplicaContext? replica;
 
@@ -192,10 +193,10 @@ public abstract class Strategy : IDisposable
                     $"Replica {r}'s value has shape {Tensor.ShapeString(parts[r].ShapeArray)}, but replica 0's has {Tensor.ShapeString(parts[0].ShapeArray)}" +
                     (axis is null ? "." : $" after summing axis {axis}."), nameof(value));
         }
-        var sum = Tensors.Kernels.Elementwise.SumOf(parts);
-        count = SumOverWorkers(sum.Data, count, axis is not null);
-        if (op == ReduceOp.Mean) System.Numerics.Tensors.TensorPrimitives.Divide(sum.Data, (float)count, sum.Data);
-        return sum;
+        var sum = Tensors.Kernels.Elementwise.SumOf(parts).ToArray();
+        count = SumOverWorkers(sum, count, axis is not null);
+        if (op == ReduceOp.Mean) System.Numerics.Tensors.TensorPrimitives.Divide(sum, (float)count, sum);
+        return new Tensor(sum, parts[0].ShapeArray);
     }
 
     /// <summary>
@@ -223,6 +224,20 @@ public abstract class Strategy : IDisposable
     /// this worker's replica results itself; every worker must call it. Nothing in one process.
     /// </summary>
     internal virtual void SumAcrossWorkers(double[] values) { }
+
+    int IMirroringStrategy.LocalReplicaCount => LocalReplicaCount;
+
+    int IMirroringStrategy.CurrentReplicaId => CurrentReplicaId;
+
+    Tensor IMirroringStrategy.AgreeOnInitialValue(Tensor value) => AgreeOnInitialValue(value);
+
+    /// <summary>The tensor core's view of the calling thread's strategy and replica context.</summary>
+    private sealed class Runtime : IReplicaRuntime
+    {
+        public IMirroringStrategy CurrentStrategy => Current;
+
+        public IReplica? CurrentContext => ReplicaContext.Current;
+    }
 
     private volatile bool disposed;
 

@@ -1,5 +1,4 @@
 using System.Buffers;
-using TfSyncBN.Distribute;
 using TfSyncBN.Tensors.Kernels;
 
 namespace TfSyncBN.Tensors;
@@ -35,8 +34,10 @@ internal readonly record struct GroupSlot(int Groups, int Group)
 internal static class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
-        ReplicaContext? sync, out BatchMoments moments, float[]? mask = null, GroupSlot slot = default)
+        ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default)
     {
+        // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
+        var mask = maskTensor?.Data;
         int C = layout.Channels;
         if (slot.Groups == 0) slot = GroupSlot.All;
         var (n, mean, m2) = LocalMoments(x, layout, mask);
@@ -53,7 +54,7 @@ internal static class BatchNormCore
                 buffer[at + 1 + c] = n * mean[c];
                 buffer[at + 1 + C + c] = m2[c] + n * mean[c] * mean[c];
             }
-            sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization moments",
+            sync.SumInPlace(buffer, "SyncBatchNormalization moments",
                 slot.Groups == 1 ? $"{C} channels" : $"{C} channels, {slot.Groups} process groups");
             total = (long)buffer[at];
             for (int c = 0; c < C; c++)
@@ -70,6 +71,10 @@ internal static class BatchNormCore
         var stats = Statistics.From(mean, variance, epsilon, gamma, beta);
         return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot);
     }
+
+    /// <summary>Inference with the statistics held by two tensors of C elements.</summary>
+    public static Tensor Inference(Tensor x, ChannelLayout layout, Tensor mean, Tensor variance, Tensor? gamma, Tensor? beta, double epsilon) =>
+        Inference(x, layout, mean.Data, variance.Data, gamma, beta, epsilon);
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon)
@@ -219,7 +224,7 @@ internal static class BatchNormCore
     }
 
     private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
-        ReplicaContext? sync, long total, float[]? mask, GroupSlot slot)
+        ICollective? sync, long total, float[]? mask, GroupSlot slot)
     {
         var y = Elemt(x, layout, stats);
         Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
@@ -246,7 +251,7 @@ internal static class BatchNormCore
                 var buffer = new double[slot.Groups * 2 * C];
                 sumDy.CopyTo(buffer, off);
                 sumDyXmu.CopyTo(buffer, off + C);
-                sync.AllReduceInPlace(ReduceOp.Sum, buffer, "SyncBatchNormalization gradient",
+                sync.SumInPlace(buffer, "SyncBatchNormalization gradient",
                     slot.Groups == 1 ? $"{C} channels" : $"{C} channels, {slot.Groups} process groups");
                 sumDy = buffer[off..(off + C)];
                 sumDyXmu = buffer[(off + C)..(off + 2 * C)];

@@ -6,7 +6,7 @@ namespace TfSyncBN.Tensors;
 /// </summary>
 /// <remarks>
 /// Inside <c>strategy.Run</c> the replica that finds the value throws this exception; the other replicas are released
-/// with <see cref="Distribute.ReplicaFailedException"/>, and <c>Run</c> rethrows this one.
+/// with <c>ReplicaFailedException</c>, and <c>Run</c> rethrows this one.
 /// </remarks>
 public sealed class CheckNumericsException : ArithmeticException
 {

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using TfSyncBN.Distribute;
 
 namespace TfSyncBN.Tensors;
 
@@ -33,14 +32,18 @@ public static class Debugging
     public static void DisableCheckNumerics() => checkNumerics = false;
 
     /// <summary>The calling replica's id, or -1 in cross-replica code.</summary>
-    internal static int CurrentReplicaId => ReplicaContext.Current?.ReplicaId ?? -1;
+    internal static int CurrentReplicaId => Replication.CurrentReplicaId;
 
     /// <summary>Checks one replica's gradient of <paramref name="weight"/> (named <c>layer/weight</c>) in the training step.</summary>
     internal static void CheckWeightGradient(Tensor gradient, Variable weight, int replicaId)
     {
         int slash = weight.Name.LastIndexOf('/');
-        Check(gradient.AsSpan(), gradient.ShapeArray, slash > 0 ? weight.Name[..slash] : weight.Name, replicaId, $"gradient of weight '{weight.Name}'");
+        Check(gradient, slash > 0 ? weight.Name[..slash] : weight.Name, replicaId, $"gradient of weight '{weight.Name}'");
     }
+
+    /// <summary>Throws <see cref="CheckNumericsException"/> if <paramref name="tensor"/> holds NaN or an infinity.</summary>
+    internal static void Check(Tensor tensor, string layerName, int replicaId, string tensorName) =>
+        Check(tensor.Data, tensor.ShapeArray, layerName, replicaId, tensorName);
 
     /// <summary>Throws <see cref="CheckNumericsException"/> if <paramref name="values"/> holds NaN or an infinity.</summary>
     internal static void Check(ReadOnlySpan<float> values, IReadOnlyList<int> shape, string layerName, int replicaId, string tensorName)

@@ -75,7 +75,7 @@ public static class KernelOptions
     internal static int ThreadsFor(long elements, int outer)
     {
         int max = MaxThreads;
-        if (max <= 1 || Distribute.Strategy.CurrentReplica is { NumReplicasInSync: > 1 }) return 1;
+        if (max <= 1 || Replication.CurrentContext is { NumReplicasInSync: > 1 }) return 1;
         long byWork = elements / MinElementsPerThread;
         return (int)Math.Max(1, Math.Min(Math.Min(max, byWork), outer));
     }

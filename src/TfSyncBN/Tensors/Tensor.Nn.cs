@@ -153,58 +153,83 @@ public sealed partial class Tensor
     }
 
     /// <summary>
-    /// 2-D convolution (cross-correlation, as <c>tf.nn.conv2d</c>) of an NHWC input with a kernel of shape
-    /// [KH, KW, C, F]: <c>y[n, oy, ox, f] = Σ_{ky, kx, c} x[n, oy·SH − PT + ky, ox·SW − PL + kx, c]·k[ky, kx, c, f]</c>,
-    /// terms outside the input being 0. "valid": no padding, <c>O = ⌊(I − K)/S⌋ + 1</c>; "same": <c>O = ⌈I/S⌉</c>, with
-    /// <c>P = max((O − 1)·S + K − I, 0)</c> padded in total and <c>PT = ⌊P/2⌋</c> before (TensorFlow's rule).
-    /// Computed with im2col and the blocked SIMD matrix product; gradients are exact (transposed products and col2im).
+    /// 2-D convolution (cross-correlation, as <c>tf.nn.conv2d</c>) of an NHWC input [N, H, W, C] with a kernel of shape
+    /// [KH, KW, C/G, F] (G = <paramref name="groups"/>):
+    /// <c>y[n, oy, ox, f] = Σ_{ky, kx, c} x[n, oy·SH − PT + ky·DH, ox·SW − PL + kx·DW, g·C/G + c]·k[ky, kx, c, f]</c>,
+    /// g = ⌊f/(F/G)⌋ the group of output channel f, terms outside the input being 0. With the dilated kernel size
+    /// <c>K' = (K − 1)·D + 1</c>: "valid": no padding, <c>O = ⌊(I − K')/S⌋ + 1</c>; "same": <c>O = ⌈I/S⌉</c>, with
+    /// <c>P = max((O − 1)·S + K' − I, 0)</c> padded in total and <c>PT = ⌊P/2⌋</c> before (TensorFlow's rule).
+    /// With <paramref name="dataFormat"/> "NCHW" input and output are [N, C, H, W] and [N, F, OH, OW] (same kernel).
+    /// Computed with im2col and the blocked SIMD matrix product (per group); gradients are exact (transposed products and col2im).
     /// </summary>
-    /// <param name="kernel">The filters, [KH, KW, C, F].</param>
-    /// <param name="strides">[SH, SW], both ≥ 1; [1, 1] when null.</param>
+    /// <param name="kernel">The filters, [KH, KW, C/G, F].</param>
+    /// <param name="strides">[SH, SW], or one value for both, each ≥ 1; [1, 1] when null.</param>
     /// <param name="padding"><c>"valid"</c> or <c>"same"</c> (case-insensitive).</param>
+    /// <param name="dilations">[DH, DW], or one value for both, each ≥ 1; [1, 1] when null.</param>
+    /// <param name="groups">G ≥ 1, dividing C and F: input channels [g·C/G, (g+1)·C/G) feed output channels [g·F/G, (g+1)·F/G).</param>
+    /// <param name="dataFormat"><c>"NHWC"</c> or <c>"NCHW"</c>.</param>
     /// <exception cref="ArgumentNullException"><paramref name="kernel"/> is null.</exception>
-    /// <exception cref="ArgumentException">The input is not rank 4, the kernel is not rank 4 with C input channels, a
-    /// stride is below 1, the padding is unknown, or a "valid" window is larger than the input.</exception>
-    public Tensor Conv2D(Tensor kernel, IReadOnlyList<int>? strides = null, string padding = "valid")
+    /// <exception cref="ArgumentException">The input is not rank 4, the kernel is not [KH, KW, C/G, F] with G dividing C
+    /// and F, a stride or dilation is below 1, the padding or data format is unknown, or a "valid" window is larger than the input.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="groups"/> is below 1.</exception>
+    public Tensor Conv2D(Tensor kernel, IReadOnlyList<int>? strides = null, string padding = "valid", IReadOnlyList<int>? dilations = null,
+        int groups = 1, string dataFormat = "NHWC")
     {
         ArgumentNullException.ThrowIfNull(kernel);
-        if (Rank != 4) throw new ArgumentException($"Conv2D needs an NHWC input of rank 4, but got shape {ShapeString(shape)}.", "input");
-        if (kernel.Rank != 4 || kernel.shape[2] != shape[3])
-            throw new ArgumentException($"kernel must have shape [KH, KW, {shape[3]}, F] for an input of {shape[3]} channels, but has shape {ShapeString(kernel.shape)}.", nameof(kernel));
+        if (Rank != 4) throw new ArgumentException($"Conv2D needs an input of rank 4, but got shape {ShapeString(shape)}.", "input");
+        if (groups < 1) throw new ArgumentOutOfRangeException(nameof(groups), groups, "groups must be >= 1.");
         var (sh, sw) = Window.Pair(strides, [1, 1], nameof(strides));
+        var (dh, dw) = Window.Pair(dilations, [1, 1], nameof(dilations));
         bool same = Window.IsSame(padding, nameof(padding));
-        var g = Window.Geometry(shape, kernel.shape[0], kernel.shape[1], sh, sw, same, "kernel");
+        if (Window.IsChannelsFirst(dataFormat, nameof(dataFormat)))
+            return Window.ToNhwc(this).Conv2D(kernel, [sh, sw], padding, [dh, dw], groups).Transpose(Window.NhwcToNchw);
+        int channels = shape[3];
+        if (kernel.Rank != 4 || channels % groups != 0 || kernel.shape[2] * groups != channels || kernel.shape[3] % groups != 0)
+            throw new ArgumentException($"kernel must have shape [KH, KW, {(channels % groups == 0 ? (channels / groups).ToString(System.Globalization.CultureInfo.InvariantCulture) : "C/groups")}, F] with F a multiple of groups = {groups} for an input of {channels} channels (groups must divide the channels), but has shape {ShapeString(kernel.shape)}.", nameof(kernel));
+        if (groups > 1)
+        {
+            int cin = channels / groups, cout = kernel.shape[3] / groups;
+            var parts = new Tensor[groups];
+            for (int g = 0; g < groups; g++)
+                parts[g] = Slice(3, g * cin, cin).Conv2D(kernel.Slice(3, g * cout, cout), [sh, sw], padding, [dh, dw]);
+            return Concat(parts, 3);
+        }
+        var geometry = Window.Geometry(shape, kernel.shape[0], kernel.shape[1], sh, sw, same, "kernel", dh, dw);
         int filters = kernel.shape[3];
         var x = this;
-        var y = Uninitialized([g.N, g.OH, g.OW, filters]);
-        ConvKernels.Conv2DForward(x.Data, kernel.Data, filters, g, y.Data);
+        var y = Uninitialized([geometry.N, geometry.OH, geometry.OW, filters]);
+        ConvKernels.Conv2DForward(x.Data, kernel.Data, filters, geometry, y.Data);
         GradientTape.Record(y, [x, kernel], (dy, needed) =>
         {
             var dx = needed[0] ? Uninitialized(x.shape) : null;
             var dk = needed[1] ? Uninitialized(kernel.shape) : null;
-            ConvKernels.Conv2DBackward(x.Data, kernel.Data, dy.Data, filters, g, dx is null ? [] : dx.Data, dk is null ? [] : dk.Data);
+            ConvKernels.Conv2DBackward(x.Data, kernel.Data, dy.Data, filters, geometry, dx is null ? [] : dx.Data, dk is null ? [] : dk.Data);
             return [dx, dk];
         });
         return y;
     }
 
     /// <summary>
-    /// 2-D max pooling of an NHWC input (<c>tf.nn.max_pool2d</c>): <c>y[n, oy, ox, c]</c> is the maximum of
+    /// 2-D max pooling (<c>tf.nn.max_pool2d</c>) of an NHWC input: <c>y[n, oy, ox, c]</c> is the maximum of
     /// <c>x[n, oy·SH − PT + ky, ox·SW − PL + kx, c]</c> over the window positions inside the input (padding never wins).
     /// Output size and padding follow the rules of <see cref="Conv2D"/>. The gradient goes to the first maximal position
-    /// of each window (row-major), and adds up where windows overlap.
+    /// of each window (row-major), and adds up where windows overlap. With <paramref name="dataFormat"/> "NCHW" the
+    /// input and output are [N, C, H, W] and the same spatial axes are pooled.
     /// </summary>
-    /// <param name="poolSize">[PH, PW], both ≥ 1.</param>
-    /// <param name="strides">[SH, SW], both ≥ 1; <paramref name="poolSize"/> when null.</param>
+    /// <param name="poolSize">[PH, PW], or one value for both, each ≥ 1.</param>
+    /// <param name="strides">[SH, SW], or one value for both, each ≥ 1; <paramref name="poolSize"/> when null.</param>
     /// <param name="padding"><c>"valid"</c> or <c>"same"</c> (case-insensitive).</param>
-    /// <exception cref="ArgumentException">The input is not rank 4, a size or stride is below 1, the padding is unknown,
-    /// or a "valid" window is larger than the input.</exception>
-    public Tensor MaxPool2D(IReadOnlyList<int> poolSize, IReadOnlyList<int>? strides = null, string padding = "valid")
+    /// <param name="dataFormat"><c>"NHWC"</c> or <c>"NCHW"</c>.</param>
+    /// <exception cref="ArgumentException">The input is not rank 4, a size or stride is below 1, the padding or data
+    /// format is unknown, or a "valid" window is larger than the input.</exception>
+    public Tensor MaxPool2D(IReadOnlyList<int> poolSize, IReadOnlyList<int>? strides = null, string padding = "valid", string dataFormat = "NHWC")
     {
-        if (Rank != 4) throw new ArgumentException($"MaxPool2D needs an NHWC input of rank 4, but got shape {ShapeString(shape)}.", "input");
+        if (Rank != 4) throw new ArgumentException($"MaxPool2D needs an input of rank 4, but got shape {ShapeString(shape)}.", "input");
         var (ph, pw) = Window.Pair(poolSize, null, nameof(poolSize));
         var (sh, sw) = Window.Pair(strides, [ph, pw], nameof(strides));
         bool same = Window.IsSame(padding, nameof(padding));
+        if (Window.IsChannelsFirst(dataFormat, nameof(dataFormat)))
+            return Window.ToNhwc(this).MaxPool2D([ph, pw], [sh, sw], padding).Transpose(Window.NhwcToNchw);
         var g = Window.Geometry(shape, ph, pw, sh, sw, same, nameof(poolSize));
         var x = this;
         var y = Uninitialized([g.N, g.OH, g.OW, g.C]);
@@ -243,21 +268,39 @@ internal static class Window
             _ => throw new ArgumentException($"{paramName} must be \"valid\" or \"same\", but is {(padding is null ? "null" : $"\"{padding}\"")}.", paramName),
         };
 
-    /// <summary>[N, OH, OW, channels] of a window over an NHWC shape (batch entry passed through, even if negative).</summary>
+    /// <summary>
+    /// [N, OH, OW, channels] of a window over an NHWC shape (batch entry passed through, even if negative), or
+    /// [N, channels, OH, OW] over an NCHW shape when <paramref name="channelsFirst"/>.
+    /// </summary>
     /// <exception cref="ArgumentException">A "valid" window is larger than the input.</exception>
-    public static int[] OutputShape(int[] shape, int[] window, int[] strides, bool same, int channels, string paramName)
+    public static int[] OutputShape(int[] shape, int[] window, int[] strides, bool same, int channels, string paramName,
+        bool channelsFirst = false, int[]? dilations = null)
     {
-        if (!same && (window[0] > shape[1] || window[1] > shape[2]))
-            throw new ArgumentException($"With \"valid\" padding the window {window[0]}x{window[1]} must fit in the input's {shape[1]}x{shape[2]} (input shape {Tensor.ShapeString(shape)}).", paramName);
-        var g = WindowGeometry.Create([1, shape[1], shape[2], 1], window[0], window[1], strides[0], strides[1], same);
-        return [shape[0], g.OH, g.OW, channels];
+        int h = channelsFirst ? shape[2] : shape[1], w = channelsFirst ? shape[3] : shape[2];
+        var g = Geometry([1, h, w, 1], window[0], window[1], strides[0], strides[1], same, paramName, dilations?[0] ?? 1, dilations?[1] ?? 1);
+        return channelsFirst ? [shape[0], channels, g.OH, g.OW] : [shape[0], g.OH, g.OW, channels];
     }
 
-    /// <summary>The geometry, rejecting "valid" windows larger than the input.</summary>
-    public static WindowGeometry Geometry(int[] shape, int kh, int kw, int sh, int sw, bool same, string windowParam)
+    /// <summary>The geometry, rejecting "valid" windows (dilated: <c>(K − 1)·D + 1</c>) larger than the input.</summary>
+    public static WindowGeometry Geometry(int[] shape, int kh, int kw, int sh, int sw, bool same, string windowParam, int dh = 1, int dw = 1)
     {
-        if (!same && (kh > shape[1] || kw > shape[2]))
-            throw new ArgumentException($"With \"valid\" padding the window {kh}x{kw} must fit in the input's {shape[1]}x{shape[2]} (input shape {Tensor.ShapeString(shape)}).", windowParam);
-        return WindowGeometry.Create(shape, kh, kw, sh, sw, same);
+        int eh = (kh - 1) * dh + 1, ew = (kw - 1) * dw + 1;
+        if (!same && (eh > shape[1] || ew > shape[2]))
+            throw new ArgumentException($"With \"valid\" padding the window {eh}x{ew} (dilated) must fit in the input's {shape[1]}x{shape[2]} spatial size (NHWC shape {Tensor.ShapeString(shape)}).", windowParam);
+        return WindowGeometry.Create(shape, kh, kw, sh, sw, same, dh, dw);
     }
+
+    /// <summary>The permutation from NHWC to NCHW (and <see cref="NchwToNhwc"/> back).</summary>
+    public static readonly int[] NhwcToNchw = [0, 3, 1, 2], NchwToNhwc = [0, 2, 3, 1];
+
+    /// <summary>An NCHW tensor as NHWC (a recorded transpose).</summary>
+    public static Tensor ToNhwc(Tensor x) => x.Transpose(NchwToNhwc);
+
+    /// <summary>True for "NCHW", false for "NHWC" (tf.nn's names, case-sensitive).</summary>
+    public static bool IsChannelsFirst(string dataFormat, string paramName) => dataFormat switch
+    {
+        "NHWC" => false,
+        "NCHW" => true,
+        _ => throw new ArgumentException($"{paramName} must be \"NHWC\" or \"NCHW\", but is {(dataFormat is null ? "null" : $"\"{dataFormat}\"")}.", paramName),
+    };
 }

@@ -47,7 +47,7 @@ public sealed partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        var y = Elementwise.Binary<TOp>(a, b);
+        var y = a.HostArray is not null && b.HostArray is not null ? Elementwise.Binary<TOp>(a, b) : DeviceOps.Binary<TOp>(a, b);
         GradientTape.Record(y, [a, b], (dy, needed) => backward(dy, a, b, needed));
         return y;
     }

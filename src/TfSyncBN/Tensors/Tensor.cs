@@ -22,14 +22,61 @@ public interface ITensorLike
 /// </remarks>
 public sealed partial class Tensor : ITensorLike
 {
-    internal readonly float[] Data;
+    // Exactly one of these is set: host tensors keep a bare array (no wrapper object per tensor on the CPU path).
+    private readonly float[]? host;
+    private readonly TensorStorage? storage;
     private readonly int[] shape;
 
+    /// <summary>A host tensor over <paramref name="data"/> (not copied; its length is the shape's size).</summary>
     internal Tensor(float[] data, int[] shape)
     {
-        Data = data;
+        host = data;
         this.shape = shape;
     }
+
+    /// <summary>A tensor over <paramref name="storage"/> (not copied; its length is the shape's size).</summary>
+    internal Tensor(TensorStorage storage, int[] shape)
+    {
+        if (storage is HostStorage h) host = h.Array;
+        else this.storage = storage;
+        this.shape = shape;
+    }
+
+    /// <summary>The host array of the elements, for the CPU kernels inside <c>Tensors</c>.</summary>
+    /// <exception cref="InvalidOperationException">The tensor is not on the host (<see cref="Device"/> is not <c>cpu</c>).</exception>
+    internal float[] Data => host ?? NotOnHost();
+
+    /// <summary>The host array of the elements, or null for a tensor on another device.</summary>
+    internal float[]? HostArray => host;
+
+    /// <summary>The storage of the elements (for a host tensor, a new <see cref="HostStorage"/> wrapper over its array).</summary>
+    internal TensorStorage Storage => storage ?? new HostStorage(host!);
+
+    /// <summary>A new tensor object over the same storage with <paramref name="newShape"/> (same size): a view.</summary>
+    internal Tensor ShareStorage(int[] newShape) => host is not null ? new Tensor(host, newShape) : new Tensor(storage!, newShape);
+
+    /// <summary>The device that holds the elements and runs the operations on this tensor.</summary>
+    public Device Device => storage?.Device ?? Device.Cpu;
+
+    /// <summary>
+    /// This tensor on <paramref name="device"/>: the tensor itself when it is already there, else a copy (through host
+    /// memory between two non-host devices). An active <see cref="GradientTape"/> records it; the gradient is copied back.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No backend is registered for <paramref name="device"/>.</exception>
+    public Tensor To(Device device)
+    {
+        if (device == Device) return this;
+        var values = host ?? ToArray();
+        var y = device.IsHost
+            ? new Tensor(host is null ? values : (float[])values.Clone(), shape)
+            : new Tensor(Backends.For(device).Upload(values), shape);
+        var source = Device;
+        GradientTape.Record(y, [this], (dy, _) => [dy.To(source)]);
+        return y;
+    }
+
+    private float[] NotOnHost() => throw new InvalidOperationException(
+        $"This tensor lives on {Device}, not in host memory: read it with ToArray or CopyTo.");
 
     /// <summary>The dimensions, outermost first. A scalar has none.</summary>
     public IReadOnlyList<int> Shape => Array.AsReadOnly(shape);
@@ -38,20 +85,38 @@ public sealed partial class Tensor : ITensorLike
     public int Rank => shape.Length;
 
     /// <summary>The number of elements: the product of <see cref="Shape"/> (1 for a scalar).</summary>
-    public int Size => Data.Length;
+    public int Size => host?.Length ?? storage!.Length;
 
     internal int[] ShapeArray => shape;
 
-    /// <summary>The elements in row-major order, as a read-only span (no copy).</summary>
+    /// <summary>The elements in row-major order, as a read-only span (no copy) of a tensor on the host.</summary>
+    /// <exception cref="InvalidOperationException">The tensor is not on the host: use <see cref="ToArray"/> or <see cref="CopyTo"/>.</exception>
     public ReadOnlySpan<float> AsSpan() => Data;
 
-    /// <summary>A copy of the elements in row-major order.</summary>
-    public float[] ToArray() => (float[])Data.Clone();
+    /// <summary>A copy of the elements in row-major order (for a tensor on another device, a synchronizing copy to the host).</summary>
+    public float[] ToArray()
+    {
+        if (host is not null) return (float[])host.Clone();
+        var copy = GC.AllocateUninitializedArray<float>(storage!.Length);
+        storage.CopyTo(copy);
+        return copy;
+    }
+
+    /// <summary>Copies the elements in row-major order to the start of <paramref name="destination"/> (for a tensor on
+    /// another device, a synchronizing copy to the host).</summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> holds fewer than <see cref="Size"/> elements.</exception>
+    public void CopyTo(Span<float> destination)
+    {
+        if (destination.Length < Size)
+            throw new ArgumentException($"The destination holds {destination.Length} elements, but the tensor has {Size}.", nameof(destination));
+        if (host is not null) host.CopyTo(destination);
+        else storage!.CopyTo(destination);
+    }
 
     /// <summary>The single element of a tensor of size 1.</summary>
     /// <exception cref="InvalidOperationException">The tensor does not hold exactly one element.</exception>
     public float ToScalar() => Size == 1
-        ? Data[0]
+        ? host?[0] ?? ToArray()[0]
         : throw new InvalidOperationException($"ToScalar needs a tensor of size 1, but this one has shape {ShapeString(shape)}.");
 
     /// <inheritdoc/>
@@ -110,6 +175,7 @@ public sealed partial class Tensor : ITensorLike
 
     internal static Tensor OnesLike(Tensor t)
     {
+        if (t.host is null) return DeviceOps.Fill(t, 1f);
         var r = Uninitialized(t.shape);
         r.Data.AsSpan().Fill(1f);
         return r;
@@ -179,12 +245,13 @@ public sealed partial class Tensor : ITensorLike
 
     internal static bool SameShape(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
 
-    /// <summary>Shape and up to the first 8 elements, e.g. <c>Tensor[2, 3] [1, 2, 3, 4, 5, 6]</c>.</summary>
+    /// <summary>Shape and up to the first 8 elements, e.g. <c>Tensor[2, 3] [1, 2, 3, 4, 5, 6]</c> (a synchronizing copy for a tensor on another device).</summary>
     public override string ToString()
     {
         var sb = new StringBuilder("Tensor").Append(ShapeString(shape)).Append(" [");
         int n = Math.Min(Size, 8);
-        for (int i = 0; i < n; i++) sb.Append(i == 0 ? "" : ", ").Append(Data[i].ToString("G7", CultureInfo.InvariantCulture));
+        var values = host ?? ToArray();
+        for (int i = 0; i < n; i++) sb.Append(i == 0 ? "" : ", ").Append(values[i].ToString("G7", CultureInfo.InvariantCulture));
         if (Size > n) sb.Append(", ...");
         return sb.Append(']').ToString();
     }

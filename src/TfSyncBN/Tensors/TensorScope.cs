@@ -72,7 +72,7 @@ public sealed class TensorScope : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         if (Thread.CurrentThread != owner)
             throw new InvalidOperationException("TensorScope.Keep must be called on the thread that began the scope.");
-        var data = tensor.Data;
+        if (tensor.HostArray is not { } data) return tensor; // only host storage is pooled
         if (outer is null) Owners.TryRemove(KeyValuePair.Create(data, this));
         else if (Owners.TryUpdate(data, outer, this)) outer.allocated.Add(data);
         return tensor;

@@ -1,5 +1,3 @@
-using TfSyncBN.Distribute;
-
 namespace TfSyncBN.Tensors;
 
 /// <summary>How the copies of a mirrored variable are combined when cross-replica code reads it (<c>tf.VariableAggregation</c>).</summary>
@@ -19,15 +17,15 @@ public enum VariableAggregation
 /// A named, mutable tensor-valued state such as a layer weight (<c>tf.Variable</c>).
 /// </summary>
 /// <remarks>
-/// <para>A variable created while a multi-replica strategy is current (inside its <see cref="Strategy.Scope"/> or its
-/// <see cref="Strategy.Run{T}"/>) is mirrored: it holds one copy per replica. Inside <c>Run</c> each replica reads and
+/// <para>A variable created while a multi-replica strategy is current (inside its <c>Scope()</c> or its
+/// <c>Run</c>) is mirrored: it holds one copy per replica. Inside <c>Run</c> each replica reads and
 /// writes its own copy; cross-replica code reads according to <see cref="Aggregation"/> and writes every copy.</para>
 /// <para>Reads of a trainable variable are recorded by an active <see cref="GradientTape"/>.</para>
 /// </remarks>
 public sealed class Variable : ITensorLike
 {
     private readonly Tensor[] copies;
-    private readonly Strategy? strategy;
+    private readonly IMirroringStrategy? strategy;
     private readonly int[] shape;
 
     /// <summary>Creates a variable holding <paramref name="initialValue"/>, mirrored if a multi-replica strategy is current.</summary>
@@ -46,8 +44,7 @@ public sealed class Variable : ITensorLike
         Aggregation = aggregation;
         Constraint = weightConstraint;
         shape = initialValue.ShapeArray;
-        var current = Strategy.Current;
-        strategy = current.NumReplicasInSync > 1 ? current : null;
+        strategy = Replication.CurrentMirroringStrategy;
         copies = new Tensor[strategy?.LocalReplicaCount ?? 1]; // a multi-worker strategy's other workers hold their own
         copies.AsSpan().Fill(Own(strategy?.AgreeOnInitialValue(initialValue) ?? initialValue));
     }
@@ -67,8 +64,8 @@ public sealed class Variable : ITensorLike
     /// <summary>The shape, fixed at creation.</summary>
     public IReadOnlyList<int> Shape => Array.AsReadOnly(shape);
 
-    /// <summary>The strategy this variable is mirrored over, or null when it has a single copy.</summary>
-    public Strategy? Strategy => strategy;
+    /// <summary>The strategy this variable is mirrored over (a <c>Strategy</c> such as <c>MirroredStrategy</c>), or null when it has a single copy.</summary>
+    public IDistributionStrategy? Strategy => strategy;
 
     /// <summary>Every replica's copy, in replica order (one entry when not mirrored); under a multi-worker strategy, this process's replicas only.</summary>
     public IReadOnlyList<Tensor> Replicas => Array.AsReadOnly(copies);
@@ -85,7 +82,7 @@ public sealed class Variable : ITensorLike
         get
         {
             var stored = Read();
-            var value = new Tensor(stored.Data, stored.ShapeArray);
+            var value = stored.ShareStorage(stored.ShapeArray);
             GradientTape.OnVariableRead(this, value);
             return value;
         }
@@ -143,7 +140,7 @@ public sealed class Variable : ITensorLike
     {
         if (strategy is null)
         {
-            if (Distribute.ReplicaContext.Current is { IsDistributed: true } ctx)
+            if (Replication.CurrentDistributedReplica is { } ctx)
                 throw new InvalidOperationException(
                     $"Variable '{Name}' has a single copy, but replica {ctx.ReplicaId} of {ctx.NumReplicasInSync} is writing it, so the replicas would race. " +
                     "Create it (or build its layer) inside strategy.Scope() or strategy.Run so that it is mirrored.");
@@ -158,7 +155,7 @@ public sealed class Variable : ITensorLike
         }
         // Writing every copy is right in cross-replica code only. A replica of another strategy's Run would write every
         // copy of a variable it does not own, and its fellow replicas would race doing the same: refuse it.
-        if (Distribute.ReplicaContext.Current is { IsDistributed: true } other)
+        if (Replication.CurrentDistributedReplica is { } other)
             throw new InvalidOperationException(
                 $"Variable '{Name}' is mirrored over another strategy than the one running replica {other.ReplicaId} of {other.NumReplicasInSync}, " +
                 "so that replica would overwrite every copy. Write a variable inside Run of the strategy it was created under (or in cross-replica code).");
@@ -168,7 +165,7 @@ public sealed class Variable : ITensorLike
     /// <summary>Takes a value's storage out of the <see cref="TensorScope"/> that allocated it (on any thread): a variable outlives the scope.</summary>
     private static Tensor Own(Tensor value)
     {
-        TensorScope.Release(value.Data);
+        if (value.HostArray is { } data) TensorScope.Release(data);
         return value;
     }
 

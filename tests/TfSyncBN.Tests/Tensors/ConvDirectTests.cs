@@ -48,6 +48,29 @@ public sealed class ConvDirectTests
         TestData.AssertClose(dx, dxGemm, 1e-6, 1e-6, "dx alongside the direct dk");
     }
 
+    [TestMethod]
+    [DataRow(2, 2, true)]
+    [DataRow(2, 3, false)]
+    [DataRow(3, 1, true)]
+    public void DilatedWindows_DirectEqualsTheIm2ColPath(int dh, int dw, bool same)
+    {
+        var r = TestData.NewRandom(dh * 10 + dw);
+        int n = 2, h = 9, w = 10, c = 2, f = 18;
+        float[] x = TestData.Uniform(r, [n, h, w, c]).ToArray();
+        float[] k = TestData.Uniform(r, [3, 3, c, f]).ToArray();
+        var g = WindowGeometry.Create([n, h, w, c], 3, 3, 1, 1, same, dh, dw);
+        Assert.IsTrue(ConvDirect.Applies(g));
+        float[] dy = TestData.Uniform(r, [n, g.OH, g.OW, f]).ToArray();
+        float[] yDirect = new float[n * g.Pixels * f], yGemm = new float[yDirect.Length];
+        ConvKernels.Conv2DForward(x, k, f, g, yDirect, allowDirect: true);
+        ConvKernels.Conv2DForward(x, k, f, g, yGemm, allowDirect: false);
+        TestData.AssertClose(yDirect, yGemm, 1e-5, 1e-5, $"dilated {dh}x{dw} forward");
+        float[] dkDirect = new float[k.Length], dkGemm = new float[k.Length];
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkDirect, allowDirect: true);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkGemm, allowDirect: false);
+        TestData.AssertClose(dkDirect, dkGemm, 1e-4, 1e-5, $"dilated {dh}x{dw} dk");
+    }
+
     /// <summary>dk[ky, kx, c, f] = Σ_{n, oy, ox} x[n, iy, ix, c]·dy[n, oy, ox, f] in float64.</summary>
     private static double[] KernelGradient(float[] x, float[] dy, WindowGeometry g, int f)
     {

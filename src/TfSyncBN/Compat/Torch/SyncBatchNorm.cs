@@ -16,7 +16,7 @@ namespace TfSyncBN.Compat.Torch;
 /// (<c>running_var</c>) and <see cref="BatchNormalization.NumBatchesTracked"/>; γ and β are <see cref="BatchNormalization.Gamma"/>
 /// (<c>weight</c>) and <see cref="BatchNormalization.Beta"/> (<c>bias</c>).</para>
 /// <para>Differences: PyTorch's <c>module.train()</c>/<c>eval()</c> is the <c>training</c> argument of
-/// <see cref="Layer.Call"/>; it runs on the CPU (PyTorch's needs a GPU); in eval mode with
+/// <see cref="Layer.Call(TfSyncBN.Tensors.Tensor, bool?, TfSyncBN.Tensors.Tensor?)"/>; it runs on the CPU (PyTorch's needs a GPU); in eval mode with
 /// <c>trackRunningStats: false</c> the batch statistics are synchronized (PyTorch's are local); one layer object serves
 /// every replica, so <c>processGroup</c> is the whole partition of the replica ids rather than each rank's
 /// own group.</para>

@@ -43,9 +43,9 @@ public abstract class RandomInitializer : IInitializer
     public Tensor Call(IReadOnlyList<int> shape)
     {
         var s = Tensor.CheckShape(shape, nameof(shape));
-        var result = Tensor.Uninitialized(s);
-        Fill(result.Data, s);
-        return result;
+        var values = GC.AllocateUninitializedArray<float>(Tensor.ShapeSize(s));
+        Fill(values, s);
+        return new Tensor(values, s);
     }
 
     /// <summary>Writes the values for a tensor of <paramref name="shape"/> into <paramref name="destination"/>.</summary>

@@ -20,7 +20,7 @@ namespace TfSyncBN.Keras;
 /// global batch across all replicas of the running strategy (see <see cref="SyncBatchNormalization"/>); without a
 /// strategy, or in cross-replica code, that is the local batch and the layer is exactly this one.</para>
 /// <para><see cref="Layer.Trainable"/> false means inference behaviour in every call, as in Keras.</para>
-/// <para>A mask passed to <see cref="Layer.Call"/> (shape: the input's without the channel axes; 0 drops an element)
+/// <para>A mask passed to <see cref="Layer.Call(Tensor, bool?, Tensor?)"/> (shape: the input's without the channel axes; 0 drops an element)
 /// removes elements from the batch statistics, and the count is the number of kept elements, as in tf.keras.</para>
 /// <para>Options for the conventions of other frameworks (all off by default, so the layer is Keras' unless asked):</para>
 /// <list type="bullet">
@@ -325,13 +325,13 @@ public class BatchNormalization : Layer
     }
 
     /// <summary>Batch normalization of <paramref name="x"/> viewed as <paramref name="layout"/>, with every option applied.</summary>
-    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, float[]? mask)
+    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask)
     {
         var g = gamma?.Value.Reshape([-1]);
         var b = beta?.Value.Reshape([-1]);
         bool batchStatistics = !TrackRunningStats || (UseBatchStatistics ?? (training && Trainable));
         if (!batchStatistics)
-            return BatchNormCore.Inference(x, layout, movingMean!.Value.AsSpan(), movingVariance!.Value.AsSpan(), g, b, Epsilon);
+            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon);
 
         var sync = Synchronized ? ReplicaContext.Current : null;
         var slot = sync is { IsDistributed: true } ? SlotFor(sync) : GroupSlot.All;
@@ -407,14 +407,13 @@ public class BatchNormalization : Layer
     private protected string ProcessGroupsParamName { get; init; } = "processGroups";
 
     /// <summary>A mask must have the input's shape without the channel axes; a non-zero value keeps the element.</summary>
-    private float[]? CheckMask(Tensor? mask, int[] shape)
+    private Tensor? CheckMask(Tensor? mask, int[] shape)
     {
         if (mask is null) return null;
         var expected = shape.Where((_, i) => !axis!.Contains(i)).ToArray();
         if (!Tensor.SameShape(mask.ShapeArray, expected))
             throw new ArgumentException($"mask must have the input's shape without the channel axes, {Tensor.ShapeString(expected)}, but has {Tensor.ShapeString(mask.ShapeArray)}.", nameof(mask));
-        // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
-        return mask.Data;
+        return mask;
     }
 
     /// <summary>

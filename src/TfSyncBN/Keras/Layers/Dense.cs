@@ -15,7 +15,7 @@ public sealed class Dense : KernelLayer
 {
     /// <summary>Creates the layer; the weights are created on the first call, from the input's last dimension.</summary>
     /// <param name="units">The output size, ≥ 1.</param>
-    /// <param name="activation">The activation's Keras name: <c>"relu"</c>, <c>"sigmoid"</c>, <c>"softmax"</c>, <c>"tanh"</c> or <c>"linear"</c>; null means linear.</param>
+    /// <param name="activation">The activation's Keras name (those of <see cref="Keras.Activation"/>); null means linear.</param>
     /// <param name="useBias">Whether to add a bias.</param>
     /// <param name="kernelInitializer">Initializer of W; Glorot uniform (unseeded) when null.</param>
     /// <param name="biasInitializer">Initializer of b; zeros when null.</param>

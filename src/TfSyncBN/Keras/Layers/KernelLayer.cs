@@ -28,7 +28,7 @@ public abstract class KernelLayer : Layer
         BiasConstraint = biasConstraint;
     }
 
-    /// <summary>The activation's Keras name: <c>"linear"</c> (identity), <c>"relu"</c>, <c>"sigmoid"</c>, <c>"softmax"</c> (last axis) or <c>"tanh"</c>.</summary>
+    /// <summary>The activation's Keras name (see <see cref="Keras.Activation"/> for the accepted names).</summary>
     public string Activation { get; }
 
     /// <summary>Whether a bias is added.</summary>
@@ -58,30 +58,30 @@ public abstract class KernelLayer : Layer
     /// <summary>The bias, or null when <see cref="UseBias"/> is false or before the layer is built.</summary>
     public Variable? Bias => bias;
 
-    /// <summary>Creates the kernel (and the bias of <paramref name="units"/> entries); called from <see cref="Layer.Build"/>.</summary>
+    /// <summary>Creates the kernel (and the bias of <paramref name="units"/> entries); called from <see cref="Layer.Build(IReadOnlyList{int})"/>.</summary>
     private protected void BuildWeights(int[] kernelShape, int units)
     {
         kernel = AddWeight("kernel", kernelShape, KernelInitializer, KernelRegularizer, KernelConstraint);
         if (UseBias) bias = AddWeight("bias", [units], BiasInitializer, BiasRegularizer, BiasConstraint);
     }
 
-    /// <summary>Adds the bias along the last axis, then applies the activation.</summary>
-    private protected Tensor Finish(Tensor z)
+    /// <summary>Adds the bias along the last axis (along axis 1 of a rank-4 NCHW tensor when <paramref name="channelsFirst"/>), then applies the activation.</summary>
+    private protected Tensor Finish(Tensor z, bool channelsFirst = false)
     {
-        if (bias is not null) z = z.BiasAdd(bias.Value);
+        if (bias is not null) z = channelsFirst ? z + bias.Value.Reshape([1, bias.Value.Size, 1, 1]) : z.BiasAdd(bias.Value);
         return ActivationFunctions.Apply(Activation, z);
     }
 
-    /// <summary>The shared config entries, under Keras' names.</summary>
-    private protected (string, object?)[] KernelConfig() =>
+    /// <summary>The shared config entries, under Keras' names (<paramref name="kernelKey"/><c>_initializer</c> etc. for the kernel).</summary>
+    private protected (string, object?)[] KernelConfig(string kernelKey = "kernel") =>
     [
         ("activation", Activation),
         ("use_bias", UseBias),
-        ("kernel_initializer", KerasConfig.Serialize(KernelInitializer)),
+        ($"{kernelKey}_initializer", KerasConfig.Serialize(KernelInitializer)),
         ("bias_initializer", KerasConfig.Serialize(BiasInitializer)),
-        ("kernel_regularizer", KerasConfig.Serialize(KernelRegularizer)),
+        ($"{kernelKey}_regularizer", KerasConfig.Serialize(KernelRegularizer)),
         ("bias_regularizer", KerasConfig.Serialize(BiasRegularizer)),
-        ("kernel_constraint", KerasConfig.Serialize(KernelConstraint)),
+        ($"{kernelKey}_constraint", KerasConfig.Serialize(KernelConstraint)),
         ("bias_constraint", KerasConfig.Serialize(BiasConstraint)),
     ];
 
@@ -89,11 +89,11 @@ public abstract class KernelLayer : Layer
     private protected readonly record struct KernelArgs(string? Activation, bool UseBias, IInitializer? KernelInitializer, IInitializer? BiasInitializer,
         IRegularizer? KernelRegularizer, IRegularizer? BiasRegularizer, IConstraint? KernelConstraint, IConstraint? BiasConstraint, string? Name, bool Trainable)
     {
-        public static KernelArgs Read(IReadOnlyDictionary<string, object?> c) => new(
+        public static KernelArgs Read(IReadOnlyDictionary<string, object?> c, string kernelKey = "kernel") => new(
             KerasConfig.GetString(c, "activation"), KerasConfig.GetBool(c, "use_bias", true),
-            LayerConfig.Initializer(c, "kernel_initializer"), LayerConfig.Initializer(c, "bias_initializer"),
-            LayerConfig.Regularizer(c, "kernel_regularizer"), LayerConfig.Regularizer(c, "bias_regularizer"),
-            LayerConfig.Constraint(c, "kernel_constraint"), LayerConfig.Constraint(c, "bias_constraint"),
+            LayerConfig.Initializer(c, $"{kernelKey}_initializer"), LayerConfig.Initializer(c, "bias_initializer"),
+            LayerConfig.Regularizer(c, $"{kernelKey}_regularizer"), LayerConfig.Regularizer(c, "bias_regularizer"),
+            LayerConfig.Constraint(c, $"{kernelKey}_constraint"), LayerConfig.Constraint(c, "bias_constraint"),
             LayerConfig.Name(c), LayerConfig.Trainable(c));
     }
 }

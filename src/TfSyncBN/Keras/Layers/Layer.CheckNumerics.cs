@@ -5,21 +5,21 @@ namespace TfSyncBN.Keras;
 public abstract partial class Layer
 {
     /// <summary>
-    /// <see cref="Call"/> under <see cref="Debugging.EnableCheckNumerics"/>: checks the input and the output, and makes the
+    /// <see cref="Call(Tensor, bool?, Tensor?)"/> under <see cref="Debugging.EnableCheckNumerics"/>: checks the input and the output, and makes the
     /// backward pass check the gradient of the output before it enters this layer's backward computation.
     /// </summary>
     private Tensor CallCheckingNumerics(Tensor inputs, bool training, Tensor? mask)
     {
         int replica = Debugging.CurrentReplicaId;
-        Debugging.Check(inputs.AsSpan(), inputs.ShapeArray, Name, replica, "input");
+        Debugging.Check(inputs, Name, replica, "input");
         var output = CallCore(inputs, training, mask);
-        Debugging.Check(output.AsSpan(), output.ShapeArray, Name, replica, "output");
+        Debugging.Check(output, Name, replica, "output");
         if (!GradientTape.IsRecording) return output;
         // An identity over the same buffer (no copy) whose backward checks the upstream gradient.
-        var watched = new Tensor(output.Data, output.ShapeArray);
+        var watched = output.ShareStorage(output.ShapeArray);
         GradientTape.Record(watched, [output], (dy, _) =>
         {
-            Debugging.Check(dy.AsSpan(), dy.ShapeArray, Name, replica, "gradient of output");
+            Debugging.Check(dy, Name, replica, "gradient of output");
             return [dy];
         });
         return watched;

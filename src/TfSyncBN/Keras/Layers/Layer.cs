@@ -6,7 +6,7 @@ namespace TfSyncBN.Keras;
 
 /// <summary>
 /// The base of all layers (<c>keras.layers.Layer</c>): builds its weights from the first input's shape, then maps
-/// inputs to outputs with <see cref="Call"/>.
+/// inputs to outputs with <see cref="Call(Tensor, bool?, Tensor?)"/>.
 /// </summary>
 /// <remarks>
 /// Building is thread-safe: when the first call comes from the replicas of a strategy's <c>Run</c>, one replica builds
@@ -35,7 +35,7 @@ public abstract partial class Layer : IKerasObject
     /// <summary>Whether the layer's weights are trained; when false, <see cref="TrainableWeights"/> is empty.</summary>
     public virtual bool Trainable { get; set; }
 
-    /// <summary>Whether the weights exist (the layer was called, or <see cref="Build"/> was run).</summary>
+    /// <summary>Whether the weights exist (the layer was called, or <see cref="Build(IReadOnlyList{int})"/> was run).</summary>
     public bool Built => Volatile.Read(ref builtShape) is not null;
 
     /// <summary>The input shape the layer was built for, or null before it is built.</summary>
@@ -48,13 +48,13 @@ public abstract partial class Layer : IKerasObject
     public IReadOnlyList<Variable> Weights => [.. TrainableWeights, .. NonTrainableWeights];
 
     /// <summary>The weights an optimizer updates: the trainable variables, or none when <see cref="Trainable"/> is false.</summary>
-    public IReadOnlyList<Variable> TrainableWeights => Trainable ? weights.Where(w => w.Trainable).ToArray() : [];
+    public virtual IReadOnlyList<Variable> TrainableWeights => Trainable ? weights.Where(w => w.Trainable).ToArray() : [];
 
     /// <summary>The weights an optimizer leaves alone (such as moving statistics), plus all weights when <see cref="Trainable"/> is false.</summary>
-    public IReadOnlyList<Variable> NonTrainableWeights => Trainable ? weights.Where(w => !w.Trainable).ToArray() : weights.ToArray();
+    public virtual IReadOnlyList<Variable> NonTrainableWeights => Trainable ? weights.Where(w => !w.Trainable).ToArray() : weights.ToArray();
 
     /// <summary>The regularization penalties of the weights at their current values, differentiable under a <see cref="GradientTape"/>.</summary>
-    public IReadOnlyList<Tensor> Losses => regularized.Select(r => r.Regularizer.Call(r.Weight.Value)).ToArray();
+    public virtual IReadOnlyList<Tensor> Losses => regularized.Select(r => r.Regularizer.Call(r.Weight.Value)).ToArray();
 
     /// <summary>
     /// Applies the layer (Keras <c>layer(inputs, training=...)</c>), building it first if needed.
@@ -128,7 +128,7 @@ public abstract partial class Layer : IKerasObject
         if (!Built)
             throw new InvalidOperationException($"{this} is not built yet: call it on an input (or call EnsureBuilt) before counting its parameters.");
         long total = 0;
-        foreach (var w in weights)
+        foreach (var w in Weights)
         {
             long size = 1;
             foreach (int d in w.Shape) size *= d;

@@ -27,11 +27,26 @@ internal static class LayerConfig
     public static int[] RequiredInts(IReadOnlyDictionary<string, object?> c, string key, string className) =>
         KerasConfig.GetInts(c, key) ?? throw new ArgumentException($"The config of {className} needs the key '{key}'.", "config");
 
-    /// <summary>Checks <c>data_format</c> (only <c>"channels_last"</c> is implemented) and returns it.</summary>
+    public const string ChannelsFirst = "channels_first";
+
+    /// <summary>Checks <c>data_format</c> (<c>"channels_last"</c>, the default when null, or <c>"channels_first"</c>) and returns it.</summary>
     /// <exception cref="ArgumentException">Another data format.</exception>
-    public static string DataFormat(string? dataFormat, string paramName) => dataFormat is null or ChannelsLast
-        ? ChannelsLast
-        : throw new ArgumentException($"{paramName} must be \"channels_last\" (NHWC, the only layout implemented), but is \"{dataFormat}\".", paramName);
+    public static string DataFormat(string? dataFormat, string paramName) => dataFormat switch
+    {
+        null or ChannelsLast => ChannelsLast,
+        ChannelsFirst => ChannelsFirst,
+        _ => throw new ArgumentException($"{paramName} must be \"channels_last\" (NHWC) or \"channels_first\" (NCHW), but is \"{dataFormat}\".", paramName),
+    };
+
+    /// <summary>The tensor ops' name of a Keras data format: <c>"NCHW"</c> for channels_first, else <c>"NHWC"</c>.</summary>
+    public static string OpFormat(string dataFormat) => dataFormat == ChannelsFirst ? "NCHW" : "NHWC";
+
+    /// <summary>The channel axis of a rank-4 input: 1 for channels_first, 3 otherwise.</summary>
+    public static int ChannelAxis(string dataFormat) => dataFormat == ChannelsFirst ? 1 : 3;
+
+    /// <summary>The spatial sizes [H, W] of a rank-4 shape in the given data format.</summary>
+    public static (int H, int W) Spatial(IReadOnlyList<int> shape, string dataFormat) =>
+        dataFormat == ChannelsFirst ? (shape[2], shape[3]) : (shape[1], shape[2]);
 
     /// <summary>The base config (<c>name</c>, <c>trainable</c>, <c>dtype</c>) plus the layer's own entries.</summary>
     public static Dictionary<string, object?> With(IReadOnlyDictionary<string, object?> baseConfig, params (string Key, object? Value)[] entries)

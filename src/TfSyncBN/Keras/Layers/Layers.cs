@@ -12,6 +12,9 @@ public static class Layers
     /// </summary>
     private static readonly string[] IgnoredKeys = ["batch_input_shape", "batch_shape", "input_shape"];
 
+    /// <summary>Older (tf.keras) config keys that a class reads besides those of its own config: LeakyReLU's <c>alpha</c>.</summary>
+    private static readonly Dictionary<string, string[]> LegacyKeys = new() { ["LeakyReLU"] = ["alpha"] };
+
     /// <summary>Every class name <see cref="Deserialize"/> accepts (Keras class names, matched case-sensitively).</summary>
     public static IReadOnlyList<string> Names => LayerRegistry.Instance.Names;
 
@@ -54,7 +57,7 @@ public static class Layers
         var known = layer.GetConfig();
         foreach (var key in inner.Keys)
         {
-            if (!known.ContainsKey(key) && Array.IndexOf(IgnoredKeys, key) < 0)
+            if (!known.ContainsKey(key) && Array.IndexOf(IgnoredKeys, key) < 0 && !(LegacyKeys.TryGetValue(entry.ClassName, out var legacy) && legacy.Contains(key)))
                 throw new ArgumentException($"The config of {entry.ClassName} has an unknown key '{key}'; accepted keys: {string.Join(", ", known.Keys)}.", nameof(config));
         }
         return layer;
@@ -66,15 +69,30 @@ file static class LayerRegistry
 {
     public static readonly KerasRegistry<Layer> Instance = new("layer",
         new("Activation", [], Activation.FromConfig),
+        new("Add", [], Add.FromConfig),
+        new("Average", [], Average.FromConfig),
+        new("AveragePooling2D", ["AvgPool2D"], AveragePooling2D.FromConfig),
+        new("Concatenate", [], Concatenate.FromConfig),
+        new("Maximum", [], Maximum.FromConfig),
+        new("Minimum", [], Minimum.FromConfig),
+        new("Multiply", [], Multiply.FromConfig),
+        new("Subtract", [], Subtract.FromConfig),
         new("BatchNormalization", [], BatchNormalization.FromConfig),
         new("Conv2D", ["Convolution2D"], Conv2D.FromConfig),
         new("Dense", [], Dense.FromConfig),
+        new("DepthwiseConv2D", [], DepthwiseConv2D.FromConfig),
         new("Dropout", [], Dropout.FromConfig),
         new("Flatten", [], Flatten.FromConfig),
         new("GlobalAveragePooling2D", ["GlobalAvgPool2D"], GlobalAveragePooling2D.FromConfig),
+        new("GlobalMaxPooling2D", ["GlobalMaxPool2D"], GlobalMaxPooling2D.FromConfig),
+        new("LayerNormalization", [], LayerNormalization.FromConfig),
+        new("LeakyReLU", [], LeakyReLU.FromConfig),
         new("MaxPooling2D", ["MaxPool2D"], MaxPooling2D.FromConfig),
         new("ReLU", [], ReLU.FromConfig),
         new("Rescaling", [], Rescaling.FromConfig),
+        new("Reshape", [], Reshape.FromConfig),
         new("Softmax", [], Softmax.FromConfig),
-        new("SyncBatchNormalization", [], SyncBatchNormalization.FromConfig));
+        new("SyncBatchNormalization", [], SyncBatchNormalization.FromConfig),
+        new("UpSampling2D", [], UpSampling2D.FromConfig),
+        new("ZeroPadding2D", [], ZeroPadding2D.FromConfig));
 }

@@ -61,17 +61,10 @@ public sealed class ReLU : Layer
             var z = inputs - Threshold;
             y = z.Relu();
             if (NegativeSlope != 0f) y -= z.Negate().Relu() * NegativeSlope;
-            var on = new Tensor(MaskAbove(inputs.AsSpan(), Threshold), inputs.ShapeArray);
+            var on = TrainingOps.GreaterEqualMask(inputs, Threshold);
             y += on * Threshold;
         }
         return MaxValue is float m ? y.Minimum(Tensor.Scalar(m)) : y;
-    }
-
-    private static float[] MaskAbove(ReadOnlySpan<float> x, float t)
-    {
-        var mask = new float[x.Length];
-        for (int i = 0; i < x.Length; i++) mask[i] = x[i] >= t ? 1f : 0f;
-        return mask;
     }
 
     /// <summary>The Keras config: <c>name, trainable, dtype, max_value, negative_slope, threshold</c>.</summary>

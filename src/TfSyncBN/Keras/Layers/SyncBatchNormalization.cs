@@ -101,7 +101,7 @@ public class SyncBatchNormalization : BatchNormalization
             throw new InvalidOperationException(
                 $"Convert layers in cross-replica code, not inside strategy.Run (called from replica {ctx.ReplicaId} of {ctx.NumReplicasInSync}).");
         var bn = (BatchNormalization)layer;
-        var strategy = bn.Weights.FirstOrDefault()?.Strategy;
+        var strategy = bn.Weights.FirstOrDefault()?.Strategy as Distribute.Strategy;
         using (strategy?.Scope())
         {
             // Checked here, in the original's strategy scope, as the constructor below would, but naming the caller's parameter.

@@ -44,7 +44,7 @@ public sealed class SparseCategoricalCrossentropy : Loss
             throw new ArgumentException($"Sparse labels must hold one class id per row of the predictions ({rows} rows, predictions shape {Tensor.ShapeString(predShape)}), but have shape {Tensor.ShapeString(labels.ShapeArray)}.", "yTrue");
         var oneHot = Tensor.Zeros(predShape);
         var data = oneHot.ToArray();
-        var span = labels.AsSpan();
+        var span = labels.ToArray();
         for (int r = 0; r < rows; r++)
         {
             float v = span[r];

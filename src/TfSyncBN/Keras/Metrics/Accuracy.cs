@@ -17,11 +17,7 @@ public sealed class Accuracy : PredictionMetric
     {
         if (yTrue.Size != yPred.Size)
             throw new ArgumentException($"yTrue (shape {Tensor.ShapeString(yTrue.ShapeArray)}) and yPred (shape {Tensor.ShapeString(yPred.ShapeArray)}) must have the same number of elements.", nameof(yPred));
-        var t = yTrue.AsSpan();
-        var p = yPred.AsSpan();
-        int hits = 0;
-        for (int i = 0; i < t.Length; i++) hits += t[i] == p[i] ? 1 : 0;
-        return new(hits, t.Length);
+        return new(TrainingOps.CountEqual(yTrue, yPred), yTrue.Size);
     }
 
     /// <summary>Rebuilds the metric from <see cref="Metric.GetConfig"/> output.</summary>
@@ -49,10 +45,10 @@ public sealed class SparseCategoricalAccuracy : PredictionMetric
         int rows = yPred.Size / classes;
         if (yTrue.Size != rows)
             throw new ArgumentException($"Labels must hold one class id per row of yPred ({rows} rows, shape {Tensor.ShapeString(yPred.ShapeArray)}), but have shape {Tensor.ShapeString(yTrue.ShapeArray)}.", nameof(yTrue));
-        var p = yPred.AsSpan();
-        var t = yTrue.AsSpan();
+        var predicted = TrainingOps.ArgMaxLastAxis(yPred);
+        var t = yTrue.ToArray();
         int hits = 0;
-        for (int r = 0; r < rows; r++) hits += ArgMax(p.Slice(r * classes, classes)) == t[r] ? 1 : 0;
+        for (int r = 0; r < rows; r++) hits += predicted[r] == t[r] ? 1 : 0;
         return new(hits, rows);
     }
 
@@ -85,10 +81,10 @@ public sealed class CategoricalAccuracy : PredictionMetric
         if (!Tensor.SameShape(yTrue.ShapeArray, yPred.ShapeArray))
             throw new ArgumentException($"yTrue must have the shape of yPred {Tensor.ShapeString(yPred.ShapeArray)}, but has {Tensor.ShapeString(yTrue.ShapeArray)}.", nameof(yTrue));
         int rows = yPred.Size / classes;
-        var p = yPred.AsSpan();
-        var t = yTrue.AsSpan();
+        var predicted = TrainingOps.ArgMaxLastAxis(yPred);
+        var expected = TrainingOps.ArgMaxLastAxis(yTrue);
         int hits = 0;
-        for (int r = 0; r < rows; r++) hits += ArgMax(p.Slice(r * classes, classes)) == ArgMax(t.Slice(r * classes, classes)) ? 1 : 0;
+        for (int r = 0; r < rows; r++) hits += predicted[r] == expected[r] ? 1 : 0;
         return new(hits, rows);
     }
 

@@ -244,10 +244,6 @@ public abstract partial class Model
     {
         using var pause = GradientTape.Pause();
         if (!shuffled) return t.Slice(0, start, count);
-        int row = t.Shape[0] == 0 ? 0 : t.Size / t.Shape[0];
-        var data = new float[count * row];
-        var source = t.AsSpan();
-        for (int i = 0; i < count; i++) source.Slice(order[start + i] * row, row).CopyTo(data.AsSpan(i * row, row));
-        return Tensor.FromArray(data, [count, .. t.Shape.Skip(1)]);
+        return TrainingOps.GatherRows(t, order, start, count);
     }
 }

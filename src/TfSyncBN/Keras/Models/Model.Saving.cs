@@ -24,12 +24,12 @@ public abstract partial class Model
 
     /// <summary>
     /// The variables <see cref="SaveWeights"/> writes and <see cref="LoadWeights"/> reads, in file order: each layer's
-    /// <see cref="Layer.Weights"/>, layer by layer, each variable once. Unlike <see cref="Weights"/> (all trainable
+    /// <see cref="Layer.Weights"/>, layer by layer (a nested model's in its own saved order), each variable once. Unlike <see cref="Weights"/> (all trainable
     /// weights of all layers first), this order does not change when a layer is frozen or unfrozen between saving and
     /// loading.
     /// </summary>
     public IReadOnlyList<Variable> SavedWeights =>
-        Layers.SelectMany(l => l.Weights).Distinct(ReferenceEqualityComparer.Instance).Cast<Variable>().ToArray();
+        Layers.SelectMany(l => l is ModelLayer m ? m.Model.SavedWeights : l.Weights).Distinct(ReferenceEqualityComparer.Instance).Cast<Variable>().ToArray();
 
     /// <summary>
     /// Assigns the values saved by <see cref="SaveWeights"/> to <see cref="SavedWeights"/>, in order, on every replica

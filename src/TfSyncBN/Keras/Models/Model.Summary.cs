@@ -7,18 +7,27 @@ public abstract partial class Model
 {
     /// <summary>
     /// A Keras-style table of the layers (<c>model.summary()</c>): name and class, output shape (batch dimension
-    /// <c>None</c>) and parameter count of each layer, then the total, trainable and non-trainable parameter counts with
-    /// their float32 sizes.
+    /// <c>None</c>) and parameter count of each layer, and for a <see cref="Functional"/> model a <c>Connected to</c>
+    /// column listing the tensors each call reads as <c>layer[node_index][tensor_index]</c> (one line each); then the
+    /// total, trainable and non-trainable parameter counts with their float32 sizes.
     /// </summary>
-    /// <param name="printFn">Called with each line when given (e.g. <c>Console.WriteLine</c>), as Keras' <c>print_fn</c>.</param>
-    /// <param name="lineLength">The table width, at least 40; columns start at 45% and 85% of it, as in Keras' Sequential summary.</param>
+    /// <param name="printFn">Called with each line, as Keras' <c>print_fn</c>; null prints to the console (<c>Console.WriteLine</c>), as Keras does.</param>
+    /// <param name="lineLength">The table width, at least 40; null is Keras' default, 65 for a Sequential (columns at 45% and 85%)
+    /// and 98 for a Functional (columns at 33%, 55% and 67%).</param>
     /// <returns>The whole table, lines separated by <c>\n</c>.</returns>
     /// <exception cref="InvalidOperationException">The model is not built.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="lineLength"/> is less than 40.</exception>
-    public string Summary(Action<string>? printFn = null, int lineLength = 65)
+    public string Summary(Action<string>? printFn = null, int? lineLength = null)
     {
-        if (lineLength < 40) throw new ArgumentOutOfRangeException(nameof(lineLength), lineLength, "lineLength must be at least 40.");
+        var functional = this as Functional;
+        int width = lineLength ?? (functional is null ? 65 : 98);
+        if (width < 40) throw new ArgumentOutOfRangeException(nameof(lineLength), lineLength, "lineLength must be at least 40.");
         if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet: give the Sequential an inputShape, or call Build, Call or Fit first.");
+        return functional is not null ? Finish(FunctionalRows(functional, width), width, printFn) : SequentialSummary(printFn, width);
+    }
+
+    private string SequentialSummary(Action<string>? printFn, int lineLength)
+    {
         int[] stops = [(int)(lineLength * 0.45), (int)(lineLength * 0.85), lineLength];
         var lines = new List<string>
         {
@@ -36,23 +45,28 @@ public abstract partial class Model
             lines.Add(i + 1 < layers.Count ? "" : new string('=', lineLength));
         }
         if (layers.Count == 0) lines.Add(new string('=', lineLength));
+        return Finish(lines, lineLength, printFn);
+    }
+
+    /// <summary>Appends the parameter counts, prints every line and returns the table.</summary>
+    private string Finish(List<string> lines, int lineLength, Action<string>? printFn)
+    {
         long trainable = ParameterCount(TrainableWeights);
         long other = ParameterCount(NonTrainableWeights);
         lines.Add($"Total params: {Count(trainable + other)}");
         lines.Add($"Trainable params: {Count(trainable)}");
         lines.Add($"Non-trainable params: {Count(other)}");
         lines.Add(new string('_', lineLength));
-        if (printFn is not null) foreach (var line in lines) printFn(line);
+        foreach (var line in lines) (printFn ?? Console.WriteLine)(line);
         return string.Join("\n", lines);
     }
 
     /// <summary>Each layer's output shape, or null when the model type does not record them.</summary>
     private IReadOnlyList<IReadOnlyList<int>>? OutputShapesForSummary() => this is Sequential s ? s.OutputShapes : null;
 
-    private static string Row(int[] stops, string a, string b, string c)
+    private static string Row(int[] stops, params string[] fields)
     {
         var sb = new StringBuilder(" ");
-        string[] fields = [a, b, c];
         for (int i = 0; i < fields.Length; i++)
         {
             sb.Append(fields[i]);

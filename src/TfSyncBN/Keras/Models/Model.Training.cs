@@ -54,6 +54,8 @@ public abstract partial class Model
     /// <summary>Builds the model and the optimizer state under the model's strategy, before replicas run.</summary>
     private void Prepare(IReadOnlyList<int> inputShape)
     {
+        if (this is Functional { Inputs.Count: not 1 } or Functional { Outputs.Count: not 1 })
+            throw new InvalidOperationException($"Model '{Name}' has several inputs or outputs; Fit, Evaluate, Predict and TrainStep take one input and one target tensor, so train a model with one input and one output (run others with Call(IReadOnlyList<Tensor>)).");
         if (!Built) Build([-1, .. inputShape.Skip(1)]);
         if (Optimizer is { } o)
         {
@@ -110,7 +112,7 @@ public abstract partial class Model
         {
             if (grads[i] is not { } g) continue;
             if (Debugging.CheckNumericsEnabled) Debugging.CheckWeightGradient(g, variables[i], ctx.ReplicaId);
-            g.AsSpan().CopyTo(buffer.AsSpan(at));
+            g.CopyTo(buffer.AsSpan(at));
             buffer[flags + i] = 1;
         }
         buffer[stats] = localLossSum;
@@ -132,11 +134,7 @@ public abstract partial class Model
             bool any = buffer[flags + i] > 0 || penaltyGrads?[i] is not null;
             if (any && count > 0)
             {
-                var gt = Tensor.Uninitialized([.. variables[i].Shape]);
-                var g = gt.Data;
-                System.Numerics.Tensors.TensorPrimitives.Divide(buffer.AsSpan(at, size), count, g);
-                if (penaltyGrads?[i] is { } pg) System.Numerics.Tensors.TensorPrimitives.Add(g, pg.AsSpan(), g);
-                globalGrads[i] = gt;
+                globalGrads[i] = TrainingOps.ScaledFromHost(buffer.AsSpan(at, size), count, [.. variables[i].Shape], penaltyGrads?[i]);
             }
             at += size;
         }

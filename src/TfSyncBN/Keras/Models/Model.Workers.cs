@@ -26,7 +26,7 @@ public abstract partial class Model
             int local = r - first;
             if (local >= 0 && local < parts.Count && parts[local] is { } output)
             {
-                var values = output.AsSpan();
+                var values = output.ToArray();
                 for (int i = 0; i < values.Length; i++) all[offset + i] = values[i];
             }
             offset += slices[r].Shape[0] * rowSize;

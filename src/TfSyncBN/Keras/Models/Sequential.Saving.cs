@@ -3,19 +3,16 @@ namespace TfSyncBN.Keras;
 public sealed partial class Sequential
 {
     /// <summary>
-    /// The model's architecture as Keras model JSON (<c>model.to_json()</c>):
-    /// <c>{"class_name": "Sequential", "config": {"name": ..., "layers": [{"class_name": ..., "config": {...}}, ...]}}</c>
-    /// with each layer's <c>GetConfig</c> under its Keras key names (batch normalization layers keep
-    /// <c>synchronized</c>). When the model is built, the first entry is an <c>InputLayer</c> whose
-    /// <c>batch_input_shape</c> is <c>[null, ...sample shape]</c>. Weights are not included: see <see cref="Model.SaveWeights"/>.
+    /// The Keras config <c>{"name": ..., "layers": [{"class_name": ..., "config": {...}}, ...]}</c> with each layer's
+    /// <c>GetConfig</c>; when the model is built, the first entry is an <c>InputLayer</c> whose <c>batch_input_shape</c>
+    /// is <c>[null, ...sample shape]</c>.
     /// </summary>
-    /// <param name="indented">Pretty-print the JSON.</param>
-    /// <exception cref="ArgumentException">A layer's config holds a value with no JSON form (such as a custom initializer's object).</exception>
-    public string ToJson(bool indented = false) =>
-        ModelJson.Write(Name, layers, BuiltInputShape is { } s ? s.Skip(1).ToArray() : null, indented);
+    /// <exception cref="ArgumentException">A layer's config holds a value with no JSON form.</exception>
+    public override IReadOnlyDictionary<string, object?> GetConfig() =>
+        ModelJson.SequentialConfig(Name, layers, BuiltInputShape is { } s ? s.Skip(1).ToArray() : null);
 
     /// <summary>
-    /// A new model from Keras model JSON (<c>keras.models.model_from_json</c>), as written by <see cref="ToJson"/> or by
+    /// A new model from Keras model JSON (<c>keras.models.model_from_json</c>), as written by <see cref="Model.ToJson"/> or by
     /// tf.keras for a Sequential model of supported layers (<see cref="Keras.Layers.Names"/>). The model captures the
     /// current strategy (call it inside <c>strategy.Scope()</c> to train data-parallel) and is built at once when the
     /// JSON gives the input shape; its weights are freshly initialized (load them with <see cref="Model.LoadWeights"/>).

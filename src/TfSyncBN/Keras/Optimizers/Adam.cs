@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using TfSyncBN.Tensors;
 using Tensor = TfSyncBN.Tensors.Tensor;
 
@@ -54,26 +53,10 @@ public sealed class Adam : Optimizer
     {
         double t = step + 1;
         float alpha = (float)(learningRate * Math.Sqrt(1 - Math.Pow(Beta2, t)) / (1 - Math.Pow(Beta1, t)));
-        var w = variable.Value;
-        var g = gradient.AsSpan();
-        // New values are written straight into new tensors (no copy): inside a training step's TensorScope the
-        // scratch comes from the pool, and the variables take the storage of what they are assigned.
-        var mt = Tensor.Uninitialized(w.ShapeArray);
-        var vt = Tensor.Uninitialized(w.ShapeArray);
-        var wt = Tensor.Uninitialized(w.ShapeArray);
-        var tmpt = Tensor.Uninitialized(w.ShapeArray);
-        Span<float> m = mt.Data, v = vt.Data, update = wt.Data, tmp = tmpt.Data;
-        TensorPrimitives.Subtract(g, slotVariables[0].Value.AsSpan(), tmp);
-        TensorPrimitives.MultiplyAdd(tmp, 1f - Beta1, slotVariables[0].Value.AsSpan(), m);
-        TensorPrimitives.Multiply(g, g, tmp);
-        TensorPrimitives.Subtract(tmp, slotVariables[1].Value.AsSpan(), tmp);
-        TensorPrimitives.MultiplyAdd(tmp, 1f - Beta2, slotVariables[1].Value.AsSpan(), v);
-        // w − (m·α)/(sqrt(v) + ε)
-        TensorPrimitives.Sqrt(v, tmp);
-        TensorPrimitives.Add(tmp, Epsilon, tmp);
-        TensorPrimitives.Multiply(m, alpha, update);
-        TensorPrimitives.Divide(update, tmp, update);
-        TensorPrimitives.Subtract(w.AsSpan(), update, update);
+        // One fused op writes the new weights and slots into new tensors (inside a training step's TensorScope the
+        // scratch comes from the pool), which the variables then take.
+        var wt = TrainingOps.AdamUpdate(variable.Value, gradient, slotVariables[0].Value, slotVariables[1].Value, alpha, Beta1, Beta2,
+            Epsilon, out var mt, out var vt);
         slotVariables[0].Assign(mt);
         slotVariables[1].Assign(vt);
         variable.Assign(wt);

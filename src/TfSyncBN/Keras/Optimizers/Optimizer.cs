@@ -109,7 +109,7 @@ public abstract class Optimizer : IKerasObject
     /// <summary>A non-trainable state variable mirrored like <paramref name="like"/> (created under its strategy).</summary>
     private static Variable NewState(Variable like, Tensor initial, string name)
     {
-        if (like.Strategy is { } s && !ReferenceEquals(Strategy.Current, s))
+        if (like.Strategy is Strategy s && !ReferenceEquals(Strategy.Current, s))
         {
             using (s.Scope()) return new Variable(initial, name, trainable: false);
         }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using TfSyncBN.Tensors;
 using Tensor = TfSyncBN.Tensors.Tensor;
 
@@ -44,36 +43,11 @@ public sealed class SGD : Optimizer
     /// <inheritdoc/>
     protected override void UpdateStep(Tensor gradient, Variable variable, IReadOnlyList<Variable> slotVariables, float learningRate, long step)
     {
-        var w = variable.Value;
-        var g = gradient.AsSpan();
-        // Written straight into new tensors (no copy); see Adam.UpdateStep.
-        var resultTensor = Tensor.Uninitialized(w.ShapeArray);
-        Span<float> result = resultTensor.Data;
-        if (Momentum == 0)
-        {
-            TensorPrimitives.Multiply(g, learningRate, result);
-            TensorPrimitives.Subtract(w.AsSpan(), result, result);
-        }
-        else
-        {
-            var momentum = slotVariables[0];
-            var mTensor = Tensor.Uninitialized(w.ShapeArray);
-            Span<float> m = mTensor.Data;
-            TensorPrimitives.Multiply(g, -learningRate, m);                              // −g·η
-            TensorPrimitives.MultiplyAdd(momentum.Value.AsSpan(), Momentum, m, m);      // + m·μ
-            momentum.Assign(mTensor);
-            if (Nesterov)
-            {
-                TensorPrimitives.Multiply(g, -learningRate, result);
-                TensorPrimitives.MultiplyAdd(m, Momentum, result, result);
-                TensorPrimitives.Add(w.AsSpan(), result, result);
-            }
-            else
-            {
-                TensorPrimitives.Add(w.AsSpan(), m, result);
-            }
-        }
-        variable.Assign(resultTensor);
+        // One fused op writes the new weights (and momentum) into new tensors, which the variables then take.
+        var momentum = Momentum == 0 ? null : slotVariables[0];
+        var result = TrainingOps.SgdUpdate(variable.Value, gradient, momentum?.Value, learningRate, Momentum, Nesterov, out var newMomentum);
+        if (momentum is not null) momentum.Assign(newMomentum!);
+        variable.Assign(result);
     }
 
     /// <inheritdoc/>

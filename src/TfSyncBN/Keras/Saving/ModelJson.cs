@@ -18,7 +18,7 @@ internal sealed record SequentialArchitecture(string? Name, IReadOnlyList<Layer>
 /// </remarks>
 internal static class ModelJson
 {
-    public static string Write(string name, IReadOnlyList<Layer> layers, IReadOnlyList<int>? inputShape, bool indented)
+    public static Dictionary<string, object?> SequentialConfig(string name, IReadOnlyList<Layer> layers, IReadOnlyList<int>? inputShape)
     {
         var entries = new List<object?>();
         if (inputShape is not null)
@@ -37,12 +37,7 @@ internal static class ModelJson
             });
         }
         foreach (var layer in layers) entries.Add(Layers.Serialize(layer));
-        var root = new Dictionary<string, object?>
-        {
-            ["class_name"] = "Sequential",
-            ["config"] = new Dictionary<string, object?> { ["name"] = name, ["layers"] = entries },
-        };
-        return KerasJson.Write(root, indented);
+        return new Dictionary<string, object?> { ["name"] = name, ["layers"] = entries };
     }
 
     /// <exception cref="ArgumentException">Invalid JSON, a class name other than <c>Sequential</c>, a missing or
@@ -50,7 +45,12 @@ internal static class ModelJson
     public static SequentialArchitecture Read(string json, string paramName)
     {
         ArgumentNullException.ThrowIfNull(json, paramName);
-        var root = KerasJson.Read(json, paramName);
+        return ReadSequential(KerasJson.Read(json, paramName), paramName);
+    }
+
+    /// <summary>The architecture from a parsed <c>{"class_name": "Sequential", "config": {...}}</c>.</summary>
+    public static SequentialArchitecture ReadSequential(IReadOnlyDictionary<string, object?> root, string paramName)
+    {
         var className = KerasConfig.GetString(root, "class_name");
         if (className != "Sequential")
             throw new ArgumentException($"The model JSON describes a '{className ?? "(no class_name)"}', but only 'Sequential' models can be rebuilt.", paramName);

@@ -122,7 +122,7 @@ public static class WeightsFile
             PutInt(v.Shape.Count);
             foreach (int d in v.Shape) PutInt(d);
             // Replica 0's copy: cross-replica Value would average moving statistics, which is a different number.
-            var data = v.Replicas[0].AsSpan();
+            var data = v.Replicas[0].ToArray();
             if (BitConverter.IsLittleEndian)
             {
                 Put(MemoryMarshal.AsBytes(data));

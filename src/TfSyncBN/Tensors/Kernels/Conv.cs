@@ -6,13 +6,17 @@ namespace TfSyncBN.Tensors.Kernels;
 
 /// <summary>
 /// The geometry of a 2-D sliding window over an NHWC input (convolution or pooling): input [N, H, W, C], window
-/// KH×KW, strides SH×SW, output [N, OH, OW, ·], and the zero rows/columns before the input (PadTop, PadLeft).
+/// KH×KW, strides SH×SW, dilations DH×DW, output [N, OH, OW, ·], and the zero rows/columns before the input
+/// (PadTop, PadLeft). Window tap (ky, kx) of output (oy, ox) reads input row <c>oy·SH − PadTop + ky·DH</c> and column
+/// <c>ox·SW − PadLeft + kx·DW</c>.
 /// </summary>
 /// <remarks>
-/// TensorFlow's rules: "valid" uses no padding, <c>O = ⌊(I − K)/S⌋ + 1</c>; "same" gives <c>O = ⌈I/S⌉</c> and pads
-/// <c>P = max((O − 1)·S + K − I, 0)</c> in total, <c>⌊P/2⌋</c> before and the rest after.
+/// TensorFlow's rules, with the dilated window size <c>K' = (K − 1)·D + 1</c>: "valid" uses no padding,
+/// <c>O = ⌊(I − K')/S⌋ + 1</c>; "same" gives <c>O = ⌈I/S⌉</c> and pads <c>P = max((O − 1)·S + K' − I, 0)</c> in total,
+/// <c>⌊P/2⌋</c> before and the rest after.
 /// </remarks>
-internal readonly record struct WindowGeometry(int N, int H, int W, int C, int KH, int KW, int SH, int SW, int OH, int OW, int PadTop, int PadLeft)
+internal readonly record struct WindowGeometry(int N, int H, int W, int C, int KH, int KW, int SH, int SW, int OH, int OW, int PadTop, int PadLeft,
+    int DH = 1, int DW = 1)
 {
     /// <summary>Output pixels per image.</summary>
     public int Pixels => OH * OW;
@@ -23,18 +27,18 @@ internal readonly record struct WindowGeometry(int N, int H, int W, int C, int K
     /// <summary>
     /// The window positions of output pixel (oy, ox) of image n that lie inside the input, in row-major (ky, kx) order:
     /// for each, <paramref name="position"/> gets ky·KW + kx and <paramref name="offset"/> the offset of input element
-    /// x[n, iy, ix, 0]. Returns how many there are (at most KH·KW).
+    /// x[n, iy, ix, 0] (iy = oy·SH − PadTop + ky·DH, ix = ox·SW − PadLeft + kx·DW). Returns how many there are (at most KH·KW).
     /// </summary>
     public int InsidePositions(int n, int oy, int ox, Span<int> position, Span<int> offset)
     {
         int count = 0;
         for (int ky = 0; ky < KH; ky++)
         {
-            int iy = oy * SH - PadTop + ky;
+            int iy = oy * SH - PadTop + ky * DH;
             if ((uint)iy >= (uint)H) continue;
             for (int kx = 0; kx < KW; kx++)
             {
-                int ix = ox * SW - PadLeft + kx;
+                int ix = ox * SW - PadLeft + kx * DW;
                 if ((uint)ix >= (uint)W) continue;
                 position[count] = ky * KW + kx;
                 offset[count++] = ((n * H + iy) * W + ix) * C;
@@ -43,23 +47,24 @@ internal readonly record struct WindowGeometry(int N, int H, int W, int C, int K
         return count;
     }
 
-    public static WindowGeometry Create(int[] inputShape, int kh, int kw, int sh, int sw, bool same)
+    public static WindowGeometry Create(int[] inputShape, int kh, int kw, int sh, int sw, bool same, int dh = 1, int dw = 1)
     {
         int n = inputShape[0], h = inputShape[1], w = inputShape[2], c = inputShape[3];
+        int eh = (kh - 1) * dh + 1, ew = (kw - 1) * dw + 1;
         int oh, ow, padTop = 0, padLeft = 0;
         if (same)
         {
             oh = (h + sh - 1) / sh;
             ow = (w + sw - 1) / sw;
-            padTop = Math.Max((oh - 1) * sh + kh - h, 0) / 2;
-            padLeft = Math.Max((ow - 1) * sw + kw - w, 0) / 2;
+            padTop = Math.Max((oh - 1) * sh + eh - h, 0) / 2;
+            padLeft = Math.Max((ow - 1) * sw + ew - w, 0) / 2;
         }
         else
         {
-            oh = h >= kh ? (h - kh) / sh + 1 : 0;
-            ow = w >= kw ? (w - kw) / sw + 1 : 0;
+            oh = h >= eh ? (h - eh) / sh + 1 : 0;
+            ow = w >= ew ? (w - ew) / sw + 1 : 0;
         }
-        return new WindowGeometry(n, h, w, c, kh, kw, sh, sw, oh, ow, padTop, padLeft);
+        return new WindowGeometry(n, h, w, c, kh, kw, sh, sw, oh, ow, padTop, padLeft, dh, dw);
     }
 }
 
@@ -75,7 +80,7 @@ internal static class ConvKernels
 
     /// <summary>
     /// Writes the patches of images [n0, n0 + count) as rows of <paramref name="cols"/>: row (n, oy, ox) holds
-    /// x[n, oy·SH − PadTop + ky, ox·SW − PadLeft + kx, c] in (ky, kx, c) order, 0 outside the input.
+    /// x[n, oy·SH − PadTop + ky·DH, ox·SW − PadLeft + kx·DW, c] in (ky, kx, c) order, 0 outside the input.
     /// </summary>
     public static void Im2Col(ReadOnlySpan<float> x, in WindowGeometry g, int n0, int count, Span<float> cols)
     {
@@ -89,7 +94,7 @@ internal static class ConvKernels
                     var row = cols.Slice(at, rowLen);
                     for (int ky = 0; ky < g.KH; ky++)
                     {
-                        int iy = oy * g.SH - g.PadTop + ky;
+                        int iy = oy * g.SH - g.PadTop + ky * g.DH;
                         var seg = row.Slice(ky * g.KW * c, g.KW * c);
                         if ((uint)iy >= (uint)g.H)
                         {
@@ -98,7 +103,7 @@ internal static class ConvKernels
                         }
                         int ix0 = ox * g.SW - g.PadLeft;
                         int lineStart = ((n * g.H + iy) * g.W) * c;
-                        if (ix0 >= 0 && ix0 + g.KW <= g.W)
+                        if (g.DW == 1 && ix0 >= 0 && ix0 + g.KW <= g.W)
                         {
                             // The whole window row is inside: one contiguous copy.
                             x.Slice(lineStart + ix0 * c, g.KW * c).CopyTo(seg);
@@ -106,7 +111,7 @@ internal static class ConvKernels
                         }
                         for (int kx = 0; kx < g.KW; kx++)
                         {
-                            int ix = ix0 + kx;
+                            int ix = ix0 + kx * g.DW;
                             var dst = seg.Slice(kx * c, c);
                             if ((uint)ix >= (uint)g.W) dst.Clear();
                             else x.Slice(lineStart + ix * c, c).CopyTo(dst);
@@ -130,12 +135,12 @@ internal static class ConvKernels
                     var row = cols.Slice(at, rowLen);
                     for (int ky = 0; ky < g.KH; ky++)
                     {
-                        int iy = oy * g.SH - g.PadTop + ky;
+                        int iy = oy * g.SH - g.PadTop + ky * g.DH;
                         if ((uint)iy >= (uint)g.H) continue;
                         int ix0 = ox * g.SW - g.PadLeft;
                         int lineStart = ((n * g.H + iy) * g.W) * c;
                         var seg = row.Slice(ky * g.KW * c, g.KW * c);
-                        if (ix0 >= 0 && ix0 + g.KW <= g.W)
+                        if (g.DW == 1 && ix0 >= 0 && ix0 + g.KW <= g.W)
                         {
                             var dst = dx.Slice(lineStart + ix0 * c, g.KW * c);
                             TensorPrimitives.Add(dst, seg, dst);
@@ -143,7 +148,7 @@ internal static class ConvKernels
                         }
                         for (int kx = 0; kx < g.KW; kx++)
                         {
-                            int ix = ix0 + kx;
+                            int ix = ix0 + kx * g.DW;
                             if ((uint)ix >= (uint)g.W) continue;
                             var dst = dx.Slice(lineStart + ix * c, c);
                             TensorPrimitives.Add(dst, seg.Slice(kx * c, c), dst);
@@ -318,6 +323,78 @@ internal static class ConvKernels
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// <c>y[n, oy, ox, c] = (1/k)·Σ x[n, iy, ix, c]</c> over the k window positions inside the input (TensorFlow's
+    /// "same" average pooling: padding is not counted; a window with no position inside gives 0).
+    /// </summary>
+    public static void AvgPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
+    {
+        int c = g.C, at = 0;
+        for (int n = 0; n < g.N; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += c)
+                {
+                    var dst = y.Slice(at, c);
+                    dst.Clear();
+                    int count = 0;
+                    for (int ky = 0; ky < g.KH; ky++)
+                    {
+                        int iy = oy * g.SH - g.PadTop + ky;
+                        if ((uint)iy >= (uint)g.H) continue;
+                        for (int kx = 0; kx < g.KW; kx++)
+                        {
+                            int ix = ox * g.SW - g.PadLeft + kx;
+                            if ((uint)ix >= (uint)g.W) continue;
+                            TensorPrimitives.Add(dst, x.Slice(((n * g.H + iy) * g.W + ix) * c, c), dst);
+                            count++;
+                        }
+                    }
+                    if (count > 1) TensorPrimitives.Multiply(dst, 1f / count, dst);
+                }
+            }
+        }
+    }
+
+    /// <summary>The average-pool gradient: each dy[n, oy, ox, c]/k is added to the k window positions inside the input.</summary>
+    public static void AvgPoolBackward(ReadOnlySpan<float> dy, in WindowGeometry g, Span<float> dx)
+    {
+        dx.Clear();
+        int c = g.C, at = 0;
+        float[] scaled = NnKernels.Rent(c);
+        try
+        {
+            var share = scaled.AsSpan(0, c);
+            for (int n = 0; n < g.N; n++)
+            {
+                for (int oy = 0; oy < g.OH; oy++)
+                {
+                    int y0 = Math.Max(oy * g.SH - g.PadTop, 0), y1 = Math.Min(oy * g.SH - g.PadTop + g.KH, g.H);
+                    for (int ox = 0; ox < g.OW; ox++, at += c)
+                    {
+                        int x0 = Math.Max(ox * g.SW - g.PadLeft, 0), x1 = Math.Min(ox * g.SW - g.PadLeft + g.KW, g.W);
+                        int count = Math.Max(y1 - y0, 0) * Math.Max(x1 - x0, 0);
+                        if (count == 0) continue;
+                        TensorPrimitives.Multiply(dy.Slice(at, c), 1f / count, share);
+                        for (int iy = y0; iy < y1; iy++)
+                        {
+                            for (int ix = x0; ix < x1; ix++)
+                            {
+                                var dst = dx.Slice(((n * g.H + iy) * g.W + ix) * c, c);
+                                TensorPrimitives.Add(dst, share, dst);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            NnKernels.Return(scaled);
         }
     }
 

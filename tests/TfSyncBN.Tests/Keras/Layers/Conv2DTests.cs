@@ -80,10 +80,14 @@ public sealed class Conv2DTests
         Assert.AreEqual("kernelSize", Assert.ThrowsExactly<ArgumentNullException>(() => new Conv2D(1, null!)).ParamName);
         Assert.AreEqual("strides", Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], [-1])).ParamName);
         Assert.AreEqual("padding", Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], padding: "causal")).ParamName);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], dataFormat: "channels_first"));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], dataFormat: "NCHW"));
         Assert.AreEqual("dataFormat", e.ParamName);
-        StringAssert.Contains(e.Message, "channels_last");
-        Assert.AreEqual("activation", Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], activation: "gelu")).ParamName);
+        StringAssert.Contains(e.Message, "channels_first");
+        Assert.AreEqual("activation", Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], activation: "gelu_new")).ParamName);
+        Assert.AreEqual("dilationRate", Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(1, [3], dilationRate: [0])).ParamName);
+        Assert.AreEqual("groups", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Conv2D(2, [3], groups: 0)).ParamName);
+        Assert.AreEqual("groups", Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(3, [3], groups: 2)).ParamName);
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new Conv2D(2, [1], groups: 2).Call(Tensor.Zeros([1, 2, 2, 3]))).Message, "groups = 2");
         var layer = new Conv2D(2, [3]);
         Assert.AreEqual("inputs", Assert.ThrowsExactly<ArgumentException>(() => layer.Call(Tensor.Zeros([4, 4, 1]))).ParamName);
         layer.Call(Tensor.Zeros([1, 4, 4, 1]));

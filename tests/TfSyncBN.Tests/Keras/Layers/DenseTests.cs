@@ -103,7 +103,7 @@ public sealed class DenseTests
     public void BadArguments_NameTheArgument()
     {
         Assert.AreEqual("units", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new Dense(0)).ParamName);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => new Dense(2, "swish"));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new Dense(2, "swish_v2"));
         Assert.AreEqual("activation", e.ParamName);
         StringAssert.Contains(e.Message, "relu");
         var layer = new Dense(2);

@@ -13,7 +13,7 @@ public sealed class LayerBaseTests
         var layer = new BatchNormalization();
         CollectionAssert.AreEqual(new[] { 7, 3, 5 }, layer.ComputeOutputShape([7, 3, 5]).ToArray());
         Assert.IsFalse(layer.Built, "computing a shape must not build the layer");
-        Assert.ThrowsExactly<ArgumentNullException>(() => layer.ComputeOutputShape(null!));
+        Assert.ThrowsExactly<ArgumentNullException>(() => layer.ComputeOutputShape((IReadOnlyList<int>)null!));
     }
 
     [TestMethod]

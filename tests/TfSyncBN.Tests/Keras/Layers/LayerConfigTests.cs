@@ -25,6 +25,18 @@ public sealed class LayerConfigTests
         (new MaxPooling2D([3, 3], [2, 2], "same"), [1, 5, 5, 2]),
         (new GlobalAveragePooling2D(keepDims: true), [1, 3, 3, 2]),
         (new BatchNormalization(momentum: 0.9f), [4, 3]),
+        (new Conv2D(4, [2, 3], padding: "same", dataFormat: "channels_first", dilationRate: [2, 1], groups: 2, activation: "gelu",
+            kernelInitializer: Initializers.GlorotUniform(seed: 4), biasInitializer: Initializers.Constant(0.2f)), [1, 2, 5, 4]),
+        (new DepthwiseConv2D([3], [2], "same", depthMultiplier: 2, dataFormat: "channels_first", activation: "elu",
+            depthwiseInitializer: Initializers.GlorotUniform(seed: 5), depthwiseRegularizer: Regularizers.L2(0.01f), depthwiseConstraint: Constraints.MaxNorm(2f)), [1, 3, 5, 5]),
+        (new AveragePooling2D([3, 2], [1, 2], "same", "channels_first"), [1, 2, 5, 5]),
+        (new GlobalMaxPooling2D("channels_first", keepDims: true), [2, 3, 2, 2]),
+        (new ZeroPadding2D([1, 2, 0, 3], "channels_first"), [1, 2, 3, 3]),
+        (new UpSampling2D([3, 2]), [1, 2, 3, 2]),
+        (new LeakyReLU(0.1f), [2, 3]),
+        (new LayerNormalization([1, 2], 1e-2f, center: false, gammaInitializer: Initializers.RandomNormal(seed: 6), gammaRegularizer: Regularizers.L1(0.1f)), [2, 3, 4]),
+        (new Reshape([-1, 3]), [2, 3, 4]),
+        (new Activation("swish"), [2, 3]),
     ];
 
     [TestMethod]
@@ -61,6 +73,16 @@ public sealed class LayerConfigTests
         Keys(new Dropout(0.5f), "rate", "seed", "noise_shape");
         Keys(new MaxPooling2D(), "pool_size", "padding", "strides", "data_format");
         Keys(new GlobalAveragePooling2D(), "data_format", "keepdims");
+        Keys(new GlobalMaxPooling2D(), "data_format", "keepdims");
+        Keys(new AveragePooling2D(), "pool_size", "padding", "strides", "data_format");
+        Keys(new ZeroPadding2D(), "padding", "data_format");
+        Keys(new UpSampling2D(), "size", "data_format", "interpolation");
+        Keys(new Reshape([4]), "target_shape");
+        Keys(new LeakyReLU(), "negative_slope");
+        Keys(new LayerNormalization(), "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer", "gamma_initializer",
+            "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint");
+        Keys(new DepthwiseConv2D([3]), "kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation", "use_bias",
+            "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer", "depthwise_constraint", "bias_constraint");
 
         var dense = new Dense(4).GetConfig();
         Assert.AreEqual(4, dense["units"]);
@@ -113,13 +135,16 @@ public sealed class LayerConfigTests
             TfSyncBN.Keras.Layers.Deserialize(new Dictionary<string, object?> { ["class_name"] = cls, ["config"] = config }));
         StringAssert.Contains(Bad("Dense", []).Message, "units");
         StringAssert.Contains(Bad("Conv2D", new() { ["filters"] = 2 }).Message, "kernel_size");
-        StringAssert.Contains(Bad("Conv2D", new() { ["filters"] = 2, ["kernel_size"] = 3, ["dilation_rate"] = new[] { 2, 2 } }).Message, "dilation_rate");
+        StringAssert.Contains(Bad("Conv2D", new() { ["filters"] = 2, ["kernel_size"] = 3, ["dilation_rate"] = new[] { 0, 2 } }).Message, "dilationRate");
+        StringAssert.Contains(Bad("LayerNormalization", new() { ["rms_scaling"] = true }).Message, "rms_scaling");
+        StringAssert.Contains(Bad("UpSampling2D", new() { ["interpolation"] = "bilinear" }).Message, "nearest");
         StringAssert.Contains(Bad("Dropout", new() { ["rate"] = 0.5, ["noise_shape"] = new[] { 1, 2 } }).Message, "noise_shape");
         StringAssert.Contains(Bad("Dense", new() { ["units"] = 2, ["lora_rank"] = 4 }).Message, "lora_rank");
         StringAssert.Contains(Bad("Dense", new() { ["units"] = "many" }).Message, "wrong type");
         Assert.AreEqual("units", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TfSyncBN.Keras.Layers.Deserialize(
             new Dictionary<string, object?> { ["class_name"] = "Dense", ["config"] = new Dictionary<string, object?> { ["units"] = -1 } })).ParamName);
-        foreach (var name in new[] { "Dense", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout", "Rescaling", "Activation", "ReLU", "Softmax", "BatchNormalization", "SyncBatchNormalization" })
+        foreach (var name in new[] { "Dense", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout", "Rescaling", "Activation", "ReLU", "Softmax", "BatchNormalization", "SyncBatchNormalization",
+            "AveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "UpSampling2D", "DepthwiseConv2D", "LeakyReLU", "LayerNormalization", "Reshape" })
             CollectionAssert.Contains(TfSyncBN.Keras.Layers.Names.ToList(), name);
     }
 }

@@ -37,7 +37,7 @@ public sealed class SimpleLayerTests
         Assert.AreEqual("poolSize", Assert.ThrowsExactly<ArgumentException>(() => new MaxPooling2D([0])).ParamName);
         Assert.AreEqual("strides", Assert.ThrowsExactly<ArgumentException>(() => new MaxPooling2D(strides: [1, 2, 3])).ParamName);
         Assert.AreEqual("padding", Assert.ThrowsExactly<ArgumentException>(() => new MaxPooling2D(padding: "full")).ParamName);
-        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new MaxPooling2D(dataFormat: "channels_first")).ParamName);
+        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new MaxPooling2D(dataFormat: "NCHW")).ParamName);
         Assert.AreEqual("inputs", Assert.ThrowsExactly<ArgumentException>(() => layer.Call(Tensor.Zeros([2, 4, 4]))).ParamName);
     }
 
@@ -60,7 +60,7 @@ public sealed class SimpleLayerTests
         CollectionAssert.AreEqual(new[] { 9, 4 }, layer.ComputeOutputShape([9, 3, 5, 4]).ToArray());
         LayerGradientCheck.Assert(new GlobalAveragePooling2D(), x);
         Assert.AreEqual("inputShape", Assert.ThrowsExactly<ArgumentException>(() => layer.ComputeOutputShape([9, 4])).ParamName);
-        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new GlobalAveragePooling2D("channels_first")).ParamName);
+        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new GlobalAveragePooling2D("channels_middle")).ParamName);
         Assert.AreEqual("inputs", Assert.ThrowsExactly<ArgumentException>(() => new GlobalAveragePooling2D().Call(Tensor.Zeros([2, 3]))).ParamName);
     }
 
@@ -76,7 +76,11 @@ public sealed class SimpleLayerTests
         CollectionAssert.AreEqual(new[] { 5, 1 }, layer.ComputeOutputShape([5]).ToArray());
         CollectionAssert.AreEqual(new[] { 0, 12 }, layer.Call(Tensor.Zeros([0, 3, 2, 2])).Shape.ToArray());
         LayerGradientCheck.Assert(new Flatten(), TestData.Uniform(TestData.NewRandom(), [2, 2, 3]));
-        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new Flatten("channels_first")).ParamName);
+        // channels_first moves the channels last first (Keras), so NCHW flattens to the NHWC order.
+        var nchw = x.Transpose([0, 3, 1, 2]);
+        CollectionAssert.AreEqual(x.ToArray(), new Flatten("channels_first").Call(nchw).ToArray());
+        CollectionAssert.AreEqual(new[] { 2, 3 }, new Flatten("channels_first").Call(Tensor.Zeros([2, 3])).Shape.ToArray());
+        Assert.AreEqual("dataFormat", Assert.ThrowsExactly<ArgumentException>(() => new Flatten("NHWC")).ParamName);
     }
 
     [TestMethod]
@@ -111,7 +115,7 @@ public sealed class SimpleLayerTests
         var layer = new Activation(name);
         TestData.AssertClose(layer.Call(x).AsSpan(), expected.AsSpan(), 1e-6, 1e-5, name);
         LayerGradientCheck.Assert(layer, x);
-        Assert.AreEqual("activation", Assert.ThrowsExactly<ArgumentException>(() => new Activation("elu")).ParamName);
+        Assert.AreEqual("activation", Assert.ThrowsExactly<ArgumentException>(() => new Activation("selu")).ParamName);
     }
 
     [TestMethod]
