@@ -152,16 +152,26 @@ internal static class BatchNormCore
         return shift;
     }
 
-    /// <summary>Per-channel constants of one call: mean and inverse standard deviation, and the weight and bias.</summary>
-    internal readonly record struct Statistics(float[] Mean, double[] InvStd, float[] Weight, float[] Bias)
+    /// <summary>
+    /// Per-channel constants of one call: the mean as a float32 pair <c>Mean + MeanLo</c> (the float64 mean rounded
+    /// to float32, and the float64 remainder), the inverse standard deviation, and the weight and bias.
+    /// </summary>
+    /// <remarks>
+    /// The kernels subtract only <see cref="Mean"/>: <c>x − Mean</c> is exact when x is within a factor of two of it
+    /// (Sterbenz), and the remainder enters the per-channel constants instead: <c>(x − μ)·s + o = (x − Mean)·s +
+    /// (o − MeanLo·s)</c>. So a mean that is large against the standard deviation costs no precision, and no
+    /// arithmetic per element.
+    /// </remarks>
+    internal readonly record struct Statistics(float[] Mean, double[] MeanLo, double[] InvStd, float[] Weight, float[] Bias)
     {
         public static Statistics From(double[] mean, double[] variance, double epsilon, Tensor? gamma, Tensor? beta)
         {
             int C = mean.Length;
-            var s = new Statistics(new float[C], new double[C], new float[C], new float[C]);
+            var s = new Statistics(new float[C], new double[C], new double[C], new float[C], new float[C]);
             for (int c = 0; c < C; c++)
             {
                 s.Mean[c] = (float)mean[c];
+                s.MeanLo[c] = mean[c] - s.Mean[c];
                 s.InvStd[c] = 1.0 / Math.Sqrt(variance[c] + epsilon);
                 s.Weight[c] = gamma?.Data[c] ?? 1f;
                 s.Bias[c] = beta?.Data[c] ?? 0f;
@@ -170,14 +180,19 @@ internal static class BatchNormCore
         }
     }
 
-    /// <summary>PyTorch's <c>batch_norm_elemt</c>: <c>y = (x − mean)·invstd·weight + bias</c>.</summary>
+    /// <summary>PyTorch's <c>batch_norm_elemt</c>: <c>y = (x − mean)·invstd·weight + bias</c>, with the mean as its float32 pair.</summary>
     internal static Tensor Elemt(Tensor x, ChannelLayout layout, Statistics s)
     {
         int C = layout.Channels;
         var scale = new float[C];
-        for (int c = 0; c < C; c++) scale[c] = (float)(s.Weight[c] * s.InvStd[c]);
+        var offset = new float[C];
+        for (int c = 0; c < C; c++)
+        {
+            scale[c] = (float)(s.Weight[c] * s.InvStd[c]);
+            offset[c] = (float)(s.Bias[c] - s.MeanLo[c] * scale[c]);
+        }
         var y = Tensor.Uninitialized(x.ShapeArray);
-        BatchNormKernels.Affine(x.Data, default, layout, s.Mean, scale, s.Bias, default, y.Data);
+        BatchNormKernels.Affine(x.Data, default, layout, s.Mean, scale, offset, default, y.Data);
         return y;
     }
 
@@ -198,7 +213,7 @@ internal static class BatchNormCore
             double g = s.Weight[c] * s.InvStd[c];
             a[c] = (float)g;
             k[c] = (float)(-g * s.InvStd[c] * s.InvStd[c] * sumDyXmu[c] / count);
-            b[c] = (float)(-g * sumDy[c] / count);
+            b[c] = (float)(-g * sumDy[c] / count - s.MeanLo[c] * k[c]);
         }
         var dx = Tensor.Uninitialized(x.ShapeArray);
         BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data);
@@ -229,6 +244,8 @@ internal static class BatchNormCore
             var sumDy = new double[C];
             var sumDyXmu = new double[C];
             BatchNormKernels.PairSums(dy.Data, x.Data, layout, new float[C], stats.Mean, sumDy, sumDyXmu);
+            // Σdy·(x − μ) = Σdy·(x − Mean) − MeanLo·Σdy (see Statistics).
+            for (int c = 0; c < C; c++) sumDyXmu[c] -= stats.MeanLo[c] * sumDy[c];
             var grads = new Tensor?[inputs.Length];
             int at = 1;
             if (gamma is not null && needed[at++]) grads[at - 1] = Tensor.FromFunction(gamma.ShapeArray, c => (float)(stats.InvStd[c] * sumDyXmu[c]));
