@@ -296,6 +296,39 @@ public class BatchNormalization : Layer
         return Apply(inputs, training, null, relu: true);
     }
 
+    /// <summary>Folding is exact enough while every channel's moving mean is within this many standard deviations of 0.</summary>
+    internal const double MaxFoldedMeanOverStd = 64;
+
+    /// <summary>
+    /// The inference map of this layer as <c>y = x·Scale + Shift</c> per channel, for folding into a preceding Conv2D
+    /// or Dense (inference only): <c>Scale = γ/sqrt(moving variance + ε)</c>, <c>Shift = β − moving mean·Scale</c>, in
+    /// float64 then rounded. Null when the layer would not use its moving statistics in inference, when its channels
+    /// are not the single last axis of a built rank-<paramref name="rank"/> input, or when a moving mean exceeds
+    /// <see cref="MaxFoldedMeanOverStd"/> standard deviations: then <c>x·Scale</c> and <c>Shift</c> nearly cancel and
+    /// the folded result loses more than a few float32 roundings of y.
+    /// </summary>
+    internal (Tensor Scale, Tensor Shift)? InferenceFold(int rank)
+    {
+        if (!Built || !TrackRunningStats || UseBatchStatistics == true) return null;
+        if (axis is not [var a] || a != rank - 1 || BuiltInputShape!.Count != rank) return null;
+        var mean = movingMean!.Value.ToArray();
+        var variance = movingVariance!.Value.ToArray();
+        var g = gamma?.Value.ToArray();
+        var b = beta?.Value.ToArray();
+        int C = mean.Length;
+        var scale = new float[C];
+        var shift = new float[C];
+        for (int c = 0; c < C; c++)
+        {
+            double std = Math.Sqrt((double)variance[c] + Epsilon);
+            if (!(Math.Abs(mean[c]) <= MaxFoldedMeanOverStd * std)) return null;
+            double s = (g?[c] ?? 1.0) / std;
+            scale[c] = (float)s;
+            shift[c] = (float)((b?[c] ?? 0.0) - mean[c] * s);
+        }
+        return (Tensor.FromArray(scale), Tensor.FromArray(shift));
+    }
+
     private Tensor Apply(Tensor inputs, bool training, Tensor? mask, bool relu)
     {
         var shape = inputs.ShapeArray;

@@ -88,12 +88,14 @@ public sealed class Conv2D : KernelLayer
     }
 
     /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask)
+    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask) => CallWith(inputs, Kernel!.Value, Bias?.Value);
+
+    private protected override Tensor CallWith(Tensor inputs, Tensor kernel, Tensor? b)
     {
         int channels = Kernel!.Shape[2];
         if (inputs.Rank != 4 || inputs.Shape[3] != channels)
             throw new ArgumentException($"{ClassName} '{Name}' was built for NHWC inputs with {channels} channels, but got shape {Tensor.ShapeString([.. inputs.Shape])}.", nameof(inputs));
-        return Finish(inputs.Conv2D(Kernel.Value, strides, Padding));
+        return Finish(inputs.Conv2D(kernel, strides, Padding), b);
     }
 
     /// <summary>

@@ -66,10 +66,29 @@ public abstract class KernelLayer : Layer
     }
 
     /// <summary>Adds the bias along the last axis, then applies the activation.</summary>
-    private protected Tensor Finish(Tensor z)
+    private protected Tensor Finish(Tensor z) => Finish(z, bias?.Value);
+
+    /// <summary>Adds <paramref name="b"/> (when not null) and applies the activation.</summary>
+    private protected Tensor Finish(Tensor z, Tensor? b)
     {
-        if (bias is not null) z = z.BiasAdd(bias.Value);
+        if (b is not null) z = z.BiasAdd(b);
         return ActivationFunctions.Apply(Activation, z);
+    }
+
+    /// <summary>The layer's output with <paramref name="kernel"/> and <paramref name="b"/> in place of its own weights.</summary>
+    private protected abstract Tensor CallWith(Tensor inputs, Tensor kernel, Tensor? b);
+
+    /// <summary>
+    /// This layer followed by a per-unit affine map, folded into its weights (a batch normalization in inference,
+    /// see <see cref="BatchNormalization"/>): the layer with kernel <c>W·scale</c> (along the last axis, the units) and
+    /// bias <c>b·scale + shift</c>. Only for a linear activation.
+    /// </summary>
+    internal Tensor CallFolded(Tensor inputs, Tensor scale, Tensor shift)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        EnsureBuilt(inputs.Shape);
+        var b = bias is null ? shift : bias.Value * scale + shift;
+        return CallWith(inputs, kernel!.Value * scale, b);
     }
 
     /// <summary>The shared config entries, under Keras' names.</summary>
