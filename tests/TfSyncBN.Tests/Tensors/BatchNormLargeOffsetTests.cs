@@ -1,6 +1,7 @@
 using TfSyncBN.Distribute;
 using TfSyncBN.Keras;
 using TfSyncBN.Tensors;
+using TfSyncBN.Tests.Keras;
 using TfSyncBN.Tests.TestUtil;
 
 namespace TfSyncBN.Tests.Tensors;
@@ -65,7 +66,7 @@ public sealed class BatchNormLargeOffsetTests
         float[] y, dx, dGamma, dBeta;
         if (replicas == 1)
         {
-            var r = Step(Make(false), x, dy);
+            var r = SyncBatchNormalizationEquivalenceTests.RunOne(Make(false), x, dy);
             (y, dx, dGamma, dBeta) = (r.Y.ToArray(), r.Dx.ToArray(), r.DGamma.ToArray(), r.DBeta.ToArray());
         }
         else
@@ -75,7 +76,7 @@ public sealed class BatchNormLargeOffsetTests
             using (strategy.Scope()) layer = Make(true);
             var sizes = TestData.UnevenSplit(rng, n, replicas, withEmpty: false);
             var starts = TestData.Offsets(sizes);
-            var per = strategy.Run(ctx => Step(layer, x.Slice(0, starts[ctx.ReplicaId], sizes[ctx.ReplicaId]),
+            var per = strategy.Run(ctx => SyncBatchNormalizationEquivalenceTests.RunOne(layer, x.Slice(0, starts[ctx.ReplicaId], sizes[ctx.ReplicaId]),
                 dy.Slice(0, starts[ctx.ReplicaId], sizes[ctx.ReplicaId])));
             y = Tensor.Concat(per.Select(p => p.Y).ToArray(), 0).ToArray();
             dx = Tensor.Concat(per.Select(p => p.Dx).ToArray(), 0).ToArray();
@@ -96,16 +97,5 @@ public sealed class BatchNormLargeOffsetTests
             scale = Math.Max(scale, Math.Abs(reference[i]));
         }
         return err / scale;
-    }
-
-    private sealed record StepResult(Tensor Y, Tensor Dx, Tensor DGamma, Tensor DBeta);
-
-    private static StepResult Step(BatchNormalization layer, Tensor x, Tensor dy)
-    {
-        using var tape = new GradientTape();
-        tape.Watch(x);
-        var y = layer.Call(x, training: true);
-        var g = tape.Gradient(y, [x, layer.Gamma!, layer.Beta!], dy);
-        return new StepResult(y, g[0]!, g[1]!, g[2]!);
     }
 }
