@@ -474,8 +474,12 @@ internal static class BatchNormKernels
             st[j] = TR.On ? gs[j % C] : 0f;
             ot[j] = TR.On ? go[j % C] : 0f;
         }
-        TV g0 = TV.Load(ref st[0]), g1 = TV.Load(ref st[W % P]), g2 = TV.Load(ref st[2 * W % P]), g3 = TV.Load(ref st[3 * W % P]);
-        TV h0 = TV.Load(ref ot[0]), h1 = TV.Load(ref ot[W % P]), h2 = TV.Load(ref ot[2 * W % P]), h3 = TV.Load(ref ot[3 * W % P]);
+        TV g0 = default, g1 = default, g2 = default, g3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+        if (TR.On)
+        {
+            (g0, g1, g2, g3) = (TV.Load(ref st[0]), TV.Load(ref st[W % P]), TV.Load(ref st[2 * W % P]), TV.Load(ref st[3 * W % P]));
+            (h0, h1, h2, h3) = (TV.Load(ref ot[0]), TV.Load(ref ot[W % P]), TV.Load(ref ot[2 * W % P]), TV.Load(ref ot[3 * W % P]));
+        }
         Span<double> lanes1 = stackalloc double[P], lanes2 = stackalloc double[P];
         lanes1.Clear();
         lanes2.Clear();
@@ -580,8 +584,12 @@ internal static class BatchNormKernels
         TV s0 = TV.Load(ref st[0]), s1 = TV.Load(ref st[W % P]), s2 = TV.Load(ref st[2 * W % P]), s3 = TV.Load(ref st[3 * W % P]);
         TV o0 = TV.Load(ref ot[0]), o1 = TV.Load(ref ot[W % P]), o2 = TV.Load(ref ot[2 * W % P]), o3 = TV.Load(ref ot[3 * W % P]);
         TV k0 = TV.Load(ref kt[0]), k1 = TV.Load(ref kt[W % P]), k2 = TV.Load(ref kt[2 * W % P]), k3 = TV.Load(ref kt[3 * W % P]);
-        TV g0 = TV.Load(ref gst[0]), g1 = TV.Load(ref gst[W % P]), g2 = TV.Load(ref gst[2 * W % P]), g3 = TV.Load(ref gst[3 * W % P]);
-        TV h0 = TV.Load(ref got[0]), h1 = TV.Load(ref got[W % P]), h2 = TV.Load(ref got[2 * W % P]), h3 = TV.Load(ref got[3 * W % P]);
+        TV g0 = default, g1 = default, g2 = default, g3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+        if (gated)
+        {
+            (g0, g1, g2, g3) = (TV.Load(ref gst[0]), TV.Load(ref gst[W % P]), TV.Load(ref gst[2 * W % P]), TV.Load(ref gst[3 * W % P]));
+            (h0, h1, h2, h3) = (TV.Load(ref got[0]), TV.Load(ref got[W % P]), TV.Load(ref got[2 * W % P]), TV.Load(ref got[3 * W % P]));
+        }
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float gr = ref MemoryMarshal.GetReference(g);
         ref float yr = ref MemoryMarshal.GetReference(y);
