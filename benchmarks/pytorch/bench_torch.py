@@ -5,6 +5,8 @@ Times, for each thread count (torch.set_num_threads):
   * nn.BatchNorm2d training forward, training forward+backward (y.backward(dy)) and inference (eval, no_grad) on the
     same shapes (N x H x W x C) as the .NET suite, NCHW (contiguous) and channels_last, and a copy of the same tensor
     (y.copy_(x)) as torch's own bandwidth reference;
+  * BatchNorm2d followed by an in-place ReLU, training forward and forward+backward (the peer of the .NET
+    BatchNormReluBenchmarks: PyTorch runs them as two kernels each way);
   * one training step (forward, cross-entropy, backward, Adam) of the Fashion-MNIST example's CNN on a batch of 128
     28x28x1 images, NCHW and channels_last.
 Each figure is the median of timed repetitions after a time-based warm-up. Writes JSON to the path in argv[1].
@@ -112,9 +114,21 @@ def bn_cases():
                     with torch.no_grad():
                         bn(x)
 
+                def bn_relu_forward():
+                    with torch.no_grad():
+                        bn.train()
+                        F.relu(bn(x), inplace=True)
+
+                def bn_relu_forward_backward():
+                    bn.train()
+                    xg.grad = None
+                    bn.zero_grad(set_to_none=True)
+                    F.relu(bn(xg), inplace=True).backward(dy)
+
                 row = {"shape": shape, "layout": layout, "threads": threads}
                 for name, fn in [("Copy", copy), ("TrainForward", forward),
-                                 ("TrainForwardBackward", forward_backward), ("Inference", inference)]:
+                                 ("TrainForwardBackward", forward_backward), ("Inference", inference),
+                                 ("BnReluForward", bn_relu_forward), ("BnReluForwardBackward", bn_relu_forward_backward)]:
                     row[name] = median_ms(fn)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
