@@ -3,9 +3,9 @@
 //   dotnet run --project examples/FashionMnist -c Release [-- --replicas 2 --epochs 3 --batch-size 128
 //              --max-train 8000 --data DIR --subset --save PATH]
 //
-// The data: --data DIR, else the full data set of the Debian package dataset-fashion-mnist when it is installed
-// (/usr/share/datasets/fashion-mnist), else the class-balanced subset shipped in data/fashion-mnist-subset (8,000
-// training and 2,000 test images). --subset forces the subset; --max-train N keeps the first N training images
+// The data: --data DIR, else the full data set where FashionMnist.Load() finds it (Keras's cache ~/.keras/datasets/
+// fashion-mnist, Debian's /usr/share/datasets/fashion-mnist, else a verified download into Keras's cache), else (no
+// network) the class-balanced subset inside the library (8,000 training and 2,000 test images). --subset forces the subset; --max-train N keeps the first N training images
 // (0 = all). The defaults train 3 epochs on 8,000 images, about a minute on 2 cores.
 //
 // A small CNN: Conv2D 32 3x3 same -> SyncBN -> ReLU -> MaxPool 2 -> Conv2D 64 3x3 same -> SyncBN -> ReLU -> MaxPool 2
@@ -27,7 +27,7 @@ var options = Options.Parse(args);
 if (options is null) return 2;
 
 var loadClock = Stopwatch.StartNew();
-var data = options.DataDirectory is not null ? FashionMnist.Load(options.DataDirectory) : FashionMnist.Load(subset: options.Subset);
+var data = LoadData(options);
 var (trainX, trainY) = Take(data.TrainImages, data.TrainLabels, options.MaxTrain);
 var testX = data.TestImages;
 var testY = Labels(data.TestLabels);
@@ -75,6 +75,21 @@ var actual = restored.Predict(sample, batchSize: 256).ToArray();
 bool same = expected.AsSpan().SequenceEqual(actual);
 Console.WriteLine($"Saved {jsonPath} and {options.SavePath}; the model rebuilt from them predicts {(same ? "identical" : "DIFFERENT")} logits.");
 return same ? 0 : 1;
+
+static FashionMnistData LoadData(Options options)
+{
+    if (options.DataDirectory is not null) return FashionMnist.Load(options.DataDirectory);
+    if (options.Subset) return FashionMnist.Load(subset: true);
+    try
+    {
+        return FashionMnist.Load(downloadTimeout: TimeSpan.FromMinutes(5));
+    }
+    catch (Exception e) when (e is HttpRequestException or TimeoutException)
+    {
+        Console.WriteLine($"The full data set is not available ({e.Message.Split(" the download failed: ")[^1]}); using the subset inside the library.");
+        return FashionMnist.Load(subset: true);
+    }
+}
 
 static Tensor Labels(int[] labels) => Tensor.FromArray(Array.ConvertAll(labels, l => (float)l));
 
