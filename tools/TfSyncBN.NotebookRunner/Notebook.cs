@@ -85,7 +85,7 @@ public sealed class Notebook
                 }
                 var data = new JsonObject();
                 if (o.Html is not null) data["text/html"] = Lines(o.Html);
-                data["text/plain"] = Lines(o.Text);
+                if (o.Html is null || o.Text.Length > 0) data["text/plain"] = Lines(o.Text);
                 var output = new JsonObject { ["data"] = data };
                 if (o.Kind == "execute_result") output["execution_count"] = n;
                 output["metadata"] = new JsonObject();
