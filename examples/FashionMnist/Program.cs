@@ -15,7 +15,8 @@
 // 0.1): with Keras' default 0.99 the moving statistics of a short run still remember their initial values, and the
 // test accuracy after 3 epochs on the subset falls to ~20% while the training accuracy is 90%. Each replica computes the batch-norm
 // statistics of the GLOBAL batch, so the result does not depend on how many replicas share it. After training it
-// saves the architecture (Keras JSON) and the weights, rebuilds the model from both files, and checks that the rebuilt
+// draws the training curves (loss and accuracy per epoch, training and test) to a PNG next to the weights and prints
+// its path, saves the architecture (Keras JSON) and the weights, rebuilds the model from both files, and checks that the rebuilt
 // model predicts exactly the same logits. Exit code 0 on success, 1 if that check fails, 2 on bad arguments.
 using System.Diagnostics;
 using System.Globalization;
@@ -62,6 +63,7 @@ Console.WriteLine($"Test accuracy: {test["accuracy"]:P2} (loss {test["loss"]:F4}
 Console.WriteLine($"Time per epoch: {string.Join(", ", timer.Seconds.Select(s => s.ToString("F1", CultureInfo.InvariantCulture) + " s"))}" +
     $" (mean {(timer.Seconds.Count > 0 ? timer.Seconds.Average() : 0):F1} s, {trainX.Shape[0] / Math.Max(1e-9, timer.Seconds.DefaultIfEmpty(0).Average()):F0} images/s)");
 Console.WriteLine($"Best val_accuracy {checkpoint.Best:P2}, weights in {bestPath}");
+Console.WriteLine($"Training curves: {TrainingCurves.SavePng(history, Path.ChangeExtension(options.SavePath, ".curves.png"))}");
 
 // Save the architecture and the final weights, rebuild from the files, and compare predictions bit for bit.
 var jsonPath = Path.ChangeExtension(options.SavePath, ".json");
