@@ -35,6 +35,7 @@ public static class TrainingCurves
         }
         plot.Title("Training curves");
         plot.XLabel("epoch");
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
         plot.YLabel("loss");
         plot.Axes.Right.Label.Text = "accuracy";
         plot.ShowLegend(Alignment.UpperCenter);

@@ -69,6 +69,13 @@ public sealed class FashionMnistDownloadTests
         for (int i = 0; i < expected.Length; i++) Assert.AreEqual(expected[i] / 255f, px[i], $"test pixel {i}");
     }
 
+    /// <summary>The failed file is not in the cache, and no temporary file is left behind.</summary>
+    private void AssertNotCached(string name)
+    {
+        Assert.IsFalse(CacheFiles().Contains(name), $"{name} must not reach the cache");
+        Assert.IsFalse(CacheFiles().Any(f => f.EndsWith(".part")), "no temporary file may remain: " + string.Join(", ", CacheFiles()));
+    }
+
     private string[] CacheFiles() => Directory.Exists(Cache) ? Directory.GetFiles(Cache).Select(f => Path.GetFileName(f)!).Order().ToArray() : [];
 
     [TestMethod]
@@ -128,8 +135,7 @@ public sealed class FashionMnistDownloadTests
             StringAssert.Contains(e.Message, "train-images-idx3-ubyte.gz");
             StringAssert.Contains(e.Message, "nothing was saved");
             StringAssert.Contains(e.Message, Cache);
-            Assert.IsFalse(CacheFiles().Contains("train-images-idx3-ubyte.gz"), "a truncated file must not reach the cache");
-            Assert.IsFalse(CacheFiles().Any(f => f.EndsWith(".part")), "no temporary file may remain: " + string.Join(", ", CacheFiles()));
+            AssertNotCached("train-images-idx3-ubyte.gz");
         }
         using var good = new LoopbackServer(Files);
         AssertIsServedData(LoadVia(good));
@@ -143,8 +149,7 @@ public sealed class FashionMnistDownloadTests
         using var server = new LoopbackServer(files);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => LoadVia(server));
         StringAssert.Contains(e.Message, "t10k-images-idx3-ubyte.gz");
-        Assert.IsFalse(CacheFiles().Contains("t10k-images-idx3-ubyte.gz"));
-        Assert.IsFalse(CacheFiles().Any(f => f.EndsWith(".part")));
+        AssertNotCached("t10k-images-idx3-ubyte.gz");
     }
 
     [TestMethod]
@@ -158,8 +163,7 @@ public sealed class FashionMnistDownloadTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => LoadVia(server));
         StringAssert.Contains(e.Message, "SHA-256");
         StringAssert.Contains(e.Message, Specs.Single(s => s.Name == "train-images-idx3-ubyte.gz").ContentSha256);
-        Assert.IsFalse(CacheFiles().Contains("train-images-idx3-ubyte.gz"));
-        Assert.IsFalse(CacheFiles().Any(f => f.EndsWith(".part")));
+        AssertNotCached("train-images-idx3-ubyte.gz");
     }
 
     [TestMethod]
@@ -171,8 +175,7 @@ public sealed class FashionMnistDownloadTests
         using var server = new LoopbackServer(files);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => LoadVia(server));
         StringAssert.Contains(e.Message, "train-labels-idx1-ubyte.gz");
-        Assert.IsFalse(CacheFiles().Contains("train-labels-idx1-ubyte.gz"));
-        Assert.IsFalse(CacheFiles().Any(f => f.EndsWith(".part")));
+        AssertNotCached("train-labels-idx1-ubyte.gz");
     }
 
     [TestMethod]
@@ -184,8 +187,7 @@ public sealed class FashionMnistDownloadTests
         Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
         StringAssert.Contains(e.Message, "t10k-images-idx3-ubyte.gz");
         StringAssert.Contains(e.Message, "longer than 1 s");
-        Assert.IsFalse(CacheFiles().Contains("t10k-images-idx3-ubyte.gz"));
-        Assert.IsFalse(CacheFiles().Any(f => f.EndsWith(".part")));
+        AssertNotCached("t10k-images-idx3-ubyte.gz");
     }
 
     [TestMethod]
