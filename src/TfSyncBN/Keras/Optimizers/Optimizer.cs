@@ -12,9 +12,11 @@ namespace TfSyncBN.Keras;
 /// has a constraint (<c>w ← constraint(w)</c>), then adds 1 to <see cref="Iterations"/>. Variables whose gradient is null
 /// are left alone, as in Keras.</para>
 /// <para>Data parallelism: the iteration counter and the slot variables (momenta, moments) are created like the variable
-/// they belong to, mirrored over its strategy. Inside <c>strategy.Run</c> each replica applies the same (already
-/// all-reduced) gradients to its own copy with the same float32 arithmetic, so the copies stay bitwise identical and no
-/// communication is needed. In cross-replica code an update is computed from the first copy and written to every copy.</para>
+/// they belong to, mirrored over its strategy. Inside <c>strategy.Run</c> (a replica context with more than one replica)
+/// <see cref="ApplyGradients"/> first sums each gradient over all replicas in one fused all-reduce, as tf.keras optimizers
+/// do by default (<c>skip_gradients_aggregation=False</c>); then each replica applies the same summed gradients to its own
+/// copy with the same float32 arithmetic, so the copies stay bitwise identical. In cross-replica code an update is
+/// computed from the first copy and written to every copy.</para>
 /// </remarks>
 public abstract class Optimizer : IKerasObject
 {
@@ -120,12 +122,27 @@ public abstract class Optimizer : IKerasObject
     /// Applies one update step: <c>variables[i]</c> moves according to <c>gradients[i]</c> (skipped when null), then
     /// constraints are applied and <see cref="Iterations"/> grows by one.
     /// </summary>
+    /// <remarks>
+    /// Called inside <c>strategy.Run</c> with more than one replica in sync, the gradients are first summed over the
+    /// replicas (tf.keras' default gradient aggregation): <c>g_i ← Σ_r g_i(r)</c>, in ONE fused Sum all-reduce that every
+    /// replica must join (a replica's null gradient counts as zeros; <c>variables[i]</c> is left alone only when its
+    /// gradient is null on every replica). So a custom loop whose replicas each compute the gradient of
+    /// <c>Σ per-example losses / global batch size</c> trains exactly as one device on the global batch. Pass
+    /// <paramref name="skipGradientsAggregation"/> = true when the gradients are already reduced (each replica then
+    /// applies its own gradients as given, which must be equal on every replica to keep the copies identical).
+    /// Outside <c>Run</c>, or with one replica, no reduction happens.
+    /// </remarks>
     /// <param name="gradients">One gradient per variable, of its shape, or null to leave it alone.</param>
     /// <param name="variables">The variables to update (normally trainable ones).</param>
+    /// <param name="skipGradientsAggregation">Keras' <c>skip_gradients_aggregation</c>: true applies the gradients without
+    /// the cross-replica sum (default false).</param>
     /// <exception cref="ArgumentNullException">A list or a variable is null.</exception>
     /// <exception cref="ArgumentException">The lists differ in length, or a gradient's shape differs from its variable's.</exception>
     /// <exception cref="InvalidOperationException">A variable is not mirrored while several replicas update it (see <see cref="Variable.Assign"/>).</exception>
-    public void ApplyGradients(IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables)
+    /// <exception cref="CollectiveMismatchException">Aggregating: another replica passed other variables' shapes.</exception>
+    /// <exception cref="ReplicaFailedException">Aggregating: another replica failed while this one waited.</exception>
+    /// <exception cref="TimeoutException">Aggregating: another replica did not call ApplyGradients within the collective timeout.</exception>
+    public void ApplyGradients(IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables, bool skipGradientsAggregation = false)
     {
         ArgumentNullException.ThrowIfNull(gradients);
         ArgumentNullException.ThrowIfNull(variables);
@@ -140,6 +157,8 @@ public abstract class Optimizer : IKerasObject
         if (variables.Count == 0) return;
         Build(variables);
         using var pause = GradientTape.Pause();
+        if (!skipGradientsAggregation && ReplicaContext.Current is { IsDistributed: true } ctx)
+            gradients = SumOverReplicas(ctx, gradients, variables);
         long step = Iterations;
         float lr = Schedule?.Call(step) ?? LearningRate;
         for (int i = 0; i < variables.Count; i++)
@@ -152,6 +171,27 @@ public abstract class Optimizer : IKerasObject
             if (v.Constraint is { } c) v.Assign(c(v.Value));
         }
         iterations!.Assign(Tensor.Scalar(step + 1));
+    }
+
+    /// <summary>
+    /// Sums the gradients over the replicas in one collective: the gradients (zeros for a null one) and a has-gradient
+    /// flag per variable, so a variable with a gradient on any replica is updated on every replica.
+    /// </summary>
+    private static Tensor?[] SumOverReplicas(ReplicaContext ctx, IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables)
+    {
+        var parts = new Tensor[variables.Count + 1];
+        var flags = new float[variables.Count];
+        for (int i = 0; i < variables.Count; i++)
+        {
+            parts[i] = gradients[i] ?? Tensor.Zeros(variables[i].Shape);
+            flags[i] = gradients[i] is null ? 0f : 1f;
+        }
+        parts[^1] = Tensor.FromArray(flags);
+        var reduced = ctx.AllReduce(ReduceOp.Sum, parts);
+        var any = reduced[^1].ToArray();
+        var result = new Tensor?[variables.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = any[i] > 0 ? reduced[i] : null;
+        return result;
     }
 
     /// <summary>
