@@ -29,15 +29,24 @@ public abstract class Optimizer : IKerasObject
     /// <param name="name">The optimizer's name.</param>
     /// <param name="learningRate">A constant learning rate, positive and finite (used when <paramref name="schedule"/> is null).</param>
     /// <param name="schedule">A learning rate schedule that replaces the constant rate, or null.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is not positive and finite.</exception>
-    protected Optimizer(string name, float learningRate, ILearningRateSchedule? schedule)
+    /// <param name="weightDecay">Keras 3's decoupled weight decay <c>wd</c> (<c>weight_decay</c>), or null for none: before
+    /// each update, every variable that has a gradient becomes <c>w − w·wd·η</c> (η the step's learning rate).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is not positive and finite, or
+    /// <paramref name="weightDecay"/> is negative or not finite.</exception>
+    protected Optimizer(string name, float learningRate, ILearningRateSchedule? schedule, float? weightDecay = null)
     {
         if (!(learningRate > 0) || !float.IsFinite(learningRate))
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learningRate must be positive and finite.");
+        if (weightDecay is { } wd && (!(wd >= 0) || !float.IsFinite(wd)))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "weightDecay must be null or finite and >= 0.");
         Name = name;
-        LearningRate = learningRate;
+        this.learningRate = learningRate;
         Schedule = schedule;
+        WeightDecay = weightDecay;
     }
+
+    /// <summary>The decoupled weight decay (Keras <c>weight_decay</c>), or null for none.</summary>
+    public float? WeightDecay { get; }
 
     /// <summary>The optimizer's name.</summary>
     public string Name { get; }
@@ -45,8 +54,24 @@ public abstract class Optimizer : IKerasObject
     /// <inheritdoc/>
     public virtual string ClassName => GetType().Name;
 
-    /// <summary>The constant learning rate (ignored when <see cref="Schedule"/> is set).</summary>
-    public float LearningRate { get; }
+    /// <summary>The constant learning rate (ignored when <see cref="Schedule"/> is set). Settable between steps, as Keras'
+    /// <c>optimizer.learning_rate</c> (callbacks such as <see cref="ReduceLROnPlateau"/> do).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not positive and finite.</exception>
+    /// <exception cref="InvalidOperationException">Set while a <see cref="Schedule"/> drives the rate.</exception>
+    public float LearningRate
+    {
+        get => learningRate;
+        set
+        {
+            if (!(value > 0) || !float.IsFinite(value))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "The learning rate must be positive and finite.");
+            if (Schedule is not null)
+                throw new InvalidOperationException($"Optimizer '{Name}' takes its learning rate from a schedule ({Schedule.GetType().Name}); the rate cannot be set.");
+            learningRate = value;
+        }
+    }
+
+    private float learningRate;
 
     /// <summary>The learning rate schedule, or null for the constant <see cref="LearningRate"/>.</summary>
     public ILearningRateSchedule? Schedule { get; }
@@ -167,6 +192,7 @@ public abstract class Optimizer : IKerasObject
             var v = variables[i];
             Variable[] s;
             lock (buildLock) s = slots[v];
+            if (WeightDecay is { } wd && wd != 0) v.Assign(OptimizerOps.DecayWeights(v.Value, wd, lr));
             UpdateStep(g, v, s, lr, step);
             if (v.Constraint is { } c) v.Assign(c(v.Value));
         }
@@ -209,7 +235,12 @@ public abstract class Optimizer : IKerasObject
     {
         ["name"] = Name,
         ["learning_rate"] = Schedule is null ? KerasConfig.Number(LearningRate) : KerasConfig.Serialize(Schedule),
+        ["weight_decay"] = WeightDecay is { } wd ? KerasConfig.Number(wd) : null,
     };
+
+    /// <summary>Reads <c>weight_decay</c> of a config (null or absent: none).</summary>
+    internal static float? ReadWeightDecay(IReadOnlyDictionary<string, object?> config, float? fallback = null) =>
+        config.ContainsKey("weight_decay") ? KerasConfig.GetNullableFloat(config, "weight_decay") : fallback;
 
     /// <summary>Reads <c>learning_rate</c> of a config: a number, or a serialized built-in schedule.</summary>
     internal static (float Rate, ILearningRateSchedule? Schedule) ReadLearningRate(IReadOnlyDictionary<string, object?> config, float fallback)
