@@ -1,5 +1,5 @@
 using TfSyncBN.Keras;
-using TfSyncBN.Tensors;
+using static TfSyncBN.Tests.Keras.Optimizers.OptimizerTests;
 
 namespace TfSyncBN.Tests.Keras.Optimizers;
 
@@ -7,28 +7,6 @@ namespace TfSyncBN.Tests.Keras.Optimizers;
 [TestClass]
 public sealed class OptimizerExtrasTests
 {
-    private static readonly double[] W0 = [0.5, -1.25, 2.0];
-    private static readonly double[][] Grads = [[0.1, -0.2, 0.3], [-0.4, 0.5, 0.05], [0.25, 0.0, -1.5]];
-
-    private static float[][] Run(Optimizer optimizer)
-    {
-        var v = new Variable(Tensor.FromArray(W0.Select(d => (float)d).ToArray()), "w");
-        var result = new float[3][];
-        for (int s = 0; s < 3; s++)
-        {
-            optimizer.ApplyGradients([Tensor.FromArray(Grads[s].Select(d => (float)d).ToArray())], [v]);
-            result[s] = v.Value.ToArray();
-        }
-        return result;
-    }
-
-    private static void AssertSteps(double[][] expected, float[][] actual, double rtol = 1e-6)
-    {
-        for (int s = 0; s < expected.Length; s++)
-            for (int i = 0; i < expected[s].Length; i++)
-                Assert.AreEqual(expected[s][i], actual[s][i], rtol * Math.Max(1, Math.Abs(expected[s][i])), $"step {s + 1} element {i}");
-    }
-
     [TestMethod]
     public void AdamW_MatchesKeras3_DecoupledDecayThenAdam()
     {

@@ -7,11 +7,11 @@ namespace TfSyncBN.Tests.Keras.Optimizers;
 [TestClass]
 public sealed class OptimizerTests
 {
-    private static readonly double[] W0 = [0.5, -1.25, 2.0];
-    private static readonly double[][] Grads = [[0.1, -0.2, 0.3], [-0.4, 0.5, 0.05], [0.25, 0.0, -1.5]];
+    internal static readonly double[] W0 = [0.5, -1.25, 2.0];
+    internal static readonly double[][] Grads = [[0.1, -0.2, 0.3], [-0.4, 0.5, 0.05], [0.25, 0.0, -1.5]];
 
     /// <summary>Runs three steps with the gradients above and returns the weights after each.</summary>
-    private static float[][] Run(Optimizer optimizer, Func<Tensor, Tensor>? weightConstraint = null)
+    internal static float[][] Run(Optimizer optimizer, Func<Tensor, Tensor>? weightConstraint = null)
     {
         var v = new Variable(Tensor.FromArray(W0.Select(d => (float)d).ToArray()), "w", weightConstraint: weightConstraint);
         var result = new float[3][];
@@ -23,7 +23,7 @@ public sealed class OptimizerTests
         return result;
     }
 
-    private static void AssertSteps(double[][] expected, float[][] actual, double rtol = 1e-6)
+    internal static void AssertSteps(double[][] expected, float[][] actual, double rtol = 1e-6)
     {
         for (int s = 0; s < expected.Length; s++)
             for (int i = 0; i < expected[s].Length; i++)

@@ -12,59 +12,22 @@ namespace TfSyncBN.Tests.Keras.Training;
 [TestClass]
 public sealed class ReplicaGradientAggregationTests
 {
-    private const double Rtol = 1e-4;
-
     [TestMethod]
     [Timeout(30000)]
     [DataRow(2)]
     [DataRow(3)]
-    public void CustomTapeLoop_InRun_EqualsSingleDeviceOnTheWholeBatch_ReplicasBitwiseIdentical(int replicas)
-    {
+    public void CustomTapeLoop_InRun_EqualsSingleDeviceOnTheWholeBatch_ReplicasBitwiseIdentical(int replicas) =>
         // The custom loop of the Keras distributed-training guide: each replica's loss is its Σ per-example losses over
         // the GLOBAL batch size, and apply_gradients does the cross-replica sum. No collective is written by hand.
-        var (x, y) = Data([6, 6, 2], seed: 5);
-        var single = Cnn(sync: true);
-        Compile(single, "adam");
-        var expectedLogs = Train(single, x, y);
-
-        using var strategy = new MirroredStrategy(replicas);
-        var loss = new SparseCategoricalCrossentropy(fromLogits: true);
-        Sequential model;
-        Optimizer optimizer;
-        using (strategy.Scope())
+        DataParallelTrainingTests.AssertCustomLoopEqualsSingleDevice(replicas, summedLoss: true, (ctx, model, optimizer, batch) =>
         {
-            model = Cnn(sync: true);
-            model.Build([-1, 6, 6, 2]);
-            optimizer = new Adam(learningRate: 0.01f);
-        }
-        int step = 0;
-        foreach (var (xb, yb) in Batches(x, y))
-        {
-            int global = xb.Shape[0];
-            var xs = Model.Split(xb, replicas);
-            var ys = Model.Split(yb, replicas);
-            var losses = strategy.Run(ctx =>
-            {
-                using var tape = new GradientTape();
-                var logits = model.Call(xs[ctx.ReplicaId], training: true);
-                var scaled = loss.Unreduced(ys[ctx.ReplicaId], logits).Sum() / global;
-                optimizer.ApplyGradients(tape.Gradient(scaled, model.TrainableWeights), model.TrainableWeights);
-                return (double)scaled.ToScalar();
-            });
-            Assert.AreEqual(expectedLogs[step]["loss"], losses.Sum(), Rtol * Math.Max(1, expectedLogs[step]["loss"]), $"loss of step {step}");
-            step++;
-        }
-        Assert.AreEqual(BatchSizes.Length, optimizer.Iterations);
-        var expectedWeights = single.Weights;
-        var weights = model.Weights;
-        Assert.AreEqual(expectedWeights.Count, weights.Count);
-        for (int i = 0; i < weights.Count; i++)
-            for (int r = 0; r < replicas; r++) Close(expectedWeights[i].Value, weights[i].Replicas[r], Rtol, $"{weights[i].Name} on replica {r}");
-        foreach (var v in weights.Concat(optimizer.Variables))
-            for (int r = 1; r < replicas; r++)
-                CollectionAssert.AreEqual(v.Replicas[0].ToArray(), v.Replicas[r].ToArray(), $"{v.Name}: replica {r} differs from replica 0");
-        Assert.IsTrue(expectedLogs[^2]["loss"] < expectedLogs[0]["loss"], "the loss went down");
-    }
+            var loss = new SparseCategoricalCrossentropy(fromLogits: true);
+            using var tape = new GradientTape();
+            var logits = model.Call(batch.X, training: true);
+            var scaled = loss.Unreduced(batch.Y, logits).Sum() / batch.Global;
+            optimizer.ApplyGradients(tape.Gradient(scaled, model.TrainableWeights), model.TrainableWeights);
+            return scaled.ToScalar();
+        });
 
     [TestMethod]
     [Timeout(30000)]
