@@ -27,5 +27,6 @@ file static class LossRegistry
     public static readonly KerasRegistry<Loss> Instance = new("loss",
         new("SparseCategoricalCrossentropy", ["sparse_categorical_crossentropy"], SparseCategoricalCrossentropy.FromConfig),
         new("CategoricalCrossentropy", ["categorical_crossentropy"], CategoricalCrossentropy.FromConfig),
+        new("BinaryCrossentropy", ["binary_crossentropy"], BinaryCrossentropy.FromConfig),
         new("MeanSquaredError", ["mean_squared_error", "mse"], MeanSquaredError.FromConfig));
 }

@@ -30,5 +30,7 @@ file static class MetricRegistry
         new("Accuracy", ["accuracy", "acc"], Accuracy.FromConfig),
         new("SparseCategoricalAccuracy", ["sparse_categorical_accuracy"], SparseCategoricalAccuracy.FromConfig),
         new("CategoricalAccuracy", ["categorical_accuracy"], CategoricalAccuracy.FromConfig),
-        new("Mean", ["mean"], Mean.FromConfig));
+        new("Mean", ["mean"], Mean.FromConfig),
+        new("MeanAbsoluteError", ["mae", "mean_absolute_error"], MeanAbsoluteError.FromConfig),
+        new("TopKCategoricalAccuracy", ["top_k_categorical_accuracy"], TopKCategoricalAccuracy.FromConfig));
 }

@@ -98,6 +98,7 @@ public abstract partial class Model
                 var yb = Rows(y, order, start, count, shuffle);
                 logs = TrainStep(xb, yb);
                 hooks.BatchEnd(step, logs);
+                if (StopTraining) break;   // as Keras 3: a callback may stop training after any batch
             }
             var all = new Dictionary<string, double>(logs);
             if (validationData is not null)

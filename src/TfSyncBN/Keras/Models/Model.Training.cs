@@ -164,7 +164,8 @@ public abstract partial class Model
             }
             at += size;
         }
-        if (count > 0) optimizer.ApplyGradients(globalGrads, variables);
+        // The gradients are already the global sum: the optimizer must not all-reduce them again.
+        if (count > 0) optimizer.ApplyGradients(globalGrads, variables, skipGradientsAggregation: true);
 
         double batchLoss = count > 0 ? buffer[stats] / count + penalty : penalty;
         lock (metricsLock)

@@ -14,7 +14,7 @@ namespace TfSyncBN.Keras;
 /// w ← w − (m·α)/(sqrt(v) + ε)</code>
 /// <para>α is computed in float64 and rounded once; the element-wise updates run in float32.</para>
 /// </remarks>
-public sealed class Adam : Optimizer
+public class Adam : Optimizer
 {
     /// <summary>Creates the optimizer.</summary>
     /// <param name="learningRate">The constant learning rate η, positive (Keras default 0.001).</param>
@@ -23,10 +23,11 @@ public sealed class Adam : Optimizer
     /// <param name="epsilon">The stabilizer ε added to sqrt(v), ≥ 0 (Keras default 1e-7).</param>
     /// <param name="schedule">A learning rate schedule replacing <paramref name="learningRate"/>, or null.</param>
     /// <param name="name">The name; <c>adam</c> when null.</param>
+    /// <param name="weightDecay">Keras 3's decoupled weight decay (<c>w ← w − w·wd·η</c> before each update), or null for none.</param>
     /// <exception cref="ArgumentOutOfRangeException">An argument is outside its range.</exception>
     public Adam(float learningRate = 0.001f, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-7f,
-        ILearningRateSchedule? schedule = null, string? name = null)
-        : base(name ?? "adam", learningRate, schedule)
+        ILearningRateSchedule? schedule = null, string? name = null, float? weightDecay = null)
+        : base(name ?? "adam", learningRate, schedule, weightDecay)
     {
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "beta1 must be in [0, 1).");
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "beta2 must be in [0, 1).");
@@ -81,6 +82,6 @@ public sealed class Adam : Optimizer
             throw new ArgumentException("amsgrad is not supported; accepted value: false.", nameof(config));
         var (rate, schedule) = ReadLearningRate(config, 0.001f);
         return new Adam(rate, KerasConfig.GetFloat(config, "beta_1", 0.9f), KerasConfig.GetFloat(config, "beta_2", 0.999f),
-            KerasConfig.GetFloat(config, "epsilon", 1e-7f), schedule, KerasConfig.GetString(config, "name"));
+            KerasConfig.GetFloat(config, "epsilon", 1e-7f), schedule, KerasConfig.GetString(config, "name"), ReadWeightDecay(config));
     }
 }

@@ -12,9 +12,11 @@ namespace TfSyncBN.Keras;
 /// has a constraint (<c>w ← constraint(w)</c>), then adds 1 to <see cref="Iterations"/>. Variables whose gradient is null
 /// are left alone, as in Keras.</para>
 /// <para>Data parallelism: the iteration counter and the slot variables (momenta, moments) are created like the variable
-/// they belong to, mirrored over its strategy. Inside <c>strategy.Run</c> each replica applies the same (already
-/// all-reduced) gradients to its own copy with the same float32 arithmetic, so the copies stay bitwise identical and no
-/// communication is needed. In cross-replica code an update is computed from the first copy and written to every copy.</para>
+/// they belong to, mirrored over its strategy. Inside <c>strategy.Run</c> (a replica context with more than one replica)
+/// <see cref="ApplyGradients"/> first sums each gradient over all replicas in one fused all-reduce, as tf.keras optimizers
+/// do by default (<c>skip_gradients_aggregation=False</c>); then each replica applies the same summed gradients to its own
+/// copy with the same float32 arithmetic, so the copies stay bitwise identical. In cross-replica code an update is
+/// computed from the first copy and written to every copy.</para>
 /// </remarks>
 public abstract class Optimizer : IKerasObject
 {
@@ -27,15 +29,24 @@ public abstract class Optimizer : IKerasObject
     /// <param name="name">The optimizer's name.</param>
     /// <param name="learningRate">A constant learning rate, positive and finite (used when <paramref name="schedule"/> is null).</param>
     /// <param name="schedule">A learning rate schedule that replaces the constant rate, or null.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is not positive and finite.</exception>
-    protected Optimizer(string name, float learningRate, ILearningRateSchedule? schedule)
+    /// <param name="weightDecay">Keras 3's decoupled weight decay <c>wd</c> (<c>weight_decay</c>), or null for none: before
+    /// each update, every variable that has a gradient becomes <c>w − w·wd·η</c> (η the step's learning rate).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is not positive and finite, or
+    /// <paramref name="weightDecay"/> is negative or not finite.</exception>
+    protected Optimizer(string name, float learningRate, ILearningRateSchedule? schedule, float? weightDecay = null)
     {
         if (!(learningRate > 0) || !float.IsFinite(learningRate))
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "learningRate must be positive and finite.");
+        if (weightDecay is { } wd && (!(wd >= 0) || !float.IsFinite(wd)))
+            throw new ArgumentOutOfRangeException(nameof(weightDecay), weightDecay, "weightDecay must be null or finite and >= 0.");
         Name = name;
-        LearningRate = learningRate;
+        this.learningRate = learningRate;
         Schedule = schedule;
+        WeightDecay = weightDecay;
     }
+
+    /// <summary>The decoupled weight decay (Keras <c>weight_decay</c>), or null for none.</summary>
+    public float? WeightDecay { get; }
 
     /// <summary>The optimizer's name.</summary>
     public string Name { get; }
@@ -43,8 +54,24 @@ public abstract class Optimizer : IKerasObject
     /// <inheritdoc/>
     public virtual string ClassName => GetType().Name;
 
-    /// <summary>The constant learning rate (ignored when <see cref="Schedule"/> is set).</summary>
-    public float LearningRate { get; }
+    /// <summary>The constant learning rate (ignored when <see cref="Schedule"/> is set). Settable between steps, as Keras'
+    /// <c>optimizer.learning_rate</c> (callbacks such as <see cref="ReduceLROnPlateau"/> do).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a value that is not positive and finite.</exception>
+    /// <exception cref="InvalidOperationException">Set while a <see cref="Schedule"/> drives the rate.</exception>
+    public float LearningRate
+    {
+        get => learningRate;
+        set
+        {
+            if (!(value > 0) || !float.IsFinite(value))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "The learning rate must be positive and finite.");
+            if (Schedule is not null)
+                throw new InvalidOperationException($"Optimizer '{Name}' takes its learning rate from a schedule ({Schedule.GetType().Name}); the rate cannot be set.");
+            learningRate = value;
+        }
+    }
+
+    private float learningRate;
 
     /// <summary>The learning rate schedule, or null for the constant <see cref="LearningRate"/>.</summary>
     public ILearningRateSchedule? Schedule { get; }
@@ -120,17 +147,32 @@ public abstract class Optimizer : IKerasObject
     /// Applies one update step: <c>variables[i]</c> moves according to <c>gradients[i]</c> (skipped when null), then
     /// constraints are applied and <see cref="Iterations"/> grows by one.
     /// </summary>
+    /// <remarks>
+    /// Called inside <c>strategy.Run</c> with more than one replica in sync, the gradients are first summed over the
+    /// replicas (tf.keras' default gradient aggregation): <c>g_i ← Σ_r g_i(r)</c>, in ONE fused Sum all-reduce that every
+    /// replica must join (a replica's null gradient counts as zeros; <c>variables[i]</c> is left alone only when its
+    /// gradient is null on every replica). So a custom loop whose replicas each compute the gradient of
+    /// <c>Σ per-example losses / global batch size</c> trains exactly as one device on the global batch. Pass
+    /// <paramref name="skipGradientsAggregation"/> = true when the gradients are already reduced (each replica then
+    /// applies its own gradients as given, which must be equal on every replica to keep the copies identical).
+    /// Outside <c>Run</c>, or with one replica, no reduction happens.
+    /// </remarks>
     /// <param name="gradients">One gradient per variable, of its shape, or null to leave it alone.</param>
     /// <param name="variables">The variables to update (normally trainable ones).</param>
+    /// <param name="skipGradientsAggregation">Keras' <c>skip_gradients_aggregation</c>: true applies the gradients without
+    /// the cross-replica sum (default false).</param>
     /// <exception cref="ArgumentNullException">A list or a variable is null.</exception>
     /// <exception cref="ArgumentException">The lists differ in length, or a gradient's shape differs from its variable's.</exception>
     /// <exception cref="InvalidOperationException">A variable is not mirrored while several replicas update it (see
     /// <see cref="Variable.Assign"/>), or a constraint returned null or a tensor of another shape than its variable.</exception>
     /// <exception cref="CheckNumericsException">The numerics check is on (<see cref="Debugging.EnableCheckNumerics"/>) and an
     /// updated variable or slot holds NaN or an infinity (the message names the layer, the variable and the channel).</exception>
+    /// <exception cref="CollectiveMismatchException">Aggregating: another replica passed other variables' shapes.</exception>
+    /// <exception cref="ReplicaFailedException">Aggregating: another replica failed while this one waited.</exception>
+    /// <exception cref="TimeoutException">Aggregating: another replica did not call ApplyGradients within the collective timeout.</exception>
     /// <remarks>An update is all or nothing: when it throws, every variable, slot and <see cref="Iterations"/> keeps the
     /// value it had before the call.</remarks>
-    public void ApplyGradients(IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables)
+    public void ApplyGradients(IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables, bool skipGradientsAggregation = false)
     {
         ArgumentNullException.ThrowIfNull(gradients);
         ArgumentNullException.ThrowIfNull(variables);
@@ -145,6 +187,8 @@ public abstract class Optimizer : IKerasObject
         if (variables.Count == 0) return;
         Build(variables);
         using var pause = GradientTape.Pause();
+        if (!skipGradientsAggregation && ReplicaContext.Current is { IsDistributed: true } ctx)
+            gradients = SumOverReplicas(ctx, gradients, variables);
         long step = Iterations;
         float lr = Schedule?.Call(step) ?? LearningRate;
         // All or nothing: every variable, slot and the counter this step writes is captured first; if any update,
@@ -168,6 +212,7 @@ public abstract class Optimizer : IKerasObject
                 var v = variables[i];
                 Variable[] s;
                 lock (buildLock) s = slots[v];
+                if (WeightDecay is { } wd && wd != 0) v.Assign(OptimizerOps.DecayWeights(v.Value, wd, lr));
                 UpdateStep(g, v, s, lr, step);
                 if (v.Constraint is { } c)
                 {
@@ -194,6 +239,27 @@ public abstract class Optimizer : IKerasObject
     }
 
     /// <summary>
+    /// Sums the gradients over the replicas in one collective: the gradients (zeros for a null one) and a has-gradient
+    /// flag per variable, so a variable with a gradient on any replica is updated on every replica.
+    /// </summary>
+    private static Tensor?[] SumOverReplicas(ReplicaContext ctx, IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables)
+    {
+        var parts = new Tensor[variables.Count + 1];
+        var flags = new float[variables.Count];
+        for (int i = 0; i < variables.Count; i++)
+        {
+            parts[i] = gradients[i] ?? Tensor.Zeros(variables[i].Shape);
+            flags[i] = gradients[i] is null ? 0f : 1f;
+        }
+        parts[^1] = Tensor.FromArray(flags);
+        var reduced = ctx.AllReduce(ReduceOp.Sum, parts);
+        var any = reduced[^1].ToArray();
+        var result = new Tensor?[variables.Count];
+        for (int i = 0; i < result.Length; i++) result[i] = any[i] > 0 ? reduced[i] : null;
+        return result;
+    }
+
+    /// <summary>
     /// Updates one variable (and its slots) from its gradient; called with the tape paused.
     /// </summary>
     /// <param name="gradient">The gradient, of the variable's shape.</param>
@@ -208,7 +274,12 @@ public abstract class Optimizer : IKerasObject
     {
         ["name"] = Name,
         ["learning_rate"] = Schedule is null ? KerasConfig.Number(LearningRate) : KerasConfig.Serialize(Schedule),
+        ["weight_decay"] = WeightDecay is { } wd ? KerasConfig.Number(wd) : null,
     };
+
+    /// <summary>Reads <c>weight_decay</c> of a config (null or absent: none).</summary>
+    internal static float? ReadWeightDecay(IReadOnlyDictionary<string, object?> config, float? fallback = null) =>
+        config.ContainsKey("weight_decay") ? KerasConfig.GetNullableFloat(config, "weight_decay") : fallback;
 
     /// <summary>Reads <c>learning_rate</c> of a config: a number, or a serialized built-in schedule.</summary>
     internal static (float Rate, ILearningRateSchedule? Schedule) ReadLearningRate(IReadOnlyDictionary<string, object?> config, float fallback)

@@ -25,5 +25,7 @@ file static class OptimizerRegistry
 {
     public static readonly KerasRegistry<Optimizer> Instance = new("optimizer",
         new("SGD", ["sgd"], SGD.FromConfig),
-        new("Adam", ["adam"], Adam.FromConfig));
+        new("Adam", ["adam"], Adam.FromConfig),
+        new("AdamW", ["adamw"], AdamW.FromConfig),
+        new("RMSprop", ["rmsprop"], RMSprop.FromConfig));
 }

@@ -21,9 +21,11 @@ public sealed class SGD : Optimizer
     /// <param name="nesterov">Whether to use Nesterov momentum.</param>
     /// <param name="schedule">A learning rate schedule replacing <paramref name="learningRate"/>, or null.</param>
     /// <param name="name">The name; <c>SGD</c> when null.</param>
+    /// <param name="weightDecay">Keras 3's decoupled weight decay (<c>w ← w − w·wd·η</c> before each update), or null for none.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is not positive, or <paramref name="momentum"/> is outside [0, 1].</exception>
-    public SGD(float learningRate = 0.01f, float momentum = 0f, bool nesterov = false, ILearningRateSchedule? schedule = null, string? name = null)
-        : base(name ?? "SGD", learningRate, schedule)
+    public SGD(float learningRate = 0.01f, float momentum = 0f, bool nesterov = false, ILearningRateSchedule? schedule = null, string? name = null,
+        float? weightDecay = null)
+        : base(name ?? "SGD", learningRate, schedule, weightDecay)
     {
         if (!(momentum >= 0 && momentum <= 1))
             throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "momentum must be in [0, 1].");
@@ -65,6 +67,6 @@ public sealed class SGD : Optimizer
         ArgumentNullException.ThrowIfNull(config);
         var (rate, schedule) = ReadLearningRate(config, 0.01f);
         return new SGD(rate, KerasConfig.GetFloat(config, "momentum", 0f), KerasConfig.GetBool(config, "nesterov", false), schedule,
-            KerasConfig.GetString(config, "name"));
+            KerasConfig.GetString(config, "name"), ReadWeightDecay(config));
     }
 }

@@ -126,18 +126,47 @@ public sealed class DataParallelTrainingTests
     [Timeout(20000)]
     [DataRow(2)]
     [DataRow(3)]
-    public void HandWrittenLoop_TapeInRun_AllReduceOfGradients_ApplyGradients_EqualsSingleDevice(int replicas)
-    {
+    public void HandWrittenLoop_TapeInRun_AllReduceOfGradients_ApplyGradientsSkippingAggregation_EqualsSingleDevice(int replicas) =>
         // The custom training loop of the Keras distributed-training guide, written out: GradientTape inside
         // strategy.Run, per-example losses summed and divided by the GLOBAL batch size, one fused Sum all-reduce of the
         // gradients (and of the loss, to log it), then the optimizer's ApplyGradients on each replica's copy.
+        AssertCustomLoopEqualsSingleDevice(replicas, summedLoss: false, (ctx, model, optimizer, batch) =>
+        {
+            var loss = new SparseCategoricalCrossentropy(fromLogits: true);
+            var variables = model.TrainableWeights;
+            Tensor scaled;
+            IReadOnlyList<Tensor?> grads;
+            using (var tape = new GradientTape())
+            {
+                var logits = model.Call(batch.X, training: true);
+                scaled = loss.Unreduced(batch.Y, logits).Sum() / batch.Global;
+                grads = tape.Gradient(scaled, variables);
+            }
+            // A replica with an empty slice may have no gradient: it contributes zeros to the same collective.
+            Tensor[] parts = [.. grads.Select((g, i) => g ?? Tensor.Zeros(variables[i].Shape)), scaled];
+            var reduced = ctx.AllReduce(ReduceOp.Sum, parts);
+            // Already reduced by hand: the optimizer must not sum them again.
+            optimizer.ApplyGradients(reduced.Take(variables.Count).ToArray(), variables, skipGradientsAggregation: true);
+            return reduced[^1].ToScalar();
+        });
+
+    /// <summary>
+    /// Trains the <see cref="TrainingFixtures.Cnn"/> with Adam(0.01) for the fixture's 20 global batches with a custom
+    /// replica step, and asserts losses and weights equal single-device Fit steps (1e-4) with bitwise-identical replicas.
+    /// </summary>
+    /// <param name="replicas">The number of replicas.</param>
+    /// <param name="summedLoss">Whether the step returns its replica's share of the loss (summed over replicas here)
+    /// rather than the global loss.</param>
+    /// <param name="step">One replica's step: context, model, optimizer, (its slice, its labels, the global batch size).</param>
+    internal static void AssertCustomLoopEqualsSingleDevice(int replicas, bool summedLoss,
+        Func<ReplicaContext, Sequential, Optimizer, (Tensor X, Tensor Y, int Global), double> step)
+    {
         var (x, y) = Data([6, 6, 2], seed: 5);
         var single = Cnn(sync: true);
         Compile(single, "adam");
         var expectedLogs = Train(single, x, y);
 
         using var strategy = new MirroredStrategy(replicas);
-        var loss = new SparseCategoricalCrossentropy(fromLogits: true);
         Sequential model;
         Optimizer optimizer;
         using (strategy.Scope())
@@ -147,34 +176,18 @@ public sealed class DataParallelTrainingTests
             optimizer = new Adam(learningRate: 0.01f);
             optimizer.Build(model.TrainableWeights);
         }
-        var variables = model.TrainableWeights;
-        int step = 0;
+        int s = 0;
         foreach (var (xb, yb) in Batches(x, y))
         {
-            int global = xb.Shape[0];
             var xs = Model.Split(xb, replicas);
             var ys = Model.Split(yb, replicas);
-            var losses = strategy.Run(ctx =>
-            {
-                Tensor scaled;
-                IReadOnlyList<Tensor?> grads;
-                using (var tape = new GradientTape())
-                {
-                    var logits = model.Call(xs[ctx.ReplicaId], training: true);
-                    scaled = loss.Unreduced(ys[ctx.ReplicaId], logits).Sum() / global;
-                    grads = tape.Gradient(scaled, variables);
-                }
-                // A replica with an empty slice may have no gradient: it contributes zeros to the same collective.
-                Tensor[] parts = [.. grads.Select((g, i) => g ?? Tensor.Zeros(variables[i].Shape)), scaled];
-                var reduced = ctx.AllReduce(ReduceOp.Sum, parts);
-                optimizer.ApplyGradients(reduced.Take(variables.Count).ToArray(), variables);
-                return (double)reduced[^1].ToScalar();
-            });
-            foreach (var l in losses)
-                Assert.AreEqual(expectedLogs[step]["loss"], l, Rtol * Math.Max(1, expectedLogs[step]["loss"]), $"loss of step {step}");
-            step++;
+            var losses = strategy.Run(ctx => step(ctx, model, optimizer, (xs[ctx.ReplicaId], ys[ctx.ReplicaId], xb.Shape[0])));
+            double want = expectedLogs[s]["loss"], tolerance = Rtol * Math.Max(1, want);
+            if (summedLoss) Assert.AreEqual(want, losses.Sum(), tolerance, $"loss of step {s}");
+            else foreach (var l in losses) Assert.AreEqual(want, l, tolerance, $"loss of step {s}");
+            s++;
         }
-        Assert.AreEqual(BatchSizes.Length, step);
+        Assert.AreEqual(BatchSizes.Length, s);
         Assert.AreEqual(BatchSizes.Length, optimizer.Iterations);
         var expectedWeights = single.Weights;
         var weights = model.Weights;
