@@ -2,7 +2,8 @@
 """Writes the performance section of BENCHMARKS.md from one run of benchmarks/run.sh.
 
 Inputs (in the run's output folder): bdn/results/*-report-full.json (BenchmarkDotNet), allocations.json (exact bytes
-per call), torch.json (the PyTorch peer), meta.json (machine, load, command). The section lies between the markers
+per call), torch.json (the PyTorch peer), meta.json (machine, load, command); gemm.json (GEMM beside OpenBLAS), and
+gemm-unset.json, bdn-unset/ and torch-unset.json: the same with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset. The section lies between the markers
 below; the rest of BENCHMARKS.md (other teams' sections) is kept byte for byte. benchmarks/analysis.md (the causes of
 misses, written by hand after profiling) is included verbatim at the end of the section.
 """
@@ -13,12 +14,15 @@ import sys
 
 BEGIN = "<!-- perf:begin (written by benchmarks/run.sh; edit benchmarks/analysis.md or report.py instead) -->"
 END = "<!-- perf:end -->"
+# The partial section of `run.sh --blas` (GEMM and the CNN step only); a full run removes it.
+BLAS_BEGIN = "<!-- blas:begin (written by benchmarks/run.sh --blas; a full run replaces it) -->"
+BLAS_END = "<!-- blas:end -->"
 MEMORY_BOUND = "128x32x32x64"
 
 
-def load_bdn(out):
+def load_bdn(out, folder="bdn"):
     rows = []
-    for path in glob.glob(os.path.join(out, "bdn", "results", "*-report-full.json")):
+    for path in glob.glob(os.path.join(out, folder, "results", "*-report-full.json")):
         data = json.load(open(path))
         for b in data["Benchmarks"]:
             params = dict(kv.split("=", 1) for kv in b["Parameters"].split("&")) if b["Parameters"] else {}
@@ -46,14 +50,36 @@ def size(b):
     return f"{b / 2**20:.2f} MiB" if b >= 2**20 else f"{b / 1024:.1f} KiB" if b >= 1024 else f"{b} B"
 
 
-def main(out, target):
+def main(out, target, blas_only=False):
     meta = json.load(open(os.path.join(out, "meta.json")))
     rows = load_bdn(out)
     torch = json.load(open(os.path.join(out, "torch.json"))) if os.path.exists(os.path.join(out, "torch.json")) else {"bn": [], "cnn": []}
     allocs = json.load(open(os.path.join(out, "allocations.json"))) if os.path.exists(os.path.join(out, "allocations.json")) else []
     syncstep = json.load(open(os.path.join(out, "syncstep.json"))) if os.path.exists(os.path.join(out, "syncstep.json")) else []
-    L = [BEGIN, "## Performance: batch normalization, SyncBN and training, side by side with PyTorch", ""]
+    begin, end = (BLAS_BEGIN, BLAS_END) if blas_only else (BEGIN, END)
+    L = [begin, "## GEMM and the CNN training step beside PyTorch with OpenBLAS (partial run: `benchmarks/run.sh --blas`)" if blas_only
+         else "## Performance: batch normalization, SyncBN and training, side by side with PyTorch", ""]
     L.append(f"- Machine: {meta['cpu']}, {meta['cores']} cores; {meta['os']}; .NET {meta['dotnet']}; PyTorch {torch.get('torch', 'n/a')}.")
+    def jload(name):
+        path = os.path.join(out, name)
+        return json.load(open(path)) if os.path.exists(path) else None
+    gemm_runs = [(label, g) for label, g in (("as set", jload("gemm.json")), ("unset", jload("gemm-unset.json"))) if g and g.get("rows")]
+    torch_unset = jload("torch-unset.json")
+    env_as_set = ", ".join(f"{k}={v}" for k, v in (torch.get("env") or {}).items() if k.startswith("OPENBLAS") and v) or "none set"
+    if gemm_runs:
+        g0 = gemm_runs[0][1]
+        cores = ", ".join(g["coreName"] + " (" + label + ")" for label, g in gemm_runs)
+        L.append(f"- BLAS: TfSyncBN calls {g0['library']} ({g0['config']}) through P/Invoke, one OpenBLAS thread per calling thread; "
+                 f"OpenBLAS kernels: {cores}.")
+    for label, t in (("as set", torch), ("unset", torch_unset)):
+        if t and t.get("blas") is not None:
+            libs = "; ".join(f"{b['internal_api']} {b.get('version')} {b.get('architecture')}" for b in t["blas"]) or "no BLAS found by threadpoolctl"
+            ops = sorted({o for c in t.get("cnn", []) for o in c.get("ops", []) if o.startswith("aten::")})
+            dnn = "available" if t.get("mkldnn") else "absent"
+            opnames = ", ".join("`" + o + "`" for o in ops)
+            L.append(f"- PyTorch peer, OPENBLAS_* {label}: BLAS {libs} (threadpoolctl; its pool limited to the case's thread count), oneDNN {dnn}; "
+                     f"a CNN step dispatches {opnames}.")
+    L.append(f"- \"OPENBLAS_* as set\": this machine's environment ({env_as_set}); \"unset\": the same runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (benchmark runs only).")
     if meta.get("caches"):
         cpuid = meta.get("cpuid", "")
         # The VM reports only "AMD EPYC" as the model name; the family says which generation it is.
@@ -64,6 +90,7 @@ def main(out, target):
     L.append(f"- Command: `{meta['command']}` (BenchmarkDotNet 0.14, in-process job: {meta.get('bdn_job', '6 warm-up and 9 measured iterations of ~120 ms')}; "
              f"PyTorch: median of repetitions over {torch.get('measureS', 0.8)} s after {torch.get('warmupS', 0.3)} s warm-up, allocator: {torch.get('allocator', 'glibc malloc, default settings')}).")
     load1 = float(meta["load_start"].split()[0])
+    loaded = load1 >= 3 or float(meta["load_end"].split()[0]) >= 3
     if load1 >= 3 or float(meta["load_end"].split()[0]) >= 3:
         L.append(f"- **Taken under load** (other processes were running on the 2 cores): absolute times are inflated and noisy; the ratios are measured within one run, but still less reliable than on an idle machine.")
     L.append("- Layer calls, SyncBN steps and training steps run in a `TensorScope` (pooled tensor storage), as `Model.TrainStep` does.")
@@ -152,59 +179,94 @@ def main(out, target):
     layer_table("SyncBatchNormBenchmarks", "SyncBatchNormalization layer on one replica (outside Run: no communication; same cases)", "SyncBN ")
 
     # --- SyncBN step ---
-    L.append("### SyncBatchNormalization step on R in-process replicas vs local BatchNormalization on the same slices")
-    L.append("")
-    if syncstep:
-        s0 = syncstep[0]
-        L.append(f"Global batch 64×32×32×64 NHWC split R ways; one step = one Run of forward + backward on every replica (the strategy's R replica threads, kernels single-threaded). "
-                 f"Both variants are `BatchNormalization` built in the same strategy scope, `synchronized: false` (local) and `true` (SyncBN), measured in interleaved batches "
-                 f"({s0['batches']} batches of {s0['stepsPerBatch']} steps per variant, alternating which goes first, a full GC before every batch; `syncstep` in `Program.cs`). "
-                 "Times are the median [quartiles] of the per-batch ms per step; the ratio is the median [quartiles] of the per-pair ratio. Allocated bytes are counted on each replica's thread.")
+    if not blas_only:
+        L.append("### SyncBatchNormalization step on R in-process replicas vs local BatchNormalization on the same slices")
         L.append("")
-        L.append("| replicas | local BN step | SyncBN step | SyncBN / local | SyncBN / local without GC pauses | gen2 GCs per step (local / sync) | allocated per replica per step (local / sync) | tensor-sized buffers per replica-step |")
-        L.append("|---|---|---|---|---|---|---|---|")
-        q = lambda d, k=3: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
-        for s in syncstep:
-            nogc = q(s["ratioNoGcPause"]) if "ratioNoGcPause" in s else "n/a"
-            L.append(f"| {s['replicas']} | {q(s['localMs'])} | {q(s['syncMs'])} | {q(s['ratio'])} | {nogc} | {fmt(s['localGen2PerStep'], 2)} / {fmt(s['syncGen2PerStep'], 2)} | "
-                     f"{s['localBytesPerReplicaStep']:,} / {s['syncBytesPerReplicaStep']:,} B | {s['syncBytesPerReplicaStep'] // s['tensorBytesPerReplica']} |")
-            checks.append((f"SyncBN step ≤ 1.05 × local BN ({s['replicas']} replicas; median of paired ratios)", s["ratio"]["median"], 1.05, "le"))
-    else:
-        L.append("(not measured in this run)")
-    L.append("")
+        if syncstep:
+            s0 = syncstep[0]
+            L.append(f"Global batch 64×32×32×64 NHWC split R ways; one step = one Run of forward + backward on every replica (the strategy's R replica threads, kernels single-threaded). "
+                     f"Both variants are `BatchNormalization` built in the same strategy scope, `synchronized: false` (local) and `true` (SyncBN), measured in interleaved batches "
+                     f"({s0['batches']} batches of {s0['stepsPerBatch']} steps per variant, alternating which goes first, a full GC before every batch; `syncstep` in `Program.cs`). "
+                     "Times are the median [quartiles] of the per-batch ms per step; the ratio is the median [quartiles] of the per-pair ratio. Allocated bytes are counted on each replica's thread.")
+            L.append("")
+            L.append("| replicas | local BN step | SyncBN step | SyncBN / local | SyncBN / local without GC pauses | gen2 GCs per step (local / sync) | allocated per replica per step (local / sync) | tensor-sized buffers per replica-step |")
+            L.append("|---|---|---|---|---|---|---|---|")
+            q = lambda d, k=3: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
+            for s in syncstep:
+                nogc = q(s["ratioNoGcPause"]) if "ratioNoGcPause" in s else "n/a"
+                L.append(f"| {s['replicas']} | {q(s['localMs'])} | {q(s['syncMs'])} | {q(s['ratio'])} | {nogc} | {fmt(s['localGen2PerStep'], 2)} / {fmt(s['syncGen2PerStep'], 2)} | "
+                         f"{s['localBytesPerReplicaStep']:,} / {s['syncBytesPerReplicaStep']:,} B | {s['syncBytesPerReplicaStep'] // s['tensorBytesPerReplica']} |")
+                checks.append((f"SyncBN step ≤ 1.05 × local BN ({s['replicas']} replicas; median of paired ratios)", s["ratio"]["median"], 1.05, "le"))
+        else:
+            L.append("(not measured in this run)")
+        L.append("")
 
-    # --- all-reduce ---
-    L.append("### In-process all-reduce of one layer's statistics (2·64 + 1 float64 values)")
-    L.append("")
-    L.append("| replicas | µs per all-reduce | allocated per all-reduce |")
-    L.append("|---|---|---|")
-    for r in ("1", "2", "3", "4"):
-        a = find(rows, "AllReduceBenchmarks", "AllReduceStatistics", Replicas=r)
-        if a:
-            L.append(f"| {r} | {fmt(a['ms'] * 1e3, 2)} | {size(a['alloc'])} |")
-    L.append("")
+        # --- all-reduce ---
+        L.append("### In-process all-reduce of one layer's statistics (2·64 + 1 float64 values)")
+        L.append("")
+        L.append("| replicas | µs per all-reduce | allocated per all-reduce |")
+        L.append("|---|---|---|")
+        for r in ("1", "2", "3", "4"):
+            a = find(rows, "AllReduceBenchmarks", "AllReduceStatistics", Replicas=r)
+            if a:
+                L.append(f"| {r} | {fmt(a['ms'] * 1e3, 2)} | {size(a['alloc'])} |")
+        L.append("")
+
+    # --- GEMM ---
+    if gemm_runs:
+        L.append("### GEMM beside OpenBLAS's sgemm (GFLOP/s = 2·m·n·k / median time per call)")
+        L.append("")
+        L.append("TfSyncBN's product (`Gemm.Multiply`, the entry point of MatMul, Dense and Conv2D, with `KernelOptions.MaxThreads` = threads) "
+                 "through OpenBLAS and through its managed kernel, beside `cblas_sgemm` called directly in the same process with `openblas_set_num_threads(threads)`; "
+                 "the three interleaved in 5 rounds (`gemm` in `Program.cs`). CNN shapes are one training step's products at batch 128 (conv as im2col·K per chunk of images, "
+                 "the dense layers; forward and both backward products).")
+        L.append("")
+        L.append("| OPENBLAS_* | product | m×n×k | threads | OpenBLAS sgemm | TfSyncBN (OpenBLAS path) | ratio | TfSyncBN managed kernel | ratio |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for label, g in gemm_runs:
+            for r in g["rows"]:
+                L.append(f"| {label} | {r['shape']} | {r['m']}×{r['n']}×{r['k']} | {r['threads']} | {fmt(r['openblasGflops'], 1)} | {fmt(r['oursNativeGflops'], 1)} | "
+                         f"{fmt(r['oursNativeGflops'] / r['openblasGflops'], 2)} | {fmt(r['oursManagedGflops'], 1)} | {fmt(r['oursManagedGflops'] / r['openblasGflops'], 2)} |")
+            for th in (1, 2):
+                rs = [r for r in g["rows"] if r["threads"] == th]
+                if rs:
+                    # Time-weighted over the shapes: total OpenBLAS time / total TfSyncBN time.
+                    total = sum(r["openblasMs"] for r in rs) / sum(r["oursNativeMs"] for r in rs)
+                    worst = min(rs, key=lambda r: r["oursNativeGflops"] / r["openblasGflops"])
+                    checks.append((f"GEMM ≥ 0.9 × OpenBLAS, all shapes together (total time; OPENBLAS_* {label}, {th} thr)", total, 0.9, "ge"))
+                    checks.append((f"GEMM ≥ 0.9 × OpenBLAS, worst shape ({worst['shape']}; OPENBLAS_* {label}, {th} thr)",
+                                   worst["oursNativeGflops"] / worst["openblasGflops"], 0.9, "ge"))
+        L.append("")
 
     # --- end to end ---
     L.append("### End to end: the Fashion-MNIST example's CNN, one training step on a batch of 128")
     L.append("")
-    L.append("| runner | threads | ms per step | images/s |")
-    L.append("|---|---|---|---|")
-    ours = {}
-    for r in ("1", "2"):
-        t = find(rows, "TrainingBenchmarks", "TrainStep", Replicas=r)
-        if t:
-            ours[r] = 128 / t["ms"] * 1e3
-            L.append(f"| TfSyncBN, {r} replica(s){' (single-threaded kernels)' if r == '1' else ' on 2 threads'} | {r} | {fmt(t['ms'], 2)} | {fmt(ours[r], 0)} |")
-    tbest = {}
-    for c in torch["cnn"]:
-        L.append(f"| PyTorch {torch.get('torch', '')}, {c['layout']} | {c['threads']} | {fmt(c['stepMs'], 2)} | {fmt(c['imagesPerSecond'], 0)} |")
-        tbest[str(c["threads"])] = max(tbest.get(str(c["threads"]), 0), c["imagesPerSecond"])
+    L.append("TfSyncBN: \"1 replica\" runs single-threaded kernels; \"2 replicas\" runs 2 replica threads (each product on its replica's thread, OpenBLAS single-threaded). "
+             "PyTorch: `torch.set_num_threads` and the BLAS pool (threadpoolctl) both set to the thread count. \"vs best peer\" divides our images/s by PyTorch's best layout on the same threads and the same OPENBLAS_* setting.")
     L.append("")
-    for th in ("1", "2"):
-        if th in ours and th in tbest:
-            checks.append((f"CNN images/s ≥ PyTorch's best layout on {th} thread(s)", ours[th] / tbest[th], 1.0, "ge"))
-    if "1" in ours and "2" in ours:
-        checks.append(("CNN: 2 replicas ≥ 1.7 × 1 replica", ours["2"] / ours["1"], 1.7, "ge"))
+    L.append("| OPENBLAS_* | runner | threads | ms per step | images/s | vs best peer |")
+    L.append("|---|---|---|---|---|---|")
+    for label, bdn_rows, t in (("as set", rows, torch), ("unset", load_bdn(out, "bdn-unset"), torch_unset)):
+        if not t:
+            continue
+        tbest = {}
+        for c in t["cnn"]:
+            tbest[str(c["threads"])] = max(tbest.get(str(c["threads"]), 0), c["imagesPerSecond"])
+        ours = {}
+        for r in ("1", "2"):
+            tr = find(bdn_rows, "TrainingBenchmarks", "TrainStep", Replicas=r)
+            if tr:
+                ours[r] = 128 / tr["ms"] * 1e3
+                vs = f"{fmt(ours[r] / tbest[r], 2)}x" if r in tbest else "n/a"
+                L.append(f"| {label} | TfSyncBN, {r} replica{'s' if r != '1' else ''} | {r} | {fmt(tr['ms'], 2)} | {fmt(ours[r], 0)} | {vs} |")
+        for c in t["cnn"]:
+            L.append(f"| {label} | PyTorch {t.get('torch', '')}, {c['layout']} | {c['threads']} | {fmt(c['stepMs'], 2)} | {fmt(c['imagesPerSecond'], 0)} | |")
+        for th in ("1", "2"):
+            if th in ours and th in tbest:
+                checks.append((f"CNN images/s ≥ PyTorch+OpenBLAS's best layout on {th} thread(s) (OPENBLAS_* {label})", ours[th] / tbest[th], 1.0, "ge"))
+        if "1" in ours and "2" in ours:
+            checks.append((f"CNN: 2 replicas ≥ 1.8 × 1 replica (OPENBLAS_* {label})", ours["2"] / ours["1"], 1.8, "ge"))
+    L.append("")
 
     # --- allocations ---
     if allocs:
@@ -235,21 +297,33 @@ def main(out, target):
             miss = ""
         else:
             miss = f" (misses by {100 * (value / limit - 1):.0f}%)" if kind == "le" else f" (misses by {100 * (1 - value / limit):.0f}%)"
-        L.append(f"| {name} | {fmt(value, 2)} | {'yes' if ok else 'NO' + miss} |")
+        verdict = "yes" if ok else "NO" + miss
+        if loaded and name.startswith("CNN"):
+            # Separate processes minutes apart: under load their ratio is not a measurement of the code.
+            verdict += " (taken under load: not conclusive)"
+        L.append(f"| {name} | {fmt(value, 2)} | {verdict} |")
     L.append("")
-    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
-    if os.path.exists(analysis):
-        L.append(open(analysis).read().rstrip())
-        L.append("")
-    L.append(END)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in (["analysis-gemm.md"] if blas_only else ["analysis.md", "analysis-gemm.md"]):
+        if os.path.exists(os.path.join(here, name)):
+            L.append(open(os.path.join(here, name)).read().rstrip())
+            L.append("")
+    L.append(end)
     section = "\n".join(L) + "\n"
 
     existing = open(target).read() if os.path.exists(target) else "# Benchmarks\n\n"
-    marker = "<!-- perf:begin"
-    if marker in existing and END in existing:
+    if not blas_only and BLAS_BEGIN in existing and BLAS_END in existing:
+        head, rest = existing.split(BLAS_BEGIN, 1)
+        existing = head.rstrip("\n") + "\n\n" + rest.split(BLAS_END, 1)[1].lstrip("\n")
+    marker = begin.split(" (")[0]
+    if marker in existing and end in existing:
         head, rest = existing.split(marker, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + section + ("\n" + tail if tail else "")
+    elif blas_only and "<!-- perf:begin" in existing:
+        # Before the full run's section, so the partial figures are read first.
+        head, rest = existing.split("<!-- perf:begin", 1)
+        text = head + section + "\n<!-- perf:begin" + rest
     else:
         text = existing.rstrip("\n") + "\n\n" + section
     open(target, "w").write(text)
@@ -257,4 +331,5 @@ def main(out, target):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "BENCHMARKS.md")
+    args = [a for a in sys.argv[1:] if a != "--blas"]
+    main(args[0], args[1] if len(args) > 1 else "BENCHMARKS.md", blas_only="--blas" in sys.argv[1:])

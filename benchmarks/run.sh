@@ -3,37 +3,69 @@
 #   benchmarks/run.sh                      # full run, about 10-15 minutes on 2 cores
 #   benchmarks/run.sh --quick              # smoke run (seconds per figure, numbers meaningless): checks the pipeline
 #   benchmarks/run.sh --quick OUT.md       # the same, writing the section into OUT.md instead of BENCHMARKS.md
-# Steps: build (Release), exact allocation counts, the interleaved SyncBN-step measurement, the BenchmarkDotNet suites
-# (in-process short job), the PyTorch 1.13 peer (/usr/bin/python3), then benchmarks/report.py. Outputs stay in
-# BenchmarkDotNet.Artifacts/perf (git-ignored).
+#   benchmarks/run.sh --blas [OUT.md]      # only the GEMM benchmark and the CNN step with both peers (about 10 minutes),
+#                                          # written as its own section; a later full run replaces it
+# Steps: build (Release), exact allocation counts, the interleaved SyncBN-step measurement, the GEMM micro-benchmark
+# beside OpenBLAS's sgemm, the BenchmarkDotNet suites (in-process short job), the PyTorch 1.13 peer (/usr/bin/python3)
+# with OpenBLAS, then benchmarks/report.py. Outputs stay in BenchmarkDotNet.Artifacts/perf (git-ignored).
+# BLAS: both TfSyncBN and the PyTorch peer use Debian's OpenBLAS (libopenblas0-pthread, installed here if missing).
+# The GEMM benchmark, the CNN training step and the PyTorch peer run twice: with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as
+# this machine sets them, and with both unset (OpenBLAS then picks its kernels for the CPU itself). Only here: tests
+# and CI leave the environment alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT="$ROOT/BenchmarkDotNet.Artifacts/perf"
 QUICK=0
+BLAS_ONLY=0
 [[ "${1:-}" == "--quick" ]] && QUICK=1
+[[ "${1:-}" == "--blas" ]] && BLAS_ONLY=1
 TARGET="${2:-BENCHMARKS.md}"
 rm -rf "$OUT" && mkdir -p "$OUT"
+if ! dpkg-query -W -f='${Status}\n' libopenblas0-pthread python3-threadpoolctl 2>/dev/null | grep -c 'install ok installed' | grep -qx 2; then
+  echo "run.sh: installing libopenblas0-pthread (OpenBLAS for TfSyncBN and for the PyTorch peer)"
+  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get install -y -q --no-install-recommends libopenblas0-pthread python3-threadpoolctl || { $sudo apt-get update -q && $sudo apt-get install -y -q --no-install-recommends libopenblas0-pthread python3-threadpoolctl; }
+fi
+UNSET=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 started=$(date -u +"%Y-%m-%d %H:%M")
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 dotnet build benchmarks/TfSyncBN.Benchmarks -c Release -v q -nologo
 BIN="$ROOT/benchmarks/TfSyncBN.Benchmarks/bin/Release/net10.0/TfSyncBN.Benchmarks.dll"
 
+if [[ $BLAS_ONLY == 1 ]]; then
+  dotnet "$BIN" gemm "$OUT/gemm.json" 0.5
+  "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 0.5
+  BDN_JOB="6 warm-up and 9 measured iterations of ~120 ms"
+  dotnet "$BIN" --filter '*TrainingBenchmarks*' --artifacts "$OUT/bdn" || echo "run.sh: some benchmarks failed (see above)" >&2
+  "${UNSET[@]}" dotnet "$BIN" --filter '*TrainingBenchmarks*' --artifacts "$OUT/bdn-unset" || echo "run.sh: some benchmarks failed (see above)" >&2
+  TORCH_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
+  "${UNSET[@]}" TORCH_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-unset.json"
+else
 dotnet "$BIN" alloc "$OUT/allocations.json"
 if [[ $QUICK == 1 ]]; then
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 2 3
+  dotnet "$BIN" gemm "$OUT/gemm.json" 0.05
+  "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 0.05
   BDN_JOB="1 warm-up and 2 measured iterations of ~20 ms (--quick)"
   dotnet "$BIN" --filter '*' --artifacts "$OUT/bdn" --warmupCount 1 --iterationCount 2 --iterationTime 20 || echo "run.sh: some benchmarks failed (see above)" >&2
+  "${UNSET[@]}" dotnet "$BIN" --filter '*TrainingBenchmarks*' --artifacts "$OUT/bdn-unset" --warmupCount 1 --iterationCount 2 --iterationTime 20 || echo "run.sh: some benchmarks failed (see above)" >&2
   TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
+  "${UNSET[@]}" TORCH_CNN_ONLY=1 TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-unset.json"
   TORCH_DEFAULT_MALLOC=1 TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
 else
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 30 20
+  dotnet "$BIN" gemm "$OUT/gemm.json" 1.0
+  "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 1.0
   BDN_JOB="6 warm-up and 9 measured iterations of ~120 ms"
   dotnet "$BIN" --filter '*' --artifacts "$OUT/bdn" || echo "run.sh: some benchmarks failed (see above)" >&2
+  "${UNSET[@]}" dotnet "$BIN" --filter '*TrainingBenchmarks*' --artifacts "$OUT/bdn-unset" || echo "run.sh: some benchmarks failed (see above)" >&2
   /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
+  "${UNSET[@]}" TORCH_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-unset.json"
   # For reference only: the same peer with glibc's default allocator (a fresh mmap per output of 32 MiB or more).
   TORCH_DEFAULT_MALLOC=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
+fi
 fi
 
 cpu=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
@@ -48,4 +80,4 @@ json.dump({"cpu": "$cpu (${flags% })", "cpuid": "$cpuid", "caches": "$caches", "
            "load_start": "$load_start", "load_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
            "command": "benchmarks/run.sh${1:+ $1}"}, open(sys.argv[1], "w"))
 PY
-/usr/bin/python3 benchmarks/report.py "$OUT" "$TARGET"
+/usr/bin/python3 benchmarks/report.py "$OUT" "$TARGET" $([[ $BLAS_ONLY == 1 ]] && echo --blas)

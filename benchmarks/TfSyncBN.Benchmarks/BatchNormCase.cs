@@ -54,6 +54,27 @@ internal sealed class BatchNormCase
         return Layer.Call(X, training: false).AsSpan()[0];
     }
 
+    /// <summary>
+    /// Batch norm followed by a ReLU, training forward then the gradients of x, γ and β: <paramref name="fused"/> as the
+    /// one fused op a Sequential model runs, else as the layer then <see cref="Tensor.Relu"/>.
+    /// </summary>
+    public float ReluForwardBackward(bool fused)
+    {
+        using var scope = TensorScope.Begin();
+        using var tape = new GradientTape();
+        tape.Watch(X);
+        var y = fused ? ((BatchNormalization)Layer).CallWithRelu(X, training: true) : Layer.Call(X, training: true).Relu();
+        return tape.Gradient(y, Sources, Dy)[0]!.AsSpan()[0];
+    }
+
+    /// <summary>Batch norm followed by a ReLU, training forward only (fused or as two ops).</summary>
+    public float ReluForward(bool fused)
+    {
+        using var scope = TensorScope.Begin();
+        var y = fused ? ((BatchNormalization)Layer).CallWithRelu(X, training: true) : Layer.Call(X, training: true).Relu();
+        return y.AsSpan()[0];
+    }
+
     /// <summary>Training forward, then the gradients of x, γ and β for the upstream gradient dy.</summary>
     public float TrainForwardBackward()
     {

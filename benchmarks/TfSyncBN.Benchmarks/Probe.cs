@@ -48,6 +48,10 @@ internal static class Probe
         Line("layer: train forward", () => bn.TrainForward());
         Line("layer: train fwd+bwd", () => bn.TrainForwardBackward());
         Line("layer: inference", () => bn.Inference());
+        Line("BN+ReLU fwd unfused", () => bn.ReluForward(fused: false));
+        Line("BN+ReLU fwd fused", () => bn.ReluForward(fused: true));
+        Line("BN+ReLU fwd+bwd unfused", () => bn.ReluForwardBackward(fused: false));
+        Line("BN+ReLU fwd+bwd fused", () => bn.ReluForwardBackward(fused: true));
     }
 
     /// <summary>Runs the CNN's TrainStep for <paramref name="seconds"/> (a steady workload for <c>perf record</c>) and prints ms per step.</summary>

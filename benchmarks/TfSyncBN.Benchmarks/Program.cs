@@ -12,6 +12,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*BatchNorm*']
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- alloc OUT.json   (exact bytes allocated per call)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 if (args.Length >= 1 && args[0] == "alloc")
 {
@@ -23,6 +24,12 @@ if (args.Length >= 1 && args[0] == "syncstep")
 {
     TfSyncBN.Benchmarks.SyncStep.Write(args.Length > 1 ? args[1] : "syncstep.json",
         args.Length > 2 ? int.Parse(args[2]) : 20, args.Length > 3 ? int.Parse(args[3]) : 20);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "gemm")
+{
+    TfSyncBN.Benchmarks.GemmBench.Write(args.Length > 1 ? args[1] : "gemm.json", args.Length > 2 ? double.Parse(args[2]) : 1.0);
     return 0;
 }
 

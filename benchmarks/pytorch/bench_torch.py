@@ -5,9 +5,19 @@ Times, for each thread count (torch.set_num_threads):
   * nn.BatchNorm2d training forward, training forward+backward (y.backward(dy)) and inference (eval, no_grad) on the
     same shapes (N x H x W x C) as the .NET suite, NCHW (contiguous) and channels_last, and a copy of the same tensor
     (y.copy_(x)) as torch's own bandwidth reference;
+  * BatchNorm2d followed by an in-place ReLU, training forward and forward+backward (the peer of the .NET
+    BatchNormReluBenchmarks: PyTorch runs them as two kernels each way);
   * one training step (forward, cross-entropy, backward, Adam) of the Fashion-MNIST example's CNN on a batch of 128
     28x28x1 images, NCHW and channels_last.
 Each figure is the median of timed repetitions after a time-based warm-up. Writes JSON to the path in argv[1].
+
+BLAS: Debian's PyTorch links libblas.so.3, which is the reference BLAS unless libopenblas0-pthread is installed
+(run.sh installs it). torch.set_num_threads does not reach that BLAS (BLAS_INFO=generic), so every case also limits
+the BLAS pool to the same thread count with threadpoolctl (Debian's python3-threadpoolctl). The output records which
+BLAS and kernels the peer used: threadpoolctl's view of the loaded libraries (library, version, architecture, threads)
+per case, torch.__config__.show(), the OPENBLAS_* variables, and the convolution and matrix ops a CNN step dispatched
+to (torch.profiler). Run it as the machine is configured and once more with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset
+(run.sh does both).
 
 Allocator: every call returns a fresh output tensor. glibc malloc serves blocks of 32 MiB and more (the outputs at
 128x32x32x64) with mmap and returns them with munmap, so each call page-faulted 8192 fresh pages (~40 ms here,
@@ -30,6 +40,7 @@ if os.environ.get("TORCH_DEFAULT_MALLOC") != "1" and any(os.environ.get(k) != v 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from threadpoolctl import threadpool_info, threadpool_limits
 
 SHAPES = ["32x32x32x64", "128x32x32x64", "128x32x32x3"]
 THREADS = [1, 2]
@@ -50,10 +61,29 @@ def median_ms(fn):
     return statistics.median(times) * 1e3
 
 
+def set_threads(threads):
+    """torch's intra-op threads and the BLAS pool (which torch.set_num_threads does not reach) to the same count."""
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
+
+
+def blas_info():
+    return [{k: v for k, v in lib.items() if k in ("internal_api", "version", "architecture", "num_threads", "filepath", "threading_layer")}
+            for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def dispatched_ops(step):
+    """The aten convolution and matrix-product ops one call of step() runs (which kernels the peer used)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+    names = {e.key for e in prof.key_averages()}
+    return sorted(n for n in names if any(w in n for w in ("conv", "mm", "addmm", "linear", "mkldnn", "im2col", "col2im")))
+
+
 def bn_cases():
     rows = []
     for threads in THREADS:
-        torch.set_num_threads(threads)
+        set_threads(threads)
         for shape in SHAPES:
             n, h, w, c = (int(v) for v in shape.split("x"))
             for layout in ["NCHW", "channels_last"]:
@@ -84,9 +114,21 @@ def bn_cases():
                     with torch.no_grad():
                         bn(x)
 
+                def bn_relu_forward():
+                    with torch.no_grad():
+                        bn.train()
+                        F.relu(bn(x), inplace=True)
+
+                def bn_relu_forward_backward():
+                    bn.train()
+                    xg.grad = None
+                    bn.zero_grad(set_to_none=True)
+                    F.relu(bn(xg), inplace=True).backward(dy)
+
                 row = {"shape": shape, "layout": layout, "threads": threads}
                 for name, fn in [("Copy", copy), ("TrainForward", forward),
-                                 ("TrainForwardBackward", forward_backward), ("Inference", inference)]:
+                                 ("TrainForwardBackward", forward_backward), ("Inference", inference),
+                                 ("BnReluForward", bn_relu_forward), ("BnReluForwardBackward", bn_relu_forward_backward)]:
                     row[name] = median_ms(fn)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
@@ -119,7 +161,7 @@ class FashionMnistCnn(nn.Module):
 def cnn_cases(batch=128):
     rows = []
     for threads in THREADS:
-        torch.set_num_threads(threads)
+        set_threads(threads)
         for layout in ["NCHW", "channels_last"]:
             torch.manual_seed(0)
             model = FashionMnistCnn()
@@ -137,7 +179,8 @@ def cnn_cases(batch=128):
                 opt.step()
 
             ms = median_ms(step)
-            row = {"layout": layout, "threads": threads, "batch": batch, "stepMs": ms, "imagesPerSecond": batch / ms * 1e3}
+            row = {"layout": layout, "threads": threads, "batch": batch, "stepMs": ms, "imagesPerSecond": batch / ms * 1e3,
+                   "blas": blas_info(), "ops": dispatched_ops(step)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows
@@ -146,7 +189,13 @@ def cnn_cases(batch=128):
 if __name__ == "__main__":
     allocator = "glibc malloc, default settings" if os.environ.get("TORCH_DEFAULT_MALLOC") == "1" else \
         "glibc malloc with " + " ".join(f"{k}={v}" for k, v in ALLOCATOR_ENV.items()) + " (freed pages reused)"
+    blas = blas_info()
     result = {"torch": torch.__version__, "threadsSetBeforeEachCase": True, "allocator": allocator,
-              "warmupS": WARMUP_S, "measureS": MEASURE_S, "bn": bn_cases(), "cnn": cnn_cases()}
+              "warmupS": WARMUP_S, "measureS": MEASURE_S,
+              "blas": blas, "config": torch.__config__.show(), "mkldnn": torch.backends.mkldnn.is_available(),
+              "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")},
+              "bn": [] if os.environ.get("TORCH_CNN_ONLY") == "1" else bn_cases(), "cnn": cnn_cases()}
+    if not any(b["internal_api"] == "openblas" for b in blas):
+        print("bench_torch.py: warning: PyTorch is not using OpenBLAS (apt-get install libopenblas0-pthread); the peer is handicapped", file=sys.stderr)
     with open(sys.argv[1] if len(sys.argv) > 1 else "torch.json", "w") as f:
         json.dump(result, f, indent=2)

@@ -3,9 +3,9 @@
 //   dotnet run --project examples/FashionMnist -c Release [-- --replicas 2 --epochs 3 --batch-size 128
 //              --max-train 8000 --data DIR --subset --save PATH]
 //
-// The data: --data DIR, else the full data set of the Debian package dataset-fashion-mnist when it is installed
-// (/usr/share/datasets/fashion-mnist), else the class-balanced subset shipped in data/fashion-mnist-subset (8,000
-// training and 2,000 test images). --subset forces the subset; --max-train N keeps the first N training images
+// The data: --data DIR, else the full data set where FashionMnist.Load() finds it (Keras's cache ~/.keras/datasets/
+// fashion-mnist, Debian's /usr/share/datasets/fashion-mnist, else a verified download into Keras's cache), else (no
+// network) the class-balanced subset inside the library (8,000 training and 2,000 test images). --subset forces the subset; --max-train N keeps the first N training images
 // (0 = all). The defaults train 3 epochs on 8,000 images, about a minute on 2 cores.
 //
 // A small CNN: Conv2D 32 3x3 same -> SyncBN -> ReLU -> MaxPool 2 -> Conv2D 64 3x3 same -> SyncBN -> ReLU -> MaxPool 2
@@ -15,8 +15,10 @@
 // 0.1): with Keras' default 0.99 the moving statistics of a short run still remember their initial values, and the
 // test accuracy after 3 epochs on the subset falls to ~20% while the training accuracy is 90%. Each replica computes the batch-norm
 // statistics of the GLOBAL batch, so the result does not depend on how many replicas share it. After training it
-// saves the architecture (Keras JSON) and the weights, rebuilds the model from both files, and checks that the rebuilt
-// model predicts exactly the same logits. Exit code 0 on success, 1 if that check fails, 2 on bad arguments.
+// draws the training curves (loss and accuracy per epoch, training and test) to a PNG next to the weights and prints
+// its path, saves the architecture (Keras JSON) and the weights, rebuilds the model from both files, and checks that the
+// rebuilt model predicts exactly the same logits. Exit code 0 on success, 1 if that check fails, 2 on bad arguments
+// (including a --data directory that does not exist or holds no valid data set; the message says which).
 using System.Diagnostics;
 using System.Globalization;
 using TfSyncBN.Distribute;
@@ -27,7 +29,17 @@ var options = Options.Parse(args);
 if (options is null) return 2;
 
 var loadClock = Stopwatch.StartNew();
-var data = options.DataDirectory is not null ? FashionMnist.Load(options.DataDirectory) : FashionMnist.Load(subset: options.Subset);
+FashionMnistData data;
+try
+{
+    data = LoadData(options);
+}
+catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+{
+    // A missing directory or file (DirectoryNotFound and FileNotFound are IOExceptions) or a damaged file: bad arguments.
+    Console.Error.WriteLine($"error: cannot load Fashion-MNIST: {e.Message}");
+    return 2;
+}
 var (trainX, trainY) = Take(data.TrainImages, data.TrainLabels, options.MaxTrain);
 var testX = data.TestImages;
 var testY = Labels(data.TestLabels);
@@ -62,6 +74,7 @@ Console.WriteLine($"Test accuracy: {test["accuracy"]:P2} (loss {test["loss"]:F4}
 Console.WriteLine($"Time per epoch: {string.Join(", ", timer.Seconds.Select(s => s.ToString("F1", CultureInfo.InvariantCulture) + " s"))}" +
     $" (mean {(timer.Seconds.Count > 0 ? timer.Seconds.Average() : 0):F1} s, {trainX.Shape[0] / Math.Max(1e-9, timer.Seconds.DefaultIfEmpty(0).Average()):F0} images/s)");
 Console.WriteLine($"Best val_accuracy {checkpoint.Best:P2}, weights in {bestPath}");
+Console.WriteLine($"Training curves: {TrainingCurves.SavePng(history, Path.ChangeExtension(options.SavePath, ".curves.png"))}");
 
 // Save the architecture and the final weights, rebuild from the files, and compare predictions bit for bit.
 var jsonPath = Path.ChangeExtension(options.SavePath, ".json");
@@ -75,6 +88,21 @@ var actual = restored.Predict(sample, batchSize: 256).ToArray();
 bool same = expected.AsSpan().SequenceEqual(actual);
 Console.WriteLine($"Saved {jsonPath} and {options.SavePath}; the model rebuilt from them predicts {(same ? "identical" : "DIFFERENT")} logits.");
 return same ? 0 : 1;
+
+static FashionMnistData LoadData(Options options)
+{
+    if (options.DataDirectory is not null) return FashionMnist.Load(options.DataDirectory);
+    if (options.Subset) return FashionMnist.Load(subset: true);
+    try
+    {
+        return FashionMnist.Load(downloadTimeout: TimeSpan.FromMinutes(5));
+    }
+    catch (Exception e) when (e is HttpRequestException or TimeoutException)
+    {
+        Console.WriteLine($"The full data set is not available ({e.Message.Split(" the download failed: ")[^1]}); using the subset inside the library.");
+        return FashionMnist.Load(subset: true);
+    }
+}
 
 static Tensor Labels(int[] labels) => Tensor.FromArray(Array.ConvertAll(labels, l => (float)l));
 

@@ -233,18 +233,38 @@ type ModelTests() =
         Assert.AreEqual(2, losses.Length)
         Assert.AreEqual(0.015f, losses[0], 1e-6f)
         Assert.AreEqual(0.9f, losses[1], 1e-6f)
-        // A step that pushes the kernel negative and gamma up: the constraints clip both after the update.
+        // A step that pushes the second kernel row negative and gamma up (targets 50·x[:, 0] on every channel), on this
+        // model and on a twin without constraints. PyTorch in float64 (same loss, penalties and SGD step) gives the
+        // unconstrained kernel rows 170.9370 and -169.8388 and gamma 11.7716: NonNeg and MaxNorm(2) must both bind.
+        let twinDense = Dense(3, useBias = false, kernelInitializer = Initializers.Constant 0.5f, kernelRegularizer = Regularizers.L2 0.01f)
+        let twinBn = SyncBatchNormalization(gammaInitializer = Initializers.Constant 3.0f, gammaRegularizer = Regularizers.L1 0.1f)
+        let twin = Sequential([ twinDense; twinBn ], inputShape = [ 2 ])
+        twin.Compile(SGD(learningRate = 1.0f), MeanSquaredError())
         let inputs = Tensor.FromArray([| 1.0f; 2.0f; -1.0f; 0.5f; 0.0f; 1.0f; 2.0f; -2.0f |], [ 4; 2 ])
-        let targets = Tensor.Fill([ 4; 3 ], -50.0f)
+        let targets = Tensor.FromArray([| for n in 0..3 do for _ in 0..2 -> 50.0f * [| 1.0f; -1.0f; 0.0f; 2.0f |][n] |], [ 4; 3 ])
         model.TrainStep(inputs, targets) |> ignore
+        twin.TrainStep(inputs, targets) |> ignore
+        let free = twinDense.Weights[0].Value.ToArray()
+        let freeGamma =
+            match twinBn.Gamma with
+            | null -> failwith "scale=true must create gamma"
+            | g -> g.Value.ToArray()
+        for i in 0..2 do
+            Assert.AreEqual(170.9370f, free[i], 0.01f, "unconstrained kernel row 0")
+            Assert.AreEqual(-169.8388f, free[3 + i], 0.01f, "unconstrained kernel row 1")
+            Assert.AreEqual(11.7716f, freeGamma[i], 0.001f, "unconstrained gamma")
+        // The constrained model holds exactly the projections of the unconstrained step.
         let kernel = dense.Weights[0].Value.ToArray()
-        Assert.IsTrue(kernel |> Array.forall (fun v -> v >= 0.0f), $"kernel {kernel}")
+        CollectionAssert.AreEqual(free |> Array.map (fun v -> max v 0.0f), kernel, "NonNeg zeroed the negative row")
+        Assert.IsTrue(kernel[3..] |> Array.forall (fun v -> v = 0.0f) && kernel[..2] |> Array.forall (fun v -> v > 170.0f))
         let gamma =
             match bn.Gamma with
             | null -> failwith "scale=true must create gamma"
             | g -> g.Value.ToArray()
+        let projected = Constraints.MaxNorm(maxValue = 2.0f, axis = [ 0 ]).Call(Tensor.FromArray freeGamma).ToArray()
+        CollectionAssert.AreEqual(projected, gamma, "MaxNorm scaled gamma down")
         let norm = Math.Sqrt(gamma |> Array.sumBy (fun g -> float g * float g))
-        Assert.IsTrue(norm <= 2.0 + 1e-5, $"gamma norm {norm}")
+        Assert.AreEqual(2.0, norm, 1e-5, "gamma norm after MaxNorm(2)")
         // MaxNorm scales (3, 4), norm 5, down to norm 2.
         let clipped = Constraints.MaxNorm(maxValue = 2.0f, axis = [ 0 ]).Call(Tensor.FromArray [| 3.0f; 4.0f |])
         CollectionAssert.AreEqual([| 1.2f; 1.6f |], clipped.ToArray() |> Array.map (fun v -> MathF.Round(v, 5)))

@@ -21,7 +21,27 @@ using TfSyncBN.Tensors;
 return args.Length > 0 && args[0] == "syncbn" ? SyncBn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3])
     : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args.Length > 3 && args[3] == "functional")
     : args.Length > 0 && args[0] == "fault" ? Fault(args[1], double.Parse(args[2], CultureInfo.InvariantCulture))
+    : args.Length > 0 && args[0] == "plan" ? Plan(args[1])
     : Usage();
+
+// plan <batch sizes by rank, comma separated>: every worker calls Fit on the same 384 samples with its own batch size.
+static int Plan(string batchSizes)
+{
+    using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
+    using var strategy = new MultiWorkerMirroredStrategy(communicator);
+    int batch = int.Parse(batchSizes.Split(',')[strategy.WorkerIndex], CultureInfo.InvariantCulture);
+    Sequential model;
+    using (strategy.Scope())
+    {
+        model = new Sequential([new Dense(2, kernelInitializer: Initializers.Constant(0.1f))], [3]);
+        model.Compile(new SGD(0.01f), new MeanSquaredError());
+    }
+    var x = Tensor.FromFunction([384, 3], i => i % 7 * 0.1f);
+    var y = Tensor.FromFunction([384, 2], i => i % 5 * 0.1f);
+    model.Fit(x, y, batchSize: batch, epochs: 1, verbose: 0, shuffle: false);
+    Console.WriteLine($"worker {strategy.WorkerIndex} fit finished");
+    return 0;
+}
 
 static int Usage()
 {

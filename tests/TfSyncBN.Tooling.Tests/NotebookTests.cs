@@ -4,68 +4,111 @@ using TfSyncBN.NotebookRunner;
 namespace TfSyncBN.Tooling.Tests;
 
 /// <summary>
-/// Every notebook under notebooks/ runs cell by cell through the notebook runner (C# with Roslyn scripting, F# with
-/// dotnet fsi), and the committed outputs are the ones the runner produces, compared by <see cref="OutputComparison"/>
-/// (regenerate them with
-/// <c>dotnet run --project tools/TfSyncBN.NotebookRunner -c Release -- --write</c>).
+/// Every notebook under notebooks/ runs cell by cell through the notebook runner (C# in .NET Interactive's C# kernel,
+/// loading TfSyncBN from the local package feed artifacts/packages as a user would; F# with dotnet fsi), and the
+/// committed outputs are the ones the runner produces, compared by <see cref="OutputComparison"/> (regenerate them with
+/// <c>dotnet run --project tools/TfSyncBN.NotebookRunner -c Release -- --pack --write</c>).
 /// </summary>
 [TestClass]
 public sealed class NotebookTests
 {
     private static IReadOnlyList<string> Notebooks() => Directory.GetFiles(Path.Combine(Repo.Root, "notebooks"), "*.ipynb").Order(StringComparer.Ordinal).ToArray();
 
+    private static string Feed => Path.Combine(Repo.Root, "artifacts", "packages");
+
+    /// <summary>Packs this build of TfSyncBN into the local feed under a new version, which <c>*-*</c> then picks.</summary>
+    [ClassInitialize]
+    public static void PackIntoLocalFeed(TestContext _)
+    {
+        var (code, output) = Repo.Dotnet(Repo.Root, TimeSpan.FromSeconds(120), null,
+            "pack", "src/TfSyncBN", "-c", Repo.Configuration, "--no-build", "-o", Feed, $"-p:PackageVersion={Runner.LocalPackageVersion()}");
+        Assert.AreEqual(0, code, output);
+    }
+
+    /// <summary>
+    /// The runner as its own process: this test process has TfSyncBN on its load path (it references src/ for the API
+    /// check), which would make the kernel bind the notebooks to that copy instead of the restored package.
+    /// </summary>
+    private static (int ExitCode, string Output) RunCli(TimeSpan timeout, params string[] args)
+    {
+        string runner = Path.Combine(Repo.Root, "tools", "TfSyncBN.NotebookRunner", "bin", Repo.Configuration, "net10.0", "TfSyncBN.NotebookRunner.dll");
+        Assert.IsTrue(File.Exists(runner), $"{runner} was not built");
+        return Repo.Dotnet(Repo.Root, timeout, null, [runner, .. args]);
+    }
+
     [TestMethod]
-    [Timeout(120_000, CooperativeCancellation = true)]
-    public async Task EveryNotebookRunsAndCarriesTheRunnerOutputs()
+    [Timeout(500_000, CooperativeCancellation = true)]
+    public void EveryNotebookRunsAndCarriesTheRunnerOutputs()
     {
         var notebooks = Notebooks();
         var kernels = notebooks.Select(p => Notebook.Load(p).KernelName).ToHashSet();
         Assert.IsTrue(kernels.Contains(".net-csharp") && kernels.Contains(".net-fsharp"), $"expected a C# and an F# notebook, found: {string.Join(", ", kernels)}");
+        using var temp = new Repo.TempDirectory();
         foreach (var path in notebooks)
         {
-            var result = await Runner.RunAsync(path, write: false, timeout: TimeSpan.FromSeconds(90));
-            Assert.IsTrue(result.Succeeded, result.Error);
+            string produced = Path.Combine(temp.Path, Path.GetFileName(path));
+            var (code, output) = RunCli(TimeSpan.FromSeconds(240), "--out", produced, path);
+            Assert.AreEqual(0, code, output);
+            var result = Notebook.Load(produced);
             // The committed outputs are the runner's: same kinds, same text and HTML with timings masked, numbers equal
             // up to float32 and display rounding (OutputComparison says why).
             var committed = Notebook.Load(path);
+            var all = new List<CellOutput>();
             foreach (var cell in committed.CodeCells())
             {
-                var difference = OutputComparison.CellDifference(committed.Outputs(cell.Index), result.Outputs[cell.Index], Repo.Root);
+                var outputs = result.Outputs(cell.Index);
+                all.AddRange(outputs);
+                var difference = OutputComparison.CellDifference(committed.Outputs(cell.Index), outputs, Repo.Root);
                 Assert.IsNull(difference,
-                    $"{Path.GetFileName(path)} cell {cell.Index}: the committed outputs are not those the runner produces ({difference}); run the runner with --write.");
+                    $"{Path.GetFileName(path)} cell {cell.Index}: the committed outputs are not those the runner produces ({difference}); run the runner with --pack --write.");
             }
             // The training run's history renders as an SVG loss curve through TfSyncBN's own formatting.
-            Assert.IsTrue(result.Outputs.Values.SelectMany(o => o).Any(o => o.Html is { } h && h.Contains("<svg", StringComparison.Ordinal) && h.Contains("data-key=\"loss\"", StringComparison.Ordinal)),
+            Assert.IsTrue(all.Any(o => o.Html is { } h && h.Contains("<svg", StringComparison.Ordinal) && h.Contains("data-key=\"loss\"", StringComparison.Ordinal)),
                 $"{Path.GetFileName(path)} draws no loss curve");
+            // Tensors render through TfSyncBN's tensor table, in the C# kernel as in the F# runner.
+            Assert.IsTrue(all.Any(o => o.Html is { } h && h.StartsWith("<table class=\"tfsyncbn-tensor\">", StringComparison.Ordinal)),
+                $"{Path.GetFileName(path)} shows no tensor through TfSyncBN's formatter");
         }
     }
 
     [TestMethod]
-    [Timeout(60_000, CooperativeCancellation = true)]
-    public async Task CSharpCellsShareStateAndErrorsNameTheirCell()
+    [Timeout(400_000, CooperativeCancellation = true)]
+    public void CSharpCellsRunInTheKernelFromThePackageAndErrorsNameTheirCell()
     {
         using var dir = new Repo.TempDirectory();
-        var ok = await Run(dir, ".net-csharp", "#r \"nuget: TfSyncBN, 0.1.0\"", "using TfSyncBN.Tensors;\nvar t = Tensor.FromArray([1f, 2f, 3f, 4f], [2, 2]);\nConsole.WriteLine(t.Size);", "display(t.Sum());\nt");
-        Assert.IsTrue(ok.Succeeded, ok.Error);
-        Assert.AreEqual("4\n", ok.Outputs[1].Single().Text.ReplaceLineEndings("\n"));
-        Assert.AreEqual("display_data", ok.Outputs[2][0].Kind);
-        StringAssert.StartsWith(ok.Outputs[2][0].Text, "Tensor[] [10]");
-        Assert.AreEqual("execute_result", ok.Outputs[2][1].Kind);
-        StringAssert.Contains(ok.Outputs[2][1].Html, "<caption>Tensor (2, 2) float32</caption>");
+        // The kernel restores TfSyncBN from the local feed and formats values with TfSyncBN's own HTML formatter.
+        string produced = Path.Combine(dir.Path, "out.ipynb");
+        var (code, output) = RunCli(TimeSpan.FromSeconds(180), "--out", produced, Write(dir, ".net-csharp", $"#i \"nuget: {Feed}\"\n#r \"nuget: TfSyncBN, *-*\"",
+            "using TfSyncBN.Tensors;\nvar t = Tensor.FromArray([1f, 2f, 3f, 4f], [2, 2]);\nConsole.WriteLine(t.Size);\nConsole.WriteLine(typeof(Tensor).Assembly.Location);",
+            "display(t.Sum());\nt"));
+        Assert.AreEqual(0, code, output);
+        var ok = Notebook.Load(produced);
+        Assert.AreEqual(0, ok.Outputs(0).Count, "the package restore shows no output");
+        var lines = ok.Outputs(1).Single().Text.ReplaceLineEndings("\n").Split('\n');
+        Assert.AreEqual("4", lines[0]);
+        StringAssert.Contains(lines[1].Replace('\\', '/'), "/tfsyncbn/0.1.0-local.", "TfSyncBN must come from the restored package");
+        var shown = ok.Outputs(2);
+        Assert.AreEqual(2, shown.Count);
+        Assert.AreEqual("display_data", shown[0].Kind);
+        StringAssert.Contains(shown[0].Html, "<caption>Tensor () float32</caption>");
+        StringAssert.Contains(shown[0].Html, "<td>10</td>");
+        Assert.AreEqual("execute_result", shown[1].Kind);
+        StringAssert.StartsWith(shown[1].Html, "<table class=\"tfsyncbn-tensor\"><caption>Tensor (2, 2) float32</caption>");
 
-        var compile = await Run(dir, ".net-csharp", "var x = 1;", "var y = x + undefinedName;");
-        Assert.IsFalse(compile.Succeeded);
-        StringAssert.Contains(compile.Error, "cell 1: compile error");
-        StringAssert.Contains(compile.Error, "CS0103");
+        (code, output) = RunCli(TimeSpan.FromSeconds(120), Write(dir, ".net-csharp", "var x = 1;", "var y = x + undefinedName;"));
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "cell 1: compile error");
+        StringAssert.Contains(output, "CS0103");
 
-        var runtime = await Run(dir, ".net-csharp", "throw new InvalidOperationException(\"boom\");");
-        Assert.IsFalse(runtime.Succeeded);
-        StringAssert.Contains(runtime.Error, "cell 0: runtime error");
-        StringAssert.Contains(runtime.Error, "boom");
+        (code, output) = RunCli(TimeSpan.FromSeconds(120), Write(dir, ".net-csharp", "throw new InvalidOperationException(\"boom\");"));
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "cell 0: runtime error");
+        StringAssert.Contains(output, "boom");
 
-        var package = await Run(dir, ".net-csharp", "#r \"nuget: Newtonsoft.Json\"");
-        Assert.IsFalse(package.Succeeded);
-        StringAssert.Contains(package.Error, "only TfSyncBN packages");
+        (code, output) = RunCli(TimeSpan.FromSeconds(180), Write(dir, ".net-csharp", $"#i \"nuget: {Feed}\"\n#r \"nuget: TfSyncBN.NoSuchPackage, 9.9.9\""));
+        Assert.AreEqual(1, code, output);
+        StringAssert.Contains(output, "cell 0:");
+        StringAssert.Contains(output, "TfSyncBN.NoSuchPackage");
     }
 
     [TestMethod]
@@ -89,7 +132,11 @@ public sealed class NotebookTests
     }
 
     /// <summary>Writes a notebook of one markdown cell (index 0 is code when none) and the given code cells, and runs it.</summary>
-    private static Task<NotebookResult> Run(Repo.TempDirectory dir, string kernel, params string[] cells)
+    private static Task<NotebookResult> Run(Repo.TempDirectory dir, string kernel, params string[] cells) =>
+        Runner.RunAsync(Write(dir, kernel, cells), write: false, timeout: TimeSpan.FromSeconds(120));
+
+    /// <summary>Writes a notebook of the given code cells; returns its path.</summary>
+    private static string Write(Repo.TempDirectory dir, string kernel, params string[] cells)
     {
         var nb = new JsonObject
         {
@@ -103,7 +150,7 @@ public sealed class NotebookTests
         };
         string path = Path.Combine(dir.Path, Guid.NewGuid().ToString("N") + ".ipynb");
         File.WriteAllText(path, nb.ToJsonString());
-        return Runner.RunAsync(path, write: false, timeout: TimeSpan.FromSeconds(45));
+        return path;
     }
 }
 

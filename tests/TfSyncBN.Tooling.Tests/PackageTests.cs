@@ -9,7 +9,8 @@ namespace TfSyncBN.Tooling.Tests;
 /// `dotnet pack` of every packable project under src/ gives a package with its README, licence expression,
 /// repository metadata, XML docs and a deterministic assembly, plus a symbol package; and a fresh console project
 /// that references the packages from a local folder feed restores, builds and runs against them. Offline: the
-/// feed and the packages already in the NuGet cache are the only sources.
+/// feed and the packages already in the NuGet cache are the only sources; the packages get a version unique to the run,
+/// so what the machine's NuGet cache holds (an earlier TfSyncBN of the same version) cannot be used instead.
 /// </summary>
 [TestClass]
 public sealed class PackageTests
@@ -21,16 +22,21 @@ public sealed class PackageTests
         using var temp = new Repo.TempDirectory();
         string feed = Directory.CreateDirectory(Path.Combine(temp.Path, "feed")).FullName;
         var packed = new List<(string Id, string Version)>();
+        // A version no NuGet cache can hold: a package of the same id and version already in the machine's cache (e.g.
+        // after following README's Install route) would otherwise be used instead of the one packed here.
+        string uniqueVersion = $"0.0.1-test.g{Guid.NewGuid():N}";
         foreach (var project in Repo.SourceProjects())
         {
             // The libraries were built by this test run's build (same configuration): pack them as they are.
             var (code, output) = Repo.Dotnet(Repo.Root, TimeSpan.FromSeconds(90), null,
-                "pack", project, "-c", Repo.Configuration, "--no-build", "-o", feed, "-p:ContinuousIntegrationBuild=true");
+                "pack", project, "-c", Repo.Configuration, "--no-build", "-o", feed, "-p:ContinuousIntegrationBuild=true",
+                $"-p:PackageVersion={uniqueVersion}");
             Assert.AreEqual(0, code, output);
             string id = Path.GetFileNameWithoutExtension(project);
             var nupkg = Directory.GetFiles(feed, id + ".*.nupkg").Where(f => !f.EndsWith(".snupkg", StringComparison.Ordinal))
                 .Single(f => System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(f), $@"^{System.Text.RegularExpressions.Regex.Escape(id)}\.\d"));
             string version = Path.GetFileNameWithoutExtension(nupkg)[(id.Length + 1)..];
+            Assert.AreEqual(uniqueVersion, version, $"{id} is packed with this run's unique version");
             CheckPackage(nupkg, id, version);
             Assert.IsTrue(File.Exists(Path.Combine(feed, $"{id}.{version}.snupkg")), $"no symbol package for {id}");
             using (var symbols = ZipFile.OpenRead(Path.Combine(feed, $"{id}.{version}.snupkg")))
@@ -95,8 +101,10 @@ public sealed class PackageTests
         var (runCode, runOutput) = Repo.Dotnet(app, TimeSpan.FromSeconds(120), env, "run", "-c", "Release");
         Assert.AreEqual(0, runCode, runOutput);
         StringAssert.Contains(runOutput, "epochs 2");
-        // The package came from the feed, not from the repository.
-        Assert.IsTrue(Directory.Exists(Path.Combine(temp.Path, "packages", "tfsyncbn")), "TfSyncBN was not restored from the feed");
+        // The package came from the feed (this run's pack), not from the repository or from the machine's NuGet cache.
+        Assert.IsTrue(Directory.Exists(Path.Combine(temp.Path, "packages", "tfsyncbn", uniqueVersion)), "TfSyncBN was not restored from the feed");
+        Assert.IsFalse(Directory.Exists(Path.Combine(globalPackages, "tfsyncbn", uniqueVersion)), "the machine's NuGet cache was not written");
+        StringAssert.Contains(File.ReadAllText(Path.Combine(app, "obj", "project.assets.json")), $"\"TfSyncBN/{uniqueVersion}\"");
     }
 
     private static void CheckPackage(string nupkg, string id, string version)

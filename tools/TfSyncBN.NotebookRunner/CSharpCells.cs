@@ -1,119 +1,94 @@
 using System.Text;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
-using Microsoft.CodeAnalysis.CSharp.Scripting;
-using Microsoft.CodeAnalysis.Scripting;
+using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Commands;
+using Microsoft.DotNet.Interactive.CSharp;
+using Microsoft.DotNet.Interactive.Events;
+using Microsoft.DotNet.Interactive.PackageManagement;
 
 namespace TfSyncBN.NotebookRunner;
 
 /// <summary>
-/// The globals of the C# cells: <c>display(...)</c> as the C# kernel offers it (<c>Kernel.display</c>). Public, and in a
-/// file-loaded assembly, as Roslyn scripting requires of a globals type.
+/// C# cells in .NET Interactive's own C# kernel (<c>Microsoft.DotNet.Interactive.CSharp</c>), set up as the
+/// dotnet-interactive tool sets it up: kernel helpers (<c>display</c>), value sharing, and the <c>#r "nuget: ..."</c> /
+/// <c>#i "nuget: ..."</c> directives restoring packages with NuGet. Values are formatted by the kernel's formatter,
+/// which finds TfSyncBN's HTML and SVG formatters through their <c>TypeFormatterSourceAttribute</c>.
 /// </summary>
-public sealed class NotebookGlobals
+internal static partial class CSharpCells
 {
-    internal List<CellOutput> Outputs { get; set; } = [];
-    internal CapturingWriter Console { get; } = new();
-
-    /// <summary>Shows <paramref name="value"/> as a display_data output (HTML when its type has a formatter) and returns it.</summary>
-#pragma warning disable IDE1006 // the kernel's name
-    public object? display(object? value, params string[] mimeTypes)
-#pragma warning restore IDE1006
+    public static async Task RunAsync(IReadOnlyList<CodeCell> cells, Dictionary<int, IReadOnlyList<CellOutput>> outputs, string notebookDirectory, TimeSpan timeout)
     {
-        Console.FlushTo(Outputs);
-        Outputs.Add(new CellOutput("display_data", Formatting.Plain(value), Formatting.Html(value)));
-        return value;
-    }
-}
-
-/// <summary>Console output of the running cell, cut into stream outputs around display calls.</summary>
-internal sealed class CapturingWriter : TextWriter
-{
-    private readonly StringBuilder pending = new();
-
-    public override Encoding Encoding => Encoding.UTF8;
-
-    public override void Write(char value)
-    {
-        lock (pending) pending.Append(value);
-    }
-
-    public override void Write(string? value)
-    {
-        lock (pending) pending.Append(value);
-    }
-
-    public void FlushTo(List<CellOutput> outputs)
-    {
-        lock (pending)
-        {
-            if (pending.Length > 0) outputs.Add(new CellOutput("stream", pending.ToString()));
-            pending.Clear();
-        }
-    }
-}
-
-/// <summary>C# cells as the .NET Interactive C# kernel runs them: one Roslyn script state continued cell by cell.</summary>
-internal static class CSharpCells
-{
-    public static async Task RunAsync(IReadOnlyList<CodeCell> cells, Dictionary<int, IReadOnlyList<CellOutput>> outputs, TimeSpan timeout)
-    {
-        // The kernel's defaults (CSharpKernel): latest language version and these imports.
-        var options = ScriptOptions.Default
-            .WithLanguageVersion(LanguageVersion.Latest)
-            .WithImports("System", "System.Text", "System.Collections", "System.Collections.Generic", "System.Threading.Tasks", "System.Linq")
-            .WithReferences(typeof(object).Assembly, typeof(Enumerable).Assembly)
-            .WithMetadataResolver(ScriptMetadataResolver.Default.WithBaseDirectory(Environment.CurrentDirectory))
-            .WithEmitDebugInformation(false);
-        var globals = new NotebookGlobals();
-        ScriptState<object>? state = null;
-        var deadline = DateTime.UtcNow + timeout;
-        var originalOut = Console.Out;
-        try
-        {
-            Console.SetOut(globals.Console);
-            foreach (var cell in cells)
+        using var kernel = new CSharpKernel()
+            .UseKernelHelpers()
+            .UseValueSharing()
+            .UseNugetDirective((k, references) =>
             {
-                var list = new List<CellOutput>();
-                globals.Outputs = list;
-                outputs[cell.Index] = list;
-                string code = Runner.Preprocess(cell, dll => $"#r \"{dll}\"");
-                try
+                k.AddAssemblyReferences(references.SelectMany(r => r.AssemblyPaths));
+                return Task.CompletedTask;
+            });
+        var deadline = DateTime.UtcNow + timeout;
+        foreach (var cell in cells)
+        {
+            string code = ResolveSourcePaths(cell.Source, notebookDirectory);
+            KernelCommandResult result;
+            try
+            {
+                var remaining = deadline - DateTime.UtcNow;
+                result = await kernel.SendAsync(new SubmitCode(code)).WaitAsync(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+            }
+            catch (TimeoutException)
+            {
+                throw new NotebookException(cell.Index, $"the notebook ran longer than {timeout}.");
+            }
+            var list = new List<CellOutput>();
+            outputs[cell.Index] = list;
+            foreach (var e in result.Events)
+            {
+                switch (e)
                 {
-                    var run = state is null
-                        ? CSharpScript.RunAsync(code, options, globals, typeof(NotebookGlobals))
-                        : state.ContinueWithAsync(code, options);
-                    var remaining = deadline - DateTime.UtcNow;
-                    state = await run.WaitAsync(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+                    case CommandFailed failed:
+                        bool compile = CompileError().IsMatch(failed.Message);
+                        throw new NotebookException(cell.Index, (compile ? "compile error:\n" : "runtime error: ") + failed.Message);
+                    case StandardOutputValueProduced o:
+                        AppendStream(list, Text(o, "text/plain") ?? "");
+                        break;
+                    case DisplayedValueProduced d when d.Value is InstallPackagesMessage:
+                        break; // the restore progress of #r "nuget: ..." (versions and sources vary by machine)
+                    case ReturnValueProduced r:
+                        list.Add(new CellOutput("execute_result", Text(r, "text/plain") ?? "", Text(r, "text/html")));
+                        break;
+                    case DisplayedValueProduced d:
+                        list.Add(new CellOutput("display_data", Text(d, "text/plain") ?? "", Text(d, "text/html")));
+                        break;
                 }
-                catch (CompilationErrorException e)
-                {
-                    throw new NotebookException(cell.Index, "compile error:\n" + string.Join("\n", e.Diagnostics.Select(d => d.ToString())));
-                }
-                catch (TimeoutException)
-                {
-                    throw new NotebookException(cell.Index, $"the notebook ran longer than {timeout}.");
-                }
-                catch (Exception e) when (e is not NotebookException)
-                {
-                    throw new NotebookException(cell.Index, "runtime error: " + e);
-                }
-                globals.Console.FlushTo(list);
-                if (state.ReturnValue is { } value && HasTrailingExpression(code))
-                    list.Add(new CellOutput("execute_result", Formatting.Plain(value), Formatting.Html(value)));
             }
         }
-        finally
-        {
-            Console.SetOut(originalOut);
-        }
     }
 
-    /// <summary>True when the cell ends with an expression without a semicolon (its value is the cell's result).</summary>
-    private static bool HasTrailingExpression(string code)
+    /// <summary>
+    /// <c>#i "nuget: PATH"</c> with a relative local path, made absolute against the notebook's directory: the kernel
+    /// resolves it against its working directory, which Polyglot Notebooks and Jupyter set to the notebook's directory.
+    /// </summary>
+    internal static string ResolveSourcePaths(string source, string notebookDirectory) =>
+        SourceDirective().Replace(source, m =>
+        {
+            string path = m.Groups["path"].Value.Trim();
+            if (path.Contains("://", StringComparison.Ordinal) || Path.IsPathRooted(path)) return m.Value;
+            return $"#i \"nuget: {Path.GetFullPath(Path.Combine(notebookDirectory, path))}\"";
+        });
+
+    private static string? Text(DisplayEvent e, string mimeType) => e.FormattedValues.FirstOrDefault(f => f.MimeType == mimeType)?.Value;
+
+    /// <summary>Console writes arrive piece by piece: consecutive pieces form one stream output, as Jupyter shows them.</summary>
+    private static void AppendStream(List<CellOutput> list, string text)
     {
-        var tree = CSharpSyntaxTree.ParseText(code, CSharpParseOptions.Default.WithKind(SourceCodeKind.Script).WithLanguageVersion(LanguageVersion.Latest));
-        var last = tree.GetCompilationUnitRoot().Members.LastOrDefault();
-        return last is Microsoft.CodeAnalysis.CSharp.Syntax.GlobalStatementSyntax { Statement: Microsoft.CodeAnalysis.CSharp.Syntax.ExpressionStatementSyntax { SemicolonToken.IsMissing: true } };
+        if (list.Count > 0 && list[^1].Kind == "stream") list[^1] = list[^1] with { Text = list[^1].Text + text };
+        else list.Add(new CellOutput("stream", text));
     }
+
+    [GeneratedRegex(@"error CS\d{4}")]
+    private static partial Regex CompileError();
+
+    [GeneratedRegex("""^\s*#i\s+"nuget:\s*(?<path>[^"]+)"\s*$""", RegexOptions.Multiline)]
+    private static partial Regex SourceDirective();
 }

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.DotNet.Interactive.Documents;
 
 namespace TfSyncBN.NotebookRunner;
 
@@ -12,12 +12,37 @@ public sealed record CellOutput(string Kind, string Text, string? Html = null);
 /// <summary>A code cell: its index among all cells, language (<c>csharp</c> or <c>fsharp</c>) and source.</summary>
 public sealed record CodeCell(int Index, string Language, string Source);
 
-/// <summary>An nbformat 4 notebook of .NET Interactive (kernelspec <c>.net-csharp</c> or <c>.net-fsharp</c>).</summary>
+/// <summary>
+/// An nbformat 4 notebook of .NET Interactive (kernelspec <c>.net-csharp</c> or <c>.net-fsharp</c>). Cells are read and the
+/// notebook is written with .NET Interactive's own reader and writer (<c>Microsoft.DotNet.Interactive.Documents</c>);
+/// <see cref="Outputs"/> reads the stored outputs from the JSON.
+/// </summary>
 public sealed class Notebook
 {
     private readonly JsonObject root;
+    private readonly InteractiveDocument document;
 
-    private Notebook(JsonObject root) => this.root = root;
+    private Notebook(JsonObject root)
+    {
+        this.root = root;
+        var kernels = new KernelInfoCollection
+        {
+            new KernelInfo("csharp", languageName: "C#", aliases: ["c#", "C#"]),
+            new KernelInfo("fsharp", languageName: "F#", aliases: ["f#", "F#"]),
+        };
+        kernels.DefaultKernelName = Language(KernelName) ?? "csharp";
+        document = Microsoft.DotNet.Interactive.Documents.Jupyter.Notebook.Parse(root.ToJsonString(), kernels);
+        int count = (root["cells"] as JsonArray)?.Count ?? 0;
+        if (document.Elements.Count != count)
+            throw new InvalidDataException($"The notebook has {count} cells, but .NET Interactive reads {document.Elements.Count}.");
+    }
+
+    private static string? Language(string? kernelspec) => kernelspec switch
+    {
+        ".net-csharp" => "csharp",
+        ".net-fsharp" => "fsharp",
+        _ => null,
+    };
 
     public static Notebook Load(string path) =>
         new(JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path} is not a JSON object."));
@@ -26,27 +51,22 @@ public sealed class Notebook
     public string? KernelName => root["metadata"]?["kernelspec"]?["name"]?.GetValue<string>();
 
     /// <summary>
-    /// The code cells, each with its language: the cell's <c>dotnet_interactive.language</c> or
-    /// <c>polyglot_notebook.kernelName</c>, else the kernelspec's.
+    /// The code cells, each with its language, as .NET Interactive reads the notebook
+    /// (<c>Microsoft.DotNet.Interactive.Documents</c>): the cell's kernel name from its <c>polyglot_notebook</c> or
+    /// <c>dotnet_interactive</c> metadata, else the kernelspec's language.
     /// </summary>
     public IReadOnlyList<CodeCell> CodeCells()
     {
-        string fallback = KernelName switch
-        {
-            ".net-csharp" => "csharp",
-            ".net-fsharp" => "fsharp",
-            var k => throw new InvalidDataException($"Unsupported kernelspec '{k}': expected .net-csharp or .net-fsharp."),
-        };
-        var cells = new List<CodeCell>();
+        string fallback = Language(KernelName)
+            ?? throw new InvalidDataException($"Unsupported kernelspec '{KernelName}': expected .net-csharp or .net-fsharp.");
         var all = root["cells"] as JsonArray ?? [];
+        var cells = new List<CodeCell>();
         for (int i = 0; i < all.Count; i++)
         {
-            var cell = all[i]!;
-            if (cell["cell_type"]?.GetValue<string>() != "code") continue;
-            string language = cell["metadata"]?["dotnet_interactive"]?["language"]?.GetValue<string>()
-                ?? cell["metadata"]?["polyglot_notebook"]?["kernelName"]?.GetValue<string>()
-                ?? fallback;
-            cells.Add(new CodeCell(i, language, SourceText(cell["source"])));
+            if (all[i]!["cell_type"]?.GetValue<string>() != "code") continue;
+            var element = document.Elements[i];
+            string language = element.KernelName is { Length: > 0 } k && k != "markdown" ? k : fallback;
+            cells.Add(new CodeCell(i, language, element.Contents));
         }
         return cells;
     }
@@ -71,37 +91,38 @@ public sealed class Notebook
         int count = 0;
         for (int i = 0; i < all.Count; i++)
         {
-            var cell = all[i]!.AsObject();
-            if (cell["cell_type"]?.GetValue<string>() != "code") continue;
+            if (all[i]!["cell_type"]?.GetValue<string>() != "code") continue;
+            var element = document.Elements[i];
             int n = ++count;
-            cell["execution_count"] = n;
-            var array = new JsonArray();
+            element.ExecutionOrder = n;
+            element.Outputs.Clear();
             foreach (var o in outputs.TryGetValue(i, out var list) ? list : [])
             {
                 if (o.Kind == "stream")
                 {
-                    array.Add(new JsonObject { ["name"] = "stdout", ["output_type"] = "stream", ["text"] = Lines(o.Text) });
+                    element.Outputs.Add(new TextElement(o.Text, "stdout"));
                     continue;
                 }
-                var data = new JsonObject();
-                if (o.Html is not null) data["text/html"] = Lines(o.Html);
-                data["text/plain"] = Lines(o.Text);
-                var output = new JsonObject { ["data"] = data };
-                if (o.Kind == "execute_result") output["execution_count"] = n;
-                output["metadata"] = new JsonObject();
-                output["output_type"] = o.Kind;
-                array.Add(output);
+                var data = new Dictionary<string, object>();
+                if (o.Html is not null) data["text/html"] = o.Html;
+                if (o.Html is null || o.Text.Length > 0) data["text/plain"] = o.Text;
+                if (o.Kind == "execute_result")
+                {
+                    var result = new ReturnValueElement { ExecutionOrder = n };
+                    foreach (var (mime, value) in data) result.Data[mime] = value;
+                    element.Outputs.Add(result);
+                }
+                else
+                {
+                    element.Outputs.Add(new DisplayElement(data));
+                }
             }
-            cell["outputs"] = array;
         }
     }
 
-    /// <summary>Writes the notebook as Jupyter does: one-space indentation, a final newline.</summary>
-    public void Save(string path)
-    {
-        var options = new JsonSerializerOptions { WriteIndented = true, IndentSize = 1, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        File.WriteAllText(path, root.ToJsonString(options).ReplaceLineEndings("\n") + "\n");
-    }
+    /// <summary>Writes the notebook with .NET Interactive's Jupyter writer, ending in a newline as Jupyter does.</summary>
+    public void Save(string path) =>
+        File.WriteAllText(path, Microsoft.DotNet.Interactive.Documents.Jupyter.Notebook.ToJupyterJson(document).ReplaceLineEndings("\n") + "\n");
 
     private static string SourceText(JsonNode? source) => source switch
     {
@@ -109,15 +130,4 @@ public sealed class Notebook
         JsonValue v => v.GetValue<string>(),
         _ => "",
     };
-
-    /// <summary>Text as Jupyter's list of lines, each but the last ending in \n.</summary>
-    private static JsonArray Lines(string text)
-    {
-        var array = new JsonArray();
-        var parts = text.ReplaceLineEndings("\n").Split('\n');
-        for (int i = 0; i < parts.Length; i++)
-            if (i + 1 < parts.Length) array.Add(parts[i] + "\n");
-            else if (parts[i].Length > 0) array.Add(parts[i]);
-        return array;
-    }
 }

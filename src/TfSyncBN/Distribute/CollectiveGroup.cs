@@ -295,8 +295,9 @@ internal sealed class CollectiveGroup
         long start = Stopwatch.GetTimestamp(); // monotonic: a clock change cannot cut the wait short or prolong it
         lock (gate)
         {
-            ThrowIfClosed(replica, call);
+            // A fault first: a replica that was stuck when its Run ended learns why the Run failed.
             ThrowIfFaulted(replica, call, waiting: false);
+            ThrowIfClosed(replica, call);
             if (present[replica])
             {
                 var overlap = new InvalidOperationException(
@@ -449,9 +450,24 @@ internal sealed class CollectiveGroup
         return ms >= int.MaxValue ? int.MaxValue - 1 : Math.Max(1, (int)ms);
     }
 
+    /// <summary>The replicas that had not arrived in the collective that timed out (they were absent for the whole timeout); empty otherwise.</summary>
+    public IReadOnlyList<int> TimedOutAbsentReplicas
+    {
+        get
+        {
+            lock (gate) return timedOutAbsent;
+        }
+    }
+
+    private int[] timedOutAbsent = [];
+
+    /// <summary>The collective timeout of this group.</summary>
+    public TimeSpan CollectiveTimeout => timeout;
+
     private TimeoutException TimeoutError(int replica, CollectiveCall call)
     {
         var missing = Enumerable.Range(0, size).Where(r => !present[r]).ToArray();
+        if (fault is null) timedOutAbsent = missing;
         var waiting = Enumerable.Range(0, size).Where(r => present[r])
             .Select(r => $"replica {r} {calls[r]}");
         return new TimeoutException(

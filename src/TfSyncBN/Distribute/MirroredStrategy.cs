@@ -49,6 +49,9 @@ public sealed class MirroredStrategy : Strategy
     /// <inheritdoc/>
     protected override void Dispose(bool disposing) => pool?.Stop(join: disposing);
 
+    /// <inheritdoc/>
+    private protected override IReadOnlyList<int> StuckLocalReplicas => pool.Stuck;
+
     /// <summary>Releases the replica threads of a strategy that was never disposed.</summary>
     ~MirroredStrategy() => Dispose(false);
 }

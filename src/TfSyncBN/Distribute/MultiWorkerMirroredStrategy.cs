@@ -151,6 +151,9 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
     /// <inheritdoc/>
     protected override void Dispose(bool disposing) => pool?.Stop(join: disposing);
 
+    /// <inheritdoc/>
+    private protected override IReadOnlyList<int> StuckLocalReplicas => pool.Stuck;
+
     /// <summary>Releases the replica threads of a strategy that was never disposed.</summary>
     ~MultiWorkerMirroredStrategy() => Dispose(false);
 }

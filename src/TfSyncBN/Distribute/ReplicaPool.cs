@@ -35,6 +35,11 @@ internal sealed class ReplicaPool
         lock (runLock)
         {
             checkOpen();
+            if (Stuck is { Count: > 0 } stuck)
+                throw new InvalidOperationException(
+                    $"This strategy refuses further work: the functions of replicas [{string.Join(", ", stuck)}] have not returned from an " +
+                    "earlier Run that ended with a timeout, and their threads cannot be stopped (.NET cannot abort a thread). It runs again " +
+                    "once they return; otherwise dispose it and create a new strategy.");
             int n = workers.Length;
             var group = newGroup();
             var results = new T[n];
@@ -58,11 +63,26 @@ internal sealed class ReplicaPool
                     }
                     finally
                     {
-                        done.Signal();
+                        done.Signal(local);
                     }
                 });
             }
-            done.Wait();
+            if (!done.Wait(group))
+            {
+                // Some replicas are stuck: their functions run on, on threads that cannot be stopped.
+                var ids = done.Unfinished();
+                Volatile.Write(ref broken, done);
+                string list = string.Join(", ", ids);
+                var cause = group.Fault;
+                group.Fail(ids[0], new TimeoutException($"Replicas [{list}] are stuck."));
+                group.Close();
+                throw new TimeoutException(
+                    $"Replicas [{list}] did not return from their function within the collective timeout ({group.CollectiveTimeout}) after " +
+                    (group.TimedOutAbsentReplicas.Count > 0 ? "a collective timed out waiting for them" : "the first replica finished") +
+                    (cause is null ? "" : $" ({cause.GetType().Name}: {cause.Message})") + ". " +
+                    "Their threads cannot be stopped (.NET cannot abort a thread), so this strategy refuses further work (Run throws) until " +
+                    "their functions return; otherwise dispose it (the stuck threads are left to end on their own) and create a new one.", cause);
+            }
             group.Close();
             if (group.Fault is { } fault) ExceptionDispatchInfo.Capture(fault).Throw();
             return results;
@@ -83,29 +103,69 @@ internal sealed class ReplicaPool
         }
         lock (runLock)
         {
-            foreach (var w in workers) w.Stop(join: true);
+            // A stuck replica's thread would never be joined: it is only told to stop, and ends once its function returns.
+            var stuck = Stuck;
+            for (int r = 0; r < workers.Length; r++) workers[r].Stop(join: !stuck.Contains(r));
         }
     }
 
-    /// <summary>Counts replicas down to zero; unlike <see cref="CountdownEvent"/> it needs no disposal, so the last
-    /// <see cref="Signal"/> can never race with the waiter tearing it down.</summary>
-    private sealed class Countdown(int count)
-    {
-        private int remaining = count;
+    /// <summary>
+    /// The replicas whose function has not returned from a Run that ended because they were stuck; the pool refuses
+    /// further work while this is not empty. Empty while healthy, and again once those functions return.
+    /// </summary>
+    public IReadOnlyList<int> Stuck => Volatile.Read(ref broken)?.Unfinished() ?? [];
 
-        public void Signal()
+    private Countdown? broken;
+
+    /// <summary>Counts replicas down to zero, remembering which have finished; unlike <see cref="CountdownEvent"/> it needs
+    /// no disposal, so the last <see cref="Signal"/> can never race with the waiter tearing it down.</summary>
+    private sealed class Countdown(int size)
+    {
+        private readonly bool[] finished = new bool[size];
+        private readonly int count = size;
+        private int remaining = size;
+        private long firstFinish;
+
+        public void Signal(int replica)
         {
             lock (this)
             {
-                if (--remaining == 0) Monitor.PulseAll(this);
+                finished[replica] = true;
+                if (remaining-- == count) firstFinish = System.Diagnostics.Stopwatch.GetTimestamp();
+                Monitor.PulseAll(this);
             }
         }
 
-        public void Wait()
+        /// <summary>The replicas that have not finished.</summary>
+        public int[] Unfinished()
         {
+            lock (this) return [.. Enumerable.Range(0, finished.Length).Where(r => !finished[r])];
+        }
+
+        /// <summary>
+        /// Waits for every replica; false when some are stuck: they have not finished within the collective timeout after
+        /// the first replica finished (returned or failed), or they are the replicas a timed-out collective waited for in
+        /// vain (absent for a whole timeout already) and every other replica has finished.
+        /// </summary>
+        public bool Wait(CollectiveGroup group)
+        {
+            var timeout = group.CollectiveTimeout;
             lock (this)
             {
-                while (remaining > 0) Monitor.Wait(this);
+                while (remaining > 0)
+                {
+                    if (remaining == count || timeout == Timeout.InfiniteTimeSpan)
+                    {
+                        Monitor.Wait(this);
+                        continue;
+                    }
+                    var absent = group.TimedOutAbsentReplicas;
+                    if (absent.Count > 0 && Enumerable.Range(0, count).All(r => finished[r] || absent.Contains(r))) return false;
+                    var left = timeout - System.Diagnostics.Stopwatch.GetElapsedTime(firstFinish);
+                    if (left <= TimeSpan.Zero) return false;
+                    Monitor.Wait(this, (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), int.MaxValue - 1));
+                }
+                return true;
             }
         }
     }

@@ -93,13 +93,19 @@ public abstract class Strategy : IDisposable, IMirroringStrategy
     /// with its stack trace. Replicas that make different collective calls, or a replica that returns while others
     /// wait in a collective, end the Run with <see cref="CollectiveMismatchException"/>; a replica that does not reach a
     /// collective within the collective timeout ends it with <see cref="TimeoutException"/>. <c>Run</c> returns or
-    /// throws only once every replica's function has returned, so the strategy is ready for the next Run.</para>
+    /// throws once every replica's function has returned, so the strategy is ready for the next Run, with one exception:
+    /// replicas stuck in their function (not in a collective) are waited for at most the collective timeout after the
+    /// first replica finished, or not at all once a collective has timed out waiting for them and the others have
+    /// finished. <c>Run</c> then throws <see cref="TimeoutException"/> naming them, and the strategy refuses further
+    /// work while their functions run on (see <see cref="StuckReplicas"/>).</para>
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="fn"/> is null.</exception>
-    /// <exception cref="InvalidOperationException">Called inside another <c>Run</c>, or inside another strategy's scope.</exception>
+    /// <exception cref="InvalidOperationException">Called inside another <c>Run</c>, or inside another strategy's scope, or
+    /// the strategy refuses work because replicas of an earlier Run are stuck (<see cref="StuckReplicas"/>).</exception>
     /// <exception cref="ObjectDisposedException">The strategy was disposed.</exception>
     /// <exception cref="CollectiveMismatchException">The replicas made different collective calls.</exception>
-    /// <exception cref="TimeoutException">A replica did not arrive at a collective within the collective timeout.</exception>
+    /// <exception cref="TimeoutException">A replica did not arrive at a collective within the collective timeout, or a
+    /// replica's function did not return in time (the message names the stuck replicas).</exception>
     public PerReplica<T> Run<T>(Func<ReplicaContext, T> fn)
     {
         ArgumentNullException.ThrowIfNull(fn);
@@ -111,6 +117,17 @@ public abstract class Strategy : IDisposable, IMirroringStrategy
             throw new InvalidOperationException("Mixing different strategies is not allowed: Run was called inside another strategy's scope.");
         return new PerReplica<T>(RunReplicas(fn));
     }
+
+    /// <summary>
+    /// The replicas (local indices) whose function has not returned from a <see cref="Run{T}"/> that ended with a
+    /// <see cref="TimeoutException"/> because they were stuck. While this is not empty the strategy refuses further work:
+    /// <see cref="Run{T}"/> throws <see cref="InvalidOperationException"/> (a .NET thread cannot be stopped from outside,
+    /// so the stuck functions keep their threads). Empty while healthy, and again once those functions return.
+    /// </summary>
+    public IReadOnlyList<int> StuckReplicas => StuckLocalReplicas;
+
+    /// <summary>See <see cref="StuckReplicas"/>; strategies with replica threads override it.</summary>
+    private protected virtual IReadOnlyList<int> StuckLocalReplicas => [];
 
     /// <summary>Runs the replicas; implementations call <see cref="RunReplica{T}"/> for each replica context.</summary>
     private protected abstract T[] RunReplicas<T>(Func<ReplicaContext, T> fn);

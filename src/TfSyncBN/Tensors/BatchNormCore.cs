@@ -30,11 +30,14 @@ internal readonly record struct GroupSlot(int Groups, int Group)
 /// <para>A mask (1 keeps, 0 drops; one value per element of the non-channel axes) removes elements from the
 /// statistics, as Keras does; every element is still normalized, and a masked element's gradient has only the direct term.</para>
 /// <para>Inference: <c>y = γ·(x − mean)/sqrt(var + ε) + β</c> with the given statistics and no communication.</para>
+/// <para>With <c>relu</c> the op is batch normalization followed by a ReLU, <c>max(y, 0)</c>, in the same passes: the
+/// forward map clamps as it writes, and the backward passes recompute the pre-activation from x with the forward's
+/// own arithmetic and drop dy where it is not &gt; 0, so the results equal the separate ops bit for bit.</para>
 /// </remarks>
 internal static class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
-        ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default)
+        ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default, bool relu = false)
     {
         // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
         var mask = maskTensor?.Data;
@@ -69,15 +72,16 @@ internal static class BatchNormCore
         }
         moments = new BatchMoments(mean, variance, total);
         var stats = Statistics.From(mean, variance, epsilon, gamma, beta);
-        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot);
+        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot, relu);
     }
 
     /// <summary>Inference with the statistics held by two tensors of C elements.</summary>
-    public static Tensor Inference(Tensor x, ChannelLayout layout, Tensor mean, Tensor variance, Tensor? gamma, Tensor? beta, double epsilon) =>
-        Inference(x, layout, mean.Data, variance.Data, gamma, beta, epsilon);
+    public static Tensor Inference(Tensor x, ChannelLayout layout, Tensor mean, Tensor variance, Tensor? gamma, Tensor? beta, double epsilon,
+        bool relu = false) =>
+        Inference(x, layout, mean.Data, variance.Data, gamma, beta, epsilon, relu);
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
-        Tensor? gamma, Tensor? beta, double epsilon)
+        Tensor? gamma, Tensor? beta, double epsilon, bool relu = false)
     {
         var m = new double[mean.Length];
         var v = new double[variance.Length];
@@ -87,7 +91,7 @@ internal static class BatchNormCore
             v[c] = variance[c];
         }
         var stats = Statistics.From(m, v, epsilon, gamma, beta);
-        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All);
+        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All, relu);
     }
 
     /// <summary>Count, mean and M2 (sum of squared deviations) per channel of the local (unmasked) elements.</summary>
@@ -157,32 +161,54 @@ internal static class BatchNormCore
         return shift;
     }
 
-    /// <summary>Per-channel constants of one call: mean and inverse standard deviation, and the weight and bias.</summary>
-    internal readonly record struct Statistics(float[] Mean, double[] InvStd, float[] Weight, float[] Bias)
+    /// <summary>
+    /// Per-channel constants of one call: the mean as a float32 pair <c>Mean + MeanLo</c> (the float64 mean rounded
+    /// to float32, and the float64 remainder), the inverse standard deviation, and the weight and bias.
+    /// </summary>
+    /// <remarks>
+    /// The kernels subtract only <see cref="Mean"/>: <c>x − Mean</c> is exact when x is within a factor of two of it
+    /// (Sterbenz), and the remainder enters the per-channel constants instead: <c>(x − μ)·s + o = (x − Mean)·s +
+    /// (o − MeanLo·s)</c>. So a mean that is large against the standard deviation costs no precision, and no
+    /// arithmetic per element.
+    /// </remarks>
+    internal readonly record struct Statistics(float[] Mean, double[] MeanLo, double[] InvStd, float[] Weight, float[] Bias)
     {
         public static Statistics From(double[] mean, double[] variance, double epsilon, Tensor? gamma, Tensor? beta)
         {
             int C = mean.Length;
-            var s = new Statistics(new float[C], new double[C], new float[C], new float[C]);
+            var s = new Statistics(new float[C], new double[C], new double[C], new float[C], new float[C]);
             for (int c = 0; c < C; c++)
             {
                 s.Mean[c] = (float)mean[c];
+                s.MeanLo[c] = mean[c] - s.Mean[c];
                 s.InvStd[c] = 1.0 / Math.Sqrt(variance[c] + epsilon);
                 s.Weight[c] = gamma?.Data[c] ?? 1f;
                 s.Bias[c] = beta?.Data[c] ?? 0f;
             }
             return s;
         }
+
+        /// <summary>The forward map's float32 constants: <c>y = (x − Mean)·Scale + Offset</c>.</summary>
+        public (float[] Scale, float[] Offset) Forward()
+        {
+            int C = Mean.Length;
+            var scale = new float[C];
+            var offset = new float[C];
+            for (int c = 0; c < C; c++)
+            {
+                scale[c] = (float)(Weight[c] * InvStd[c]);
+                offset[c] = (float)(Bias[c] - MeanLo[c] * scale[c]);
+            }
+            return (scale, offset);
+        }
     }
 
-    /// <summary>PyTorch's <c>batch_norm_elemt</c>: <c>y = (x − mean)·invstd·weight + bias</c>.</summary>
-    internal static Tensor Elemt(Tensor x, ChannelLayout layout, Statistics s)
+    /// <summary>PyTorch's <c>batch_norm_elemt</c>: <c>y = (x − mean)·invstd·weight + bias</c>, with the mean as its float32 pair.</summary>
+    internal static Tensor Elemt(Tensor x, ChannelLayout layout, Statistics s, bool relu = false)
     {
-        int C = layout.Channels;
-        var scale = new float[C];
-        for (int c = 0; c < C; c++) scale[c] = (float)(s.Weight[c] * s.InvStd[c]);
+        var (scale, offset) = s.Forward();
         var y = Tensor.Uninitialized(x.ShapeArray);
-        BatchNormKernels.Affine(x.Data, default, layout, s.Mean, scale, s.Bias, default, y.Data);
+        BatchNormKernels.Affine(x.Data, default, layout, s.Mean, scale, offset, default, y.Data, relu: relu);
         return y;
     }
 
@@ -190,9 +216,10 @@ internal static class BatchNormCore
     /// PyTorch's <c>batch_norm_backward_elemt</c>:
     /// <c>dx = (dy − sumDy/N − (x − mean)·invstd²·sumDyXmu/N)·weight·invstd</c>, where <paramref name="count"/> is N,
     /// the global number of elements per channel. Masked-out elements get only the direct term <c>dy·weight·invstd</c>.
+    /// With <paramref name="relu"/>, dy is first zeroed where the fused forward's pre-activation is not &gt; 0.
     /// </summary>
     internal static Tensor BackwardElemt(Tensor x, Tensor dy, ChannelLayout layout, Statistics s, double[] sumDy,
-        double[] sumDyXmu, double count, float[]? mask = null)
+        double[] sumDyXmu, double count, float[]? mask = null, bool relu = false)
     {
         int C = layout.Channels;
         var a = new float[C];
@@ -203,10 +230,11 @@ internal static class BatchNormCore
             double g = s.Weight[c] * s.InvStd[c];
             a[c] = (float)g;
             k[c] = (float)(-g * s.InvStd[c] * s.InvStd[c] * sumDyXmu[c] / count);
-            b[c] = (float)(-g * sumDy[c] / count);
+            b[c] = (float)(-g * sumDy[c] / count - s.MeanLo[c] * k[c]);
         }
         var dx = Tensor.Uninitialized(x.ShapeArray);
-        BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data);
+        var (scale, offset) = relu ? s.Forward() : (Array.Empty<float>(), Array.Empty<float>());
+        BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data, relu: relu, gs: scale, go: offset);
         if (mask is not null)
         {
             for (int e = 0; e < mask.Length; e++)
@@ -216,7 +244,8 @@ internal static class BatchNormCore
                 for (int c = 0; c < C; c++)
                 {
                     int at = (o * C + c) * layout.Inner + i;
-                    dx.Data[at] = dy.Data[at] * a[c];
+                    bool on = !relu || MathF.FusedMultiplyAdd(x.Data[at] - s.Mean[c], scale[c], offset[c]) > 0;
+                    dx.Data[at] = (on ? dy.Data[at] : 0f) * a[c];
                 }
             }
         }
@@ -224,16 +253,19 @@ internal static class BatchNormCore
     }
 
     private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
-        ICollective? sync, long total, float[]? mask, GroupSlot slot)
+        ICollective? sync, long total, float[]? mask, GroupSlot slot, bool relu)
     {
-        var y = Elemt(x, layout, stats);
+        var y = Elemt(x, layout, stats, relu);
         Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
         GradientTape.Record(y, inputs, (dy, needed) =>
         {
             int C = layout.Channels;
             var sumDy = new double[C];
             var sumDyXmu = new double[C];
-            BatchNormKernels.PairSums(dy.Data, x.Data, layout, new float[C], stats.Mean, sumDy, sumDyXmu);
+            var (scale, offset) = relu ? stats.Forward() : (Array.Empty<float>(), Array.Empty<float>());
+            BatchNormKernels.PairSums(dy.Data, x.Data, layout, new float[C], stats.Mean, sumDy, sumDyXmu, gs: scale, go: offset);
+            // Σdy·(x − μ) = Σdy·(x − Mean) − MeanLo·Σdy (see Statistics).
+            for (int c = 0; c < C; c++) sumDyXmu[c] -= stats.MeanLo[c] * sumDy[c];
             var grads = new Tensor?[inputs.Length];
             int at = 1;
             if (gamma is not null && needed[at++]) grads[at - 1] = Tensor.FromFunction(gamma.ShapeArray, c => (float)(stats.InvStd[c] * sumDyXmu[c]));
@@ -242,7 +274,7 @@ internal static class BatchNormCore
             if (!training)
             {
                 // The statistics are constants: only the direct term.
-                grads[0] = BackwardElemt(x, dy, layout, stats, new double[C], new double[C], 1);
+                grads[0] = BackwardElemt(x, dy, layout, stats, new double[C], new double[C], 1, relu: relu);
                 return grads;
             }
             if (sync is { IsDistributed: true })
@@ -256,7 +288,7 @@ internal static class BatchNormCore
                 sumDy = buffer[off..(off + C)];
                 sumDyXmu = buffer[(off + C)..(off + 2 * C)];
             }
-            grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask);
+            grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask, relu);
             return grads;
         });
         return y;

@@ -185,6 +185,9 @@ public sealed class GradientTape : IDisposable
     /// <summary>Whether an operation run now on this thread might need recording.</summary>
     internal static bool IsRecording => pauseDepth == 0 && recordingTapes is { Count: > 0 };
 
+    /// <summary>How many operations this tape has recorded (tests: which ops a model ran).</summary>
+    internal int RecordedOps => entries.Count;
+
     /// <summary>Records an operation on every tape of this thread that watches one of its inputs.</summary>
     internal static void Record(Tensor output, Tensor[] inputs, BackwardFunction backward)
     {

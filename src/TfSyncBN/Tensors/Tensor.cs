@@ -22,41 +22,42 @@ public interface ITensorLike
 /// </remarks>
 public sealed partial class Tensor : ITensorLike
 {
-    // Exactly one of these is set: host tensors keep a bare array (no wrapper object per tensor on the CPU path).
-    private readonly float[]? host;
-    private readonly TensorStorage? storage;
+    // The elements: a bare float[] for a host tensor (no wrapper object, no extra field per tensor on the CPU path),
+    // else the device's TensorStorage.
+    private readonly object store;
     private readonly int[] shape;
 
     /// <summary>A host tensor over <paramref name="data"/> (not copied; its length is the shape's size).</summary>
     internal Tensor(float[] data, int[] shape)
     {
-        host = data;
+        store = data;
         this.shape = shape;
     }
 
     /// <summary>A tensor over <paramref name="storage"/> (not copied; its length is the shape's size).</summary>
     internal Tensor(TensorStorage storage, int[] shape)
     {
-        if (storage is HostStorage h) host = h.Array;
-        else this.storage = storage;
+        store = storage is HostStorage h ? h.Array : storage;
         this.shape = shape;
     }
 
+    private TensorStorage? DeviceStorage => store as TensorStorage;
+
     /// <summary>The host array of the elements, for the CPU kernels inside <c>Tensors</c>.</summary>
     /// <exception cref="NotSupportedException">The tensor is not on the host (<see cref="Device"/> is not <c>cpu</c>); the message names the public op called.</exception>
-    internal float[] Data => host ?? NotOnHost();
+    internal float[] Data => HostArray ?? NotOnHost();
 
     /// <summary>The host array of the elements, or null for a tensor on another device.</summary>
-    internal float[]? HostArray => host;
+    internal float[]? HostArray => store as float[];
 
     /// <summary>The storage of the elements (for a host tensor, a new <see cref="HostStorage"/> wrapper over its array).</summary>
-    internal TensorStorage Storage => storage ?? new HostStorage(host!);
+    internal TensorStorage Storage => DeviceStorage ?? new HostStorage(HostArray!);
 
     /// <summary>A new tensor object over the same storage with <paramref name="newShape"/> (same size): a view.</summary>
-    internal Tensor ShareStorage(int[] newShape) => host is not null ? new Tensor(host, newShape) : new Tensor(storage!, newShape);
+    internal Tensor ShareStorage(int[] newShape) => HostArray is not null ? new Tensor(HostArray, newShape) : new Tensor(DeviceStorage!, newShape);
 
     /// <summary>The device that holds the elements and runs the operations on this tensor.</summary>
-    public Device Device => storage?.Device ?? Device.Cpu;
+    public Device Device => DeviceStorage?.Device ?? Device.Cpu;
 
     /// <summary>
     /// This tensor on <paramref name="device"/>: the tensor itself when it is already there, else a copy (through host
@@ -66,9 +67,9 @@ public sealed partial class Tensor : ITensorLike
     public Tensor To(Device device)
     {
         if (device == Device) return this;
-        var values = host ?? ToArray();
+        var values = HostArray ?? ToArray();
         var y = device.IsHost
-            ? new Tensor(host is null ? values : (float[])values.Clone(), shape)
+            ? new Tensor(HostArray is null ? values : (float[])values.Clone(), shape)
             : new Tensor(Backends.For(device).Upload(values), shape);
         var source = Device;
         GradientTape.Record(y, [this], (dy, _) => [dy.To(source)]);
@@ -102,7 +103,7 @@ public sealed partial class Tensor : ITensorLike
     public int Rank => shape.Length;
 
     /// <summary>The number of elements: the product of <see cref="Shape"/> (1 for a scalar).</summary>
-    public int Size => host?.Length ?? storage!.Length;
+    public int Size => HostArray?.Length ?? DeviceStorage!.Length;
 
     internal int[] ShapeArray => shape;
 
@@ -113,9 +114,9 @@ public sealed partial class Tensor : ITensorLike
     /// <summary>A copy of the elements in row-major order (for a tensor on another device, a synchronizing copy to the host).</summary>
     public float[] ToArray()
     {
-        if (host is not null) return (float[])host.Clone();
-        var copy = GC.AllocateUninitializedArray<float>(storage!.Length);
-        storage.CopyTo(copy);
+        if (HostArray is not null) return (float[])HostArray.Clone();
+        var copy = GC.AllocateUninitializedArray<float>(DeviceStorage!.Length);
+        DeviceStorage.CopyTo(copy);
         return copy;
     }
 
@@ -126,14 +127,14 @@ public sealed partial class Tensor : ITensorLike
     {
         if (destination.Length < Size)
             throw new ArgumentException($"The destination holds {destination.Length} elements, but the tensor has {Size}.", nameof(destination));
-        if (host is not null) host.CopyTo(destination);
-        else storage!.CopyTo(destination);
+        if (HostArray is not null) HostArray.CopyTo(destination);
+        else DeviceStorage!.CopyTo(destination);
     }
 
     /// <summary>The single element of a tensor of size 1.</summary>
     /// <exception cref="InvalidOperationException">The tensor does not hold exactly one element.</exception>
     public float ToScalar() => Size == 1
-        ? host?[0] ?? ToArray()[0]
+        ? HostArray?[0] ?? ToArray()[0]
         : throw new InvalidOperationException($"ToScalar needs a tensor of size 1, but this one has shape {ShapeString(shape)}.");
 
     /// <inheritdoc/>
@@ -195,7 +196,7 @@ public sealed partial class Tensor : ITensorLike
 
     internal static Tensor OnesLike(Tensor t)
     {
-        if (t.host is null) return DeviceOps.Fill(t, 1f);
+        if (t.HostArray is null) return DeviceOps.Fill(t, 1f);
         var r = Uninitialized(t.shape);
         r.Data.AsSpan().Fill(1f);
         return r;
@@ -270,7 +271,7 @@ public sealed partial class Tensor : ITensorLike
     {
         var sb = new StringBuilder("Tensor").Append(ShapeString(shape)).Append(" [");
         int n = Math.Min(Size, 8);
-        var values = host ?? ToArray();
+        var values = HostArray ?? ToArray();
         for (int i = 0; i < n; i++) sb.Append(i == 0 ? "" : ", ").Append(values[i].ToString("G7", CultureInfo.InvariantCulture));
         if (Size > n) sb.Append(", ...");
         return sb.Append(']').ToString();

@@ -162,6 +162,30 @@ public sealed class Variable : ITensorLike
         for (int r = 0; r < copies.Length; r++) copies[r] = Own(update(copies[r]));
     }
 
+    /// <summary>
+    /// The copies the caller may write (this replica's inside <c>Run</c>, every copy in cross-replica code), for
+    /// <see cref="Restore"/> to put back when an update that spans several variables fails part way.
+    /// </summary>
+    internal Tensor[] Capture()
+    {
+        if (strategy is null) return [copies[0]];
+        int replica = strategy.CurrentReplicaId;
+        return replica >= 0 ? [copies[replica]] : [.. copies];
+    }
+
+    /// <summary>Puts back what <see cref="Capture"/> returned in the same context (the tensors are immutable, so no copy is needed).</summary>
+    internal void Restore(Tensor[] captured)
+    {
+        if (strategy is null)
+        {
+            copies[0] = captured[0];
+            return;
+        }
+        int replica = strategy.CurrentReplicaId;
+        if (replica >= 0) copies[replica] = captured[0];
+        else captured.CopyTo(copies, 0);
+    }
+
     /// <summary>Takes a value's storage out of the <see cref="TensorScope"/> that allocated it (on any thread): a variable outlives the scope.</summary>
     private static Tensor Own(Tensor value)
     {

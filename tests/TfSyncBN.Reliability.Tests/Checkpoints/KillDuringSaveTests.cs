@@ -34,6 +34,7 @@ public sealed class KillDuringSaveTests
         var variables = new[] { new Variable(Tensor.Zeros([Units, Units])), new Variable(Tensor.Zeros([Units])) };
         int midWrite = 0;
         long lastLoaded = 0;
+        string[] previousLeftovers = [];
         try
         {
             for (int kill = 0; kill < Kills; kill++)
@@ -78,10 +79,14 @@ public sealed class KillDuringSaveTests
                     process.WaitForExit(); // and drain its redirected output: every "saved k" it wrote is counted
                 }
                 long ack = Interlocked.Read(ref acknowledged);
-                // A temporary file the child could not finish (or delete) means the kill landed inside a save.
+                // The child's first save removed what earlier kills left (issue #16, item 9): at most this kill's file remains.
                 var leftovers = Directory.GetFiles(dir.FullName, "*.tmp");
+                foreach (var f in previousLeftovers)
+                    Assert.IsFalse(File.Exists(f), $"kill {kill}: the temporary file of an earlier killed save, {Path.GetFileName(f)}, was removed by the next save");
+                Assert.IsTrue(leftovers.Length <= 1, $"kill {kill}: {leftovers.Length} temporary files beside the target");
+                // A temporary file the child could not finish (or delete) means the kill landed inside a save.
                 if (leftovers.Length > 0) midWrite++;
-                foreach (var f in leftovers) File.Delete(f);
+                previousLeftovers = leftovers;
 
                 WeightsFile.Load(path, variables); // must not throw: the previous checkpoint is intact
                 float k = variables[0].Value.AsSpan()[0];

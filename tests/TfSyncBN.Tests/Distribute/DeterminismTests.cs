@@ -125,7 +125,8 @@ public sealed class CollectiveStressTests
             var expected = Bits.Of(Bits.SequentialReduce(inputs, mean: n % 3 == 0));
             for (int r = 0; r < R; r++) Bits.AssertSame(expected, results[r][n], $"collective {n}, replica {r}");
         }
+        // Printed, not asserted: how fast is a benchmark's question, and a loaded 2-core CI machine must not fail this
+        // test, whose point is that every replica gets the same bits. The bound below only turns a hang into a failure.
         Console.WriteLine($"{N} collectives x {R} replicas: {sw.Elapsed.TotalMilliseconds:F0} ms");
-        Assert.IsTrue(sw.Elapsed < TimeSpan.FromSeconds(10), $"{N} collectives took {sw.Elapsed}");
-    }, seconds: 30);
+    }, seconds: 300);
 }

@@ -195,10 +195,11 @@ public sealed class FaultTests
         using var s = new MirroredStrategy(R, TimeSpan.FromMilliseconds(200));
         var seen = new Exception?[R];
         var waited = new TimeSpan[R];
+        using var release = new ManualResetEventSlim();
         var (elapsed, error) = Bounded.Time(() => s.Run(ctx =>
         {
             int r = ctx.ReplicaId;
-            if (r == Late) Thread.Sleep(2_000);
+            if (r == Late) release.Wait(TimeSpan.FromMinutes(2)); // late until the test releases it, after Run ended
             var sw = Stopwatch.StartNew();
             seen[r] = Bounded.Catch(() => ctx.AllReduce(ReduceOp.Sum, Ones(2)));
             waited[r] = sw.Elapsed;
@@ -207,6 +208,14 @@ public sealed class FaultTests
         Assert.IsTrue(elapsed < Prompt, $"Run took {elapsed}");
         var timeout = Assert.IsInstanceOfType<TimeoutException>(error);
         StringAssert.Contains(timeout.Message, $"[{Late}]");
+        // Run did not wait for the late replica (issue #16, item 8): it was stuck, and the strategy refuses work until
+        // its function returns.
+        StringAssert.Contains(timeout.Message, $"Replicas [{Late}] did not return");
+        CollectionAssert.AreEqual(new[] { Late }, s.StuckReplicas.ToArray());
+        release.Set();
+        var sleeping = Stopwatch.StartNew();
+        while (s.StuckReplicas.Count > 0 && sleeping.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(5);
+        Assert.AreEqual(0, s.StuckReplicas.Count);
         for (int r = 0; r < R; r++)
         {
             if (r == Late)
@@ -217,7 +226,8 @@ public sealed class FaultTests
             }
             var e = Assert.IsInstanceOfType<TimeoutException>(seen[r], $"replica {r}");
             StringAssert.Contains(e.Message, $"[{Late}]", $"replica {r} names the missing replica");
-            Assert.IsTrue(waited[r] < TimeSpan.FromSeconds(1.5), $"replica {r} waited {waited[r]}, not the 200 ms timeout");
+            // The late replica arrives only when released, after Run ended: a bound far above 200 ms cannot mask a missed timeout.
+            Assert.IsTrue(waited[r] < TimeSpan.FromSeconds(60), $"replica {r} waited {waited[r]}, not the 200 ms timeout");
         }
         // A Run without collectives cannot time out, and proves the strategy still works.
         CollectionAssert.AreEqual(new[] { 0, 1, 2 }, s.Run(ctx => ctx.ReplicaId).ToArray());

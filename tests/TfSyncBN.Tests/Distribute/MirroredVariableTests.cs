@@ -3,7 +3,8 @@ using TfSyncBN.Tensors;
 
 namespace TfSyncBN.Tests.Distribute;
 
-/// <summary>Variables get one copy per replica when created under a multi-replica strategy.</summary>
+/// <summary>Variables get one copy per replica when created under a multi-replica strategy: each copy holds the initial
+/// value, and each replica reads and writes its own copy only.</summary>
 [TestClass]
 public sealed class MirroredVariableTests
 {
@@ -55,11 +56,37 @@ public sealed class MirroredVariableTests
     {
         const int R = 4;
         using var s = new MirroredStrategy(R, TimeSpan.FromSeconds(20));
-        var created = s.Run(_ => new Variable(Tensor.Zeros([3])));
-        foreach (var v in created)
+        var created = s.Run(ctx => new Variable(Tensor.FromArray([ctx.ReplicaId, ctx.ReplicaId + 1f, ctx.ReplicaId + 2f])));
+        for (int creator = 0; creator < R; creator++)
         {
+            var v = created[creator];
             Assert.AreEqual(R, v.Replicas.Count);
             Assert.AreSame(s, v.Strategy);
+            for (int r = 0; r < R; r++)
+                CollectionAssert.AreEqual(new[] { creator, creator + 1f, creator + 2f }, v.Replicas[r].ToArray(), $"variable of replica {creator}, copy {r}: its initial value");
         }
+
+        // The copies are independent: each replica's write changes its own copy only, and no other variable.
+        s.Run(ctx =>
+        {
+            created[0].AssignAdd(Tensor.Fill([3], 10f * (ctx.ReplicaId + 1)));
+            return 0;
+        });
+        for (int r = 0; r < R; r++)
+        {
+            float add = 10f * (r + 1);
+            CollectionAssert.AreEqual(new[] { add, 1f + add, 2f + add }, created[0].Replicas[r].ToArray(), $"copy {r} got only its replica's update");
+            for (int other = 1; other < R; other++)
+                CollectionAssert.AreEqual(new[] { other, other + 1f, other + 2f }, created[other].Replicas[r].ToArray(), $"variable {other} untouched");
+        }
+        // A write by one replica alone (the others write nothing) leaves the other copies as they were.
+        s.Run(ctx =>
+        {
+            if (ctx.ReplicaId == 2) created[0].Assign(Tensor.FromArray([-1f, -2f, -3f]));
+            return 0;
+        });
+        CollectionAssert.AreEqual(new[] { -1f, -2f, -3f }, created[0].Replicas[2].ToArray());
+        CollectionAssert.AreEqual(new[] { 10f, 11f, 12f }, created[0].Replicas[0].ToArray());
+        CollectionAssert.AreEqual(new[] { 40f, 41f, 42f }, created[0].Replicas[3].ToArray());
     });
 }

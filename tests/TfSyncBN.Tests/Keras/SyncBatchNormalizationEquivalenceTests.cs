@@ -125,7 +125,7 @@ public sealed class SyncBatchNormalizationEquivalenceTests
 
     public sealed record StepResult(Tensor Y, Tensor Dx, Tensor DGamma, Tensor DBeta);
 
-    private static StepResult RunOne(BatchNormalization layer, Tensor x, Tensor dy)
+    internal static StepResult RunOne(BatchNormalization layer, Tensor x, Tensor dy)
     {
         using var tape = new GradientTape();
         tape.Watch(x);

@@ -261,7 +261,7 @@ public sealed class SyncBatchNormalizationVectorTests
     {
         var layout = new ChannelLayout(1, 4, 4);
         var x = Tensor.Ones([1, 4, 2, 2]);
-        var stats = new BatchNormCore.Statistics([1, 2, 3, 4], [1, 2, 3, 4], [1, 1, 1, 1], [0, 0, 0, 0]);
+        var stats = new BatchNormCore.Statistics([1, 2, 3, 4], [0, 0, 0, 0], [1, 2, 3, 4], [1, 1, 1, 1], [0, 0, 0, 0]);
         var y = BatchNormCore.Elemt(x, layout, stats).ToArray();
         float[] perChannel = [0, -2, -6, -12];
         CollectionAssert.AreEqual(perChannel.SelectMany(v => Enumerable.Repeat(v, 4)).ToArray(), y);

@@ -15,7 +15,8 @@ public sealed record IdxArray(IReadOnlyList<int> Shape, byte[] Data);
 /// <para>An IDX file is: two zero bytes; a dtype code byte; a rank byte r; r big-endian uint32 dimensions; then the
 /// elements in row-major order, big-endian. Only the dtype code <c>0x08</c> (unsigned byte, the one MNIST and
 /// Fashion-MNIST use) is supported. A file whose first two bytes are the gzip magic <c>1F 8B</c> is decompressed first,
-/// whatever its name.</para>
+/// whatever its name; it must be one gzip member ending with its trailer (RFC 1952), whose CRC-32 and size are checked
+/// against the decompressed bytes.</para>
 /// <para>Everything is validated before the element array is allocated: a declared size larger than the data actually
 /// present is reported as truncated without allocating it (raw files are checked against their length; gzip streams
 /// are read in chunks and never allocate beyond what they really hold).</para>
@@ -36,7 +37,8 @@ public static class Idx
     /// <exception cref="InvalidDataException">The file is not a valid unsigned-byte IDX file: the message names the file
     /// and the problem (bad magic number, unsupported or unknown dtype code, rank 0 or not <paramref name="expectedRank"/>,
     /// a dimension above <see cref="int.MaxValue"/>, more elements than an array can hold, truncated header or data,
-    /// data after the declared elements, or a corrupt gzip stream).</exception>
+    /// data after the declared elements, or a corrupt gzip stream, including a gzip trailer that is missing or whose CRC-32
+    /// or size does not match the decompressed bytes).</exception>
     public static IdxArray Read(string path, int? expectedRank = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -58,7 +60,9 @@ public static class Idx
             using var unzipped = new GZipStream(joined, CompressionMode.Decompress);
             try
             {
-                return ReadBody(unzipped, [], name, expectedRank, seekable: false);
+                var array = ReadBody(unzipped, [], name, expectedRank, seekable: false);
+                CheckGzipTrailer(joined, array, name);
+                return array;
             }
             catch (InvalidDataException e) when (!e.Message.Contains(name, StringComparison.Ordinal))
             {
@@ -155,10 +159,54 @@ public static class Idx
 
     private static InvalidDataException Bad(string name, string problem) => new($"IDX file '{name}': {problem}.");
 
+    /// <summary>
+    /// Checks the gzip trailer (RFC 1952: CRC-32 and size modulo 2^32 of the uncompressed bytes, the last 8 bytes of the
+    /// file) against the IDX content that was decoded. The decompressor stops at the end of the compressed data without
+    /// requiring the trailer, so a file cut short there, or with corrupted bytes and no trailer, would otherwise be read.
+    /// </summary>
+    private static void CheckGzipTrailer(PrefixedStream compressed, IdxArray array, string name)
+    {
+        var rest = new byte[81920];
+        while (compressed.Read(rest) > 0) { } // whatever the decompressor left unread: the trailer ends the file
+        if (!compressed.TryGetTail(out uint storedCrc, out uint storedSize))
+            throw Bad(name, "gzip stream too short to hold its 8-byte trailer");
+        var header = new byte[4 + 4 * array.Shape.Count];
+        header[2] = 0x08;
+        header[3] = (byte)array.Shape.Count;
+        for (int i = 0; i < array.Shape.Count; i++) BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4 + 4 * i), (uint)array.Shape[i]);
+        var crc = new System.IO.Hashing.Crc32();
+        crc.Append(header);
+        crc.Append(array.Data);
+        uint actualCrc = crc.GetCurrentHashAsUInt32();
+        uint actualSize = unchecked((uint)(header.Length + (long)array.Data.Length));
+        if (storedSize != actualSize)
+            throw Bad(name, $"gzip trailer: the stored size {storedSize} differs from the {actualSize} bytes decompressed (the trailer is missing or the file is cut short or corrupt)");
+        if (storedCrc != actualCrc)
+            throw Bad(name, $"gzip trailer: the stored CRC-32 0x{storedCrc:X8} differs from 0x{actualCrc:X8} of the decompressed bytes (the file is corrupt)");
+    }
+
     /// <summary>A read-only stream that yields <c>prefix</c> and then the rest of <c>inner</c>.</summary>
     private sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
     {
+        private readonly byte[] tail = new byte[8]; // the last 8 bytes read, as a ring
+        private long total;
         private int position;
+
+        /// <summary>The gzip trailer fields of the last 8 bytes read (little-endian CRC-32, then size); false if fewer were read.</summary>
+        public bool TryGetTail(out uint crc, out uint size)
+        {
+            Span<byte> last = stackalloc byte[8];
+            for (int i = 0; i < 8; i++) last[i] = tail[(int)((total + i) % 8)];
+            crc = BinaryPrimitives.ReadUInt32LittleEndian(last);
+            size = BinaryPrimitives.ReadUInt32LittleEndian(last[4..]);
+            return total >= 8;
+        }
+
+        private int Remember(Span<byte> read)
+        {
+            foreach (byte b in read) tail[(int)(total++ % 8)] = b;
+            return read.Length;
+        }
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -178,9 +226,9 @@ public static class Idx
                 int n = Math.Min(buffer.Length, prefix.Length - position);
                 prefix.AsSpan(position, n).CopyTo(buffer);
                 position += n;
-                return n;
+                return Remember(buffer[..n]);
             }
-            return inner.Read(buffer);
+            return Remember(buffer[..inner.Read(buffer)]);
         }
     }
 }

@@ -282,7 +282,54 @@ public class BatchNormalization : Layer
     }
 
     /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask)
+    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask) => Apply(inputs, training, mask, relu: false);
+
+    /// <summary>
+    /// This layer followed by a ReLU, <c>max(BN(x), 0)</c>, as one fused op (one pass forward, the same passes as the
+    /// layer alone backward; the same results as the two layers bit for bit). Models call it where a plain ReLU
+    /// layer or <c>Activation("relu")</c> is this layer's only consumer.
+    /// </summary>
+    internal Tensor CallWithRelu(Tensor inputs, bool training)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        EnsureBuilt(inputs.Shape);
+        return Apply(inputs, training, null, relu: true);
+    }
+
+    /// <summary>Folding is exact enough while every channel's moving mean is within this many standard deviations of 0.</summary>
+    internal const double MaxFoldedMeanOverStd = 64;
+
+    /// <summary>
+    /// The inference map of this layer as <c>y = x·Scale + Shift</c> per channel, for folding into a preceding Conv2D
+    /// or Dense (inference only): <c>Scale = γ/sqrt(moving variance + ε)</c>, <c>Shift = β − moving mean·Scale</c>, in
+    /// float64 then rounded. Null when the layer would not use its moving statistics in inference, when its channels
+    /// are not the single last axis of a built rank-<paramref name="rank"/> input, or when a moving mean exceeds
+    /// <see cref="MaxFoldedMeanOverStd"/> standard deviations: then <c>x·Scale</c> and <c>Shift</c> nearly cancel and
+    /// the folded result loses more than a few float32 roundings of y.
+    /// </summary>
+    internal (Tensor Scale, Tensor Shift)? InferenceFold(int rank)
+    {
+        if (!Built || !TrackRunningStats || UseBatchStatistics == true) return null;
+        if (axis is not [var a] || a != rank - 1 || BuiltInputShape!.Count != rank) return null;
+        var mean = movingMean!.Value.ToArray();
+        var variance = movingVariance!.Value.ToArray();
+        var g = gamma?.Value.ToArray();
+        var b = beta?.Value.ToArray();
+        int C = mean.Length;
+        var scale = new float[C];
+        var shift = new float[C];
+        for (int c = 0; c < C; c++)
+        {
+            double std = Math.Sqrt((double)variance[c] + Epsilon);
+            if (!(Math.Abs(mean[c]) <= MaxFoldedMeanOverStd * std)) return null;
+            double s = (g?[c] ?? 1.0) / std;
+            scale[c] = (float)s;
+            shift[c] = (float)((b?[c] ?? 0.0) - mean[c] * s);
+        }
+        return (Tensor.FromArray(scale), Tensor.FromArray(shift));
+    }
+
+    private Tensor Apply(Tensor inputs, bool training, Tensor? mask, bool relu)
     {
         var shape = inputs.ShapeArray;
         var built = BuiltInputShape!;
@@ -293,7 +340,7 @@ public class BatchNormalization : Layer
 
         var (layout, perm) = ChannelPlan.For(shape, axis!);
         var x = perm is null ? inputs : inputs.Transpose(perm);
-        var y = Normalize(x, layout, training, CheckMask(mask, shape));
+        var y = Normalize(x, layout, training, CheckMask(mask, shape), relu);
         return perm is null ? y : y.Transpose(ChannelPlan.Inverse(perm));
     }
 
@@ -320,22 +367,22 @@ public class BatchNormalization : Layer
         if (built.Count != rank || built[^1] != dense[^1])
             throw new ArgumentException($"{ClassName} '{Name}' was built for inputs of shape {Tensor.ShapeString(built.ToArray())}; got a sparse input of dense shape {Tensor.ShapeString(dense)}.", nameof(inputs));
         var values = inputs.Values;
-        var y = Normalize(values, new ChannelLayout(values.Shape[0], values.Shape[1], 1), training ?? false, null);
+        var y = Normalize(values, new ChannelLayout(values.Shape[0], values.Shape[1], 1), training ?? false, null, relu: false);
         return inputs.WithValues(y);
     }
 
     /// <summary>Batch normalization of <paramref name="x"/> viewed as <paramref name="layout"/>, with every option applied.</summary>
-    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask)
+    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask, bool relu)
     {
         var g = gamma?.Value.Reshape([-1]);
         var b = beta?.Value.Reshape([-1]);
         bool batchStatistics = !TrackRunningStats || (UseBatchStatistics ?? (training && Trainable));
         if (!batchStatistics)
-            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon);
+            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon, relu);
 
         var sync = Synchronized ? ReplicaContext.Current : null;
         var slot = sync is { IsDistributed: true } ? SlotFor(sync) : GroupSlot.All;
-        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot);
+        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot, relu);
         if (TrackRunningStats && Trainable && (training || UseBatchStatistics == true))
             UpdateMovingStatistics(moments);
         return y;
@@ -346,6 +393,7 @@ public class BatchNormalization : Layer
     {
         if (moments.Count == 0) return;
         double keep;
+        float? tracked = null;
         switch (MomentumConvention)
         {
             case MomentumConvention.Keras:
@@ -353,27 +401,36 @@ public class BatchNormalization : Layer
                 break;
             case MomentumConvention.PyTorch:
                 keep = 1.0 - Momentum;
-                numBatchesTracked!.Assign(Tensor.Scalar(numBatchesTracked.Value.ToScalar() + 1));
+                tracked = numBatchesTracked!.Value.ToScalar() + 1;
                 break;
             default:
-                float t = numBatchesTracked!.Value.ToScalar() + 1;
-                numBatchesTracked.Assign(Tensor.Scalar(t));
-                keep = 1.0 - 1.0 / t;
+                tracked = numBatchesTracked!.Value.ToScalar() + 1;
+                keep = 1.0 - 1.0 / tracked.Value;
                 break;
         }
         // Every replica of a synchronized layer applies the same global statistics, so mirrored copies stay identical.
-        movingMean!.Assign(Ops.MovingAverage(movingMean.Value, moments.Mean, keep).Reshape(paramShape));
+        var mean = Ops.MovingAverage(movingMean!.Value, moments.Mean, keep).Reshape(paramShape);
+        Tensor? variance = null;
         if (!UnbiasedMovingVariance)
         {
-            movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, moments.Variance, keep).Reshape(paramShape));
+            variance = Ops.MovingAverage(movingVariance!.Value, moments.Variance, keep).Reshape(paramShape);
         }
         else if (moments.Count > 1)
         {
             // N/(N − 1) is undefined for N = 1: the moving variance is then left as it is (see the class remarks).
             double bessel = moments.Count / (moments.Count - 1.0);
             var unbiased = moments.Variance.Select(v => v * bessel).ToArray();
-            movingVariance!.Assign(Ops.MovingAverage(movingVariance.Value, unbiased, keep).Reshape(paramShape));
+            variance = Ops.MovingAverage(movingVariance!.Value, unbiased, keep).Reshape(paramShape);
         }
+        if (Debugging.CheckNumericsEnabled)
+        {
+            // Before anything is stored: a float32 overflow (a variance above 3.4e38) names the layer, variable and channel.
+            Debugging.CheckUpdatedVariable(mean, movingMean, Debugging.CurrentReplicaId);
+            if (variance is not null) Debugging.CheckUpdatedVariable(variance, movingVariance!, Debugging.CurrentReplicaId);
+        }
+        if (tracked is { } t) numBatchesTracked!.Assign(Tensor.Scalar(t));
+        movingMean.Assign(mean);
+        if (variance is not null) movingVariance!.Assign(variance);
     }
 
     /// <summary>This replica's slot in the fused buffer: its group among the resolved process groups, validated against R.</summary>

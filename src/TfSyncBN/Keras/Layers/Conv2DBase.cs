@@ -77,12 +77,14 @@ public abstract class Conv2DBase : KernelLayer
     }
 
     /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask)
+    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask) => CallWith(inputs, Kernel!.Value, Bias?.Value);
+
+    private protected override Tensor CallWith(Tensor inputs, Tensor kernel, Tensor? b)
     {
         int channels = BuiltChannels;
         if (inputs.Rank != 4 || inputs.Shape[LayerConfig.ChannelAxis(DataFormat)] != channels)
             throw new ArgumentException($"{ClassName} '{Name}' was built for {DataFormat} inputs of rank 4 with {channels} channels, but got shape {Tensor.ShapeString([.. inputs.Shape])}.", nameof(inputs));
-        return Finish(Convolve(inputs, Kernel!.Value, strides, Padding, dilationRate, LayerConfig.OpFormat(DataFormat)), ChannelsFirst);
+        return Finish(Convolve(inputs, kernel, strides, Padding, dilationRate, LayerConfig.OpFormat(DataFormat)), b, ChannelsFirst);
     }
 
     /// <summary>The config entries <c>kernel_size, strides, padding, data_format, dilation_rate</c>.</summary>

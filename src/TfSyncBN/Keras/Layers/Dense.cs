@@ -57,16 +57,18 @@ public sealed class Dense : KernelLayer
     }
 
     /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask)
+    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask) => CallWith(inputs, Kernel!.Value, Bias?.Value);
+
+    private protected override Tensor CallWith(Tensor inputs, Tensor kernel, Tensor? b)
     {
         int inFeatures = Kernel!.Shape[0];
         var shape = inputs.Shape;
         if (shape.Count < 2 || shape[^1] != inFeatures)
             throw new ArgumentException($"{ClassName} '{Name}' was built for inputs with last dimension {inFeatures}, but got shape {Tensor.ShapeString([.. shape])}.", nameof(inputs));
         var z = shape.Count == 2
-            ? inputs.MatMul(Kernel.Value)
-            : inputs.Reshape([-1, inFeatures]).MatMul(Kernel.Value);
-        var y = Finish(z);
+            ? inputs.MatMul(kernel)
+            : inputs.Reshape([-1, inFeatures]).MatMul(kernel);
+        var y = Finish(z, b);
         if (shape.Count == 2) return y;
         var outShape = shape.ToArray();
         outShape[^1] = Units;

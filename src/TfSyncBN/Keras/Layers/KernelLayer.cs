@@ -66,10 +66,30 @@ public abstract class KernelLayer : Layer
     }
 
     /// <summary>Adds the bias along the last axis (along axis 1 of a rank-4 NCHW tensor when <paramref name="channelsFirst"/>), then applies the activation.</summary>
-    private protected Tensor Finish(Tensor z, bool channelsFirst = false)
+    private protected Tensor Finish(Tensor z, bool channelsFirst = false) => Finish(z, bias?.Value, channelsFirst);
+
+    /// <summary>Adds <paramref name="b"/> (when not null) as <see cref="Finish(Tensor, bool)"/> adds the bias, then applies the activation.</summary>
+    private protected Tensor Finish(Tensor z, Tensor? b, bool channelsFirst = false)
     {
-        if (bias is not null) z = channelsFirst ? z + bias.Value.Reshape([1, bias.Value.Size, 1, 1]) : z.BiasAdd(bias.Value);
+        if (b is not null) z = channelsFirst ? z + b.Reshape([1, b.Size, 1, 1]) : z.BiasAdd(b);
         return ActivationFunctions.Apply(Activation, z);
+    }
+
+    /// <summary>The layer's output with <paramref name="kernel"/> and <paramref name="b"/> in place of its own weights.</summary>
+    private protected abstract Tensor CallWith(Tensor inputs, Tensor kernel, Tensor? b);
+
+    /// <summary>
+    /// This layer followed by a per-unit affine map, folded into its weights (a batch normalization in inference,
+    /// see <see cref="BatchNormalization"/>): the layer with kernel <c>W·scale</c> (along the kernel's last axis, the
+    /// output units) and bias <c>b·scale + shift</c>. Only for a linear activation and a kernel whose last axis is the
+    /// output units (Dense, Conv2D).
+    /// </summary>
+    internal Tensor CallFolded(Tensor inputs, Tensor scale, Tensor shift)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        EnsureBuilt(inputs.Shape);
+        var b = bias is null ? shift : bias.Value * scale + shift;
+        return CallWith(inputs, kernel!.Value * scale, b);
     }
 
     /// <summary>The shared config entries, under Keras' names (<paramref name="kernelKey"/><c>_initializer</c> etc. for the kernel).</summary>

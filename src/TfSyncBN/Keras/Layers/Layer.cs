@@ -10,7 +10,9 @@ namespace TfSyncBN.Keras;
 /// </summary>
 /// <remarks>
 /// Building is thread-safe: when the first call comes from the replicas of a strategy's <c>Run</c>, one replica builds
-/// and the weights are mirrored over all of them (see <see cref="Variable"/>).
+/// and the weights are mirrored over all of them (see <see cref="Variable"/>). A layer remembers the multi-replica
+/// strategy current when it was created (inside its <c>Scope</c>) and, when first built outside every strategy, builds
+/// its weights under that strategy, as Keras does.
 /// </remarks>
 public abstract partial class Layer : IKerasObject
 {
@@ -27,7 +29,12 @@ public abstract partial class Layer : IKerasObject
     {
         Name = name ?? UniqueName(ClassName);
         Trainable = trainable;
+        var current = Distribute.Strategy.Current;
+        creationStrategy = current.NumReplicasInSync > 1 ? current : null;
     }
+
+    /// <summary>The multi-replica strategy current when the layer was created, or null; its weights are built under it.</summary>
+    private readonly Distribute.Strategy? creationStrategy;
 
     /// <summary>The layer's name.</summary>
     public string Name { get; }
@@ -85,10 +92,19 @@ public abstract partial class Layer : IKerasObject
         {
             if (Built) return;
             var shape = inputShape.ToArray();
-            Build(shape);
+            // As in Keras, a layer created inside a strategy's scope builds its weights under that strategy even when
+            // it is first called outside the scope (they are mirrored over its replicas, not single copies).
+            using (EnterCreationScope()) Build(shape);
             Volatile.Write(ref builtShape, shape);
         }
     }
+
+    /// <summary>Enters the creation strategy's scope when the thread is outside every strategy (else null).</summary>
+    private IDisposable? EnterCreationScope() =>
+        creationStrategy is { IsDisposed: false } s && Distribute.Strategy.CurrentReplica is null
+            && ReferenceEquals(Distribute.Strategy.Current, Distribute.Strategy.Default)
+            ? s.Scope()
+            : null;
 
     /// <summary>Creates the layer's weights with <see cref="AddWeight"/>; called once, from the first input's shape.</summary>
     protected abstract void Build(IReadOnlyList<int> inputShape);

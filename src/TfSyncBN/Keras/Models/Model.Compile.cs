@@ -97,7 +97,26 @@ public abstract partial class Model
         return logs;
     }
 
-    private (Optimizer Optimizer, Loss Loss) RequireCompiled() => Optimizer is { } o && Loss is { } l
-        ? (o, l)
-        : throw new InvalidOperationException($"Model '{Name}' must be compiled before training or evaluation: call Compile(optimizer, loss, metrics).");
+    private (Optimizer Optimizer, Loss Loss) RequireCompiled()
+    {
+        RequireStrategyScope();
+        return Optimizer is { } o && Loss is { } l
+            ? (o, l)
+            : throw new InvalidOperationException($"Model '{Name}' must be compiled before training or evaluation: call Compile(optimizer, loss, metrics).");
+    }
+
+    /// <summary>
+    /// Refuses to run a single-device model (created and built outside any strategy scope) inside a multi-replica
+    /// strategy's scope, with a message that says so (its weights have one copy, so the replicas cannot train it).
+    /// </summary>
+    private void RequireStrategyScope()
+    {
+        if (!Strategy.InCrossReplicaContext || strategy.NumReplicasInSync > 1) return;
+        var current = Strategy.Current;
+        if (current.NumReplicasInSync <= 1) return;
+        throw new InvalidOperationException(
+            $"Model '{Name}' was created{(Built ? " and built" : " and compiled")} outside any strategy scope{(Built ? ", so its weights have a single copy," : "")} but it is used inside " +
+            $"the scope of a {current.GetType().Name} with {current.NumReplicasInSync} replicas. Create the model (or at least build and compile it) " +
+            "inside strategy.Scope() to train it on the strategy's replicas, or call it outside the scope to train it on one device.");
+    }
 }

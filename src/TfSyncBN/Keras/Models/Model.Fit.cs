@@ -38,7 +38,8 @@ public abstract partial class Model
     /// <exception cref="ArgumentNullException"><paramref name="x"/> or <paramref name="y"/> is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ or the data does not fit the model.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An argument is outside its range.</exception>
-    /// <exception cref="InvalidOperationException">The model is not compiled.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled, or it belongs to no strategy (created outside
+    /// any scope) and is used inside a multi-replica strategy's scope.</exception>
     public History Fit(Tensor x, Tensor y, int batchSize = 32, int epochs = 1, int verbose = 1,
         IReadOnlyList<Callback>? callbacks = null, float validationSplit = 0f, ValidationData? validationData = null,
         bool shuffle = true, int? seed = null)
@@ -77,6 +78,7 @@ public abstract partial class Model
         var hooks = new CallbackList(list);
         hooks.Configure(this, new TrainingParameters(epochs, steps, samples, verbose));
 
+        AgreeOnPlanAcrossWorkers(steps, batchSize, samples, epochs);
         Prepare(x.Shape);
         var random = seed is int s ? new Random(s) : new Random();
         var order = Enumerable.Range(0, samples).ToArray();
@@ -124,7 +126,8 @@ public abstract partial class Model
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ or the data does not fit the model.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
-    /// <exception cref="InvalidOperationException">The model is not compiled.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled, or it belongs to no strategy (created outside
+    /// any scope) and is used inside a multi-replica strategy's scope.</exception>
     public IReadOnlyDictionary<string, double> Evaluate(Tensor x, Tensor y, int batchSize = 32)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -206,8 +209,11 @@ public abstract partial class Model
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
     /// <exception cref="ArgumentException">The data does not fit the model, or has no batch axis.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">The model belongs to no strategy (created outside any scope) and is used
+    /// inside a multi-replica strategy's scope.</exception>
     public Tensor Predict(Tensor x, int batchSize = 32)
     {
+        RequireStrategyScope();
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank == 0) throw new ArgumentException("x needs a batch axis (axis 0), but is a scalar.", nameof(x));
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be at least 1.");

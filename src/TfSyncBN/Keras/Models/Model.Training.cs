@@ -25,14 +25,18 @@ public abstract partial class Model
     /// of the weights gets the same update.</para>
     /// <para>The logged loss is <c>Σ per-example losses / global count + penalties</c>, averaged over steps weighted by
     /// the global batch size, as Keras' loss tracker does.</para>
+    /// <para>A step is all or nothing: when it throws, every weight, moving statistic and optimizer variable keeps the
+    /// value it had before the step.</para>
     /// </remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The sample counts differ, or the data does not fit the model or loss.</exception>
-    /// <exception cref="InvalidOperationException">The model is not compiled, or TrainStep runs inside another strategy's Run.</exception>
+    /// <exception cref="InvalidOperationException">The model is not compiled, TrainStep runs inside another strategy's Run,
+    /// or the model belongs to no strategy (created outside any scope) and is used inside a multi-replica strategy's scope.</exception>
     /// <exception cref="CheckNumericsException">The numerics check is on (<see cref="Debugging.EnableCheckNumerics"/>) and a
-    /// layer's input, output or output gradient, or a replica's weight gradient, holds NaN or an infinity; no weight changes.</exception>
+    /// layer's input, output or output gradient, a replica's weight gradient, or an updated moving statistic, weight or
+    /// optimizer slot holds NaN or an infinity; no weight changes.</exception>
     public IReadOnlyDictionary<string, double> TrainStep(Tensor x, Tensor y)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -64,7 +68,29 @@ public abstract partial class Model
         }
     }
 
+    /// <summary>
+    /// One replica's step, all or nothing: if it throws (a failing constraint, a numerics check, another replica's
+    /// failure), this replica's copies of the weights and moving statistics are put back as they were before the step
+    /// (the optimizer restores its own state).
+    /// </summary>
     private IReadOnlyDictionary<string, double> ReplicaTrainStep(ReplicaContext ctx, Tensor x, Tensor y)
+    {
+        if (!Built) Build([-1, .. x.Shape.Skip(1)]);
+        var weights = Weights;
+        var before = new Tensor[weights.Count][];
+        for (int i = 0; i < weights.Count; i++) before[i] = weights[i].Capture();
+        try
+        {
+            return ReplicaTrainStepCore(ctx, x, y);
+        }
+        catch
+        {
+            for (int i = weights.Count - 1; i >= 0; i--) weights[i].Restore(before[i]);
+            throw;
+        }
+    }
+
+    private IReadOnlyDictionary<string, double> ReplicaTrainStepCore(ReplicaContext ctx, Tensor x, Tensor y)
     {
         // Every tensor of the step dies with it (what lasts is assigned to variables, which take their storage out of
         // the scope): the next step reuses the storage instead of asking the GC for activations and gradients anew.

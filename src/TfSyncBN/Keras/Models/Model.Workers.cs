@@ -36,4 +36,34 @@ public abstract partial class Model
         for (int i = 0; i < all.Length; i++) floats[i] = (float)all[i];
         return Tensor.FromArray(floats, [batch.Shape[0], .. rowShape]);
     }
+
+    /// <summary>
+    /// Under a multi-worker strategy, makes every worker compare its plan for <see cref="Fit"/> (steps per epoch, global
+    /// batch, samples, epochs) with every other worker's, in one collective, before any step: workers whose plans differ
+    /// would pair steps of different batches (wrong gradients) and then hang. A mismatch throws on every worker, naming
+    /// each worker's values.
+    /// </summary>
+    private void AgreeOnPlanAcrossWorkers(int steps, int batchSize, int samples, int epochs)
+    {
+        if (!strategy.SpansWorkers) return;
+        int local = strategy.LocalReplicaCount;
+        int workers = strategy.NumReplicasInSync / local, rank = strategy.FirstLocalReplicaId / local;
+        const int Fields = 4;
+        var all = new double[workers * Fields];
+        all[rank * Fields] = steps;
+        all[rank * Fields + 1] = batchSize;
+        all[rank * Fields + 2] = samples;
+        all[rank * Fields + 3] = epochs;
+        strategy.SumAcrossWorkers(all);
+        bool same = true;
+        for (int w = 1; w < workers; w++)
+            for (int f = 0; f < Fields; f++)
+                same &= all[w * Fields + f] == all[f];
+        if (same) return;
+        var plans = Enumerable.Range(0, workers).Select(w =>
+            $"worker {w}: {all[w * Fields]} steps per epoch of global batch {all[w * Fields + 1]} ({all[w * Fields + 2]} samples, {all[w * Fields + 3]} epochs)");
+        throw new InvalidOperationException(
+            $"Model '{Name}': the workers disagree on the plan of Fit, so their steps would pair different batches: {string.Join("; ", plans)}. " +
+            "Every worker must call Fit with the same data size, batchSize and epochs.");
+    }
 }

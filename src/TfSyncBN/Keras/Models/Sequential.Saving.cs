@@ -20,7 +20,8 @@ public sealed partial class Sequential
     /// <param name="json">The JSON text.</param>
     /// <exception cref="ArgumentNullException"><paramref name="json"/> is null.</exception>
     /// <exception cref="ArgumentException">The text is not valid JSON, does not describe a Sequential model, has no
-    /// <c>config.layers</c> list, a layer entry is invalid (the message gives its index and the reason), or an input
+    /// <c>config.layers</c> list, a layer entry is invalid (the message gives its index and the reason), two layers share a
+    /// name (Keras requires unique names), or an input
     /// shape has an unknown or negative sample dimension, or the model cannot be built for that input shape (such as a
     /// weight with more elements than an array can hold).</exception>
     public static Sequential FromJson(string json)

@@ -86,7 +86,41 @@ public sealed partial class Sequential : Model
         ArgumentNullException.ThrowIfNull(inputs);
         if (!Built) Build([-1, .. inputs.Shape.Skip(1)]);
         var x = inputs;
-        foreach (var layer in layers) x = layer.Call(x, training);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            if (!training && FoldsNext(i, x.Rank) is var (scale, shift))
+            {
+                // Inference: the batch normalization after a linear Conv2D or Dense is folded into its weights.
+                x = ((KernelLayer)layers[i]).CallFolded(x, scale, shift);
+                i++;
+            }
+            else if (FusesWithNext(i) is BatchNormalization bn)
+            {
+                x = bn.CallWithRelu(x, training);
+                i++;
+            }
+            else x = layers[i].Call(x, training);
+        }
         return x;
     }
+
+    /// <summary>
+    /// In inference, the per-channel map of layer <paramref name="i"/> + 1 when it is a batch normalization that can be
+    /// folded into layer <paramref name="i"/>, a Conv2D or Dense with a linear activation (see
+    /// <see cref="BatchNormalization.InferenceFold"/>); <paramref name="rank"/> is the input's rank, which those layers keep.
+    /// </summary>
+    private (Tensor Scale, Tensor Shift)? FoldsNext(int i, int rank) =>
+        i + 1 < layers.Count && layers[i] is Dense { Activation: "linear" } or Conv2D { Activation: "linear", DataFormat: LayerConfig.ChannelsLast }
+        && !Debugging.CheckNumericsEnabled
+        && layers[i + 1] is BatchNormalization next ? next.InferenceFold(rank) : null;
+
+    /// <summary>
+    /// Layer <paramref name="i"/> when it is a batch normalization whose output only a plain ReLU reads (the next
+    /// layer is <c>ReLU()</c> with Keras defaults or <c>Activation("relu")</c>): the pair then runs as one fused op.
+    /// Not while the numerics check is on, which inspects each layer's output.
+    /// </summary>
+    private BatchNormalization? FusesWithNext(int i) =>
+        i + 1 < layers.Count && layers[i] is BatchNormalization bn && !Debugging.CheckNumericsEnabled
+        && layers[i + 1] is ReLU { MaxValue: null, NegativeSlope: 0f, Threshold: 0f } or Activation { Function: "relu" }
+            ? bn : null;
 }

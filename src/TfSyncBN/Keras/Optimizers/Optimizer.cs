@@ -124,7 +124,12 @@ public abstract class Optimizer : IKerasObject
     /// <param name="variables">The variables to update (normally trainable ones).</param>
     /// <exception cref="ArgumentNullException">A list or a variable is null.</exception>
     /// <exception cref="ArgumentException">The lists differ in length, or a gradient's shape differs from its variable's.</exception>
-    /// <exception cref="InvalidOperationException">A variable is not mirrored while several replicas update it (see <see cref="Variable.Assign"/>).</exception>
+    /// <exception cref="InvalidOperationException">A variable is not mirrored while several replicas update it (see
+    /// <see cref="Variable.Assign"/>), or a constraint returned null or a tensor of another shape than its variable.</exception>
+    /// <exception cref="CheckNumericsException">The numerics check is on (<see cref="Debugging.EnableCheckNumerics"/>) and an
+    /// updated variable or slot holds NaN or an infinity (the message names the layer, the variable and the channel).</exception>
+    /// <remarks>An update is all or nothing: when it throws, every variable, slot and <see cref="Iterations"/> keeps the
+    /// value it had before the call.</remarks>
     public void ApplyGradients(IReadOnlyList<Tensor?> gradients, IReadOnlyList<Variable> variables)
     {
         ArgumentNullException.ThrowIfNull(gradients);
@@ -142,16 +147,50 @@ public abstract class Optimizer : IKerasObject
         using var pause = GradientTape.Pause();
         long step = Iterations;
         float lr = Schedule?.Call(step) ?? LearningRate;
-        for (int i = 0; i < variables.Count; i++)
+        // All or nothing: every variable, slot and the counter this step writes is captured first; if any update,
+        // constraint or check fails, all of them get their previous values back before the exception leaves.
+        var touched = new List<(Variable Variable, Tensor[] Before)> { (iterations!, iterations!.Capture()) };
+        int replica = Debugging.CurrentReplicaId;
+        try
         {
-            if (gradients[i] is not { } g) continue;
-            var v = variables[i];
-            Variable[] s;
-            lock (buildLock) s = slots[v];
-            UpdateStep(g, v, s, lr, step);
-            if (v.Constraint is { } c) v.Assign(c(v.Value));
+            for (int i = 0; i < variables.Count; i++)
+            {
+                if (gradients[i] is null) continue;
+                var v = variables[i];
+                Variable[] s;
+                lock (buildLock) s = slots[v];
+                touched.Add((v, v.Capture()));
+                foreach (var slot in s) touched.Add((slot, slot.Capture()));
+            }
+            for (int i = 0; i < variables.Count; i++)
+            {
+                if (gradients[i] is not { } g) continue;
+                var v = variables[i];
+                Variable[] s;
+                lock (buildLock) s = slots[v];
+                UpdateStep(g, v, s, lr, step);
+                if (v.Constraint is { } c)
+                {
+                    var projected = c(v.Value);
+                    if (projected is null || !Tensor.SameShape(projected.ShapeArray, v.Shape.ToArray()))
+                        throw new InvalidOperationException(
+                            $"The constraint of variable '{v.Name}' returned {(projected is null ? "null" : "shape " + Tensor.ShapeString(projected.ShapeArray))}, " +
+                            $"but the variable has shape {Tensor.ShapeString(v.Shape.ToArray())}: a constraint must return a tensor of its input's shape. No variable was updated.");
+                    v.Assign(projected);
+                }
+                if (Debugging.CheckNumericsEnabled)
+                {
+                    Debugging.CheckUpdatedVariable(v.Value, v, replica);
+                    foreach (var slot in s) Debugging.CheckUpdatedVariable(slot.Value, slot, replica);
+                }
+            }
+            iterations!.Assign(Tensor.Scalar(step + 1));
         }
-        iterations!.Assign(Tensor.Scalar(step + 1));
+        catch
+        {
+            for (int i = touched.Count - 1; i >= 0; i--) touched[i].Variable.Restore(touched[i].Before);
+            throw;
+        }
     }
 
     /// <summary>

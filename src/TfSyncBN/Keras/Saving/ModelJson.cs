@@ -41,7 +41,8 @@ internal static class ModelJson
     }
 
     /// <exception cref="ArgumentException">Invalid JSON, a class name other than <c>Sequential</c>, a missing or
-    /// malformed <c>config.layers</c>, or a layer that <see cref="Layers.Deserialize"/> rejects (the message says which).</exception>
+    /// malformed <c>config.layers</c>, a layer that <see cref="Layers.Deserialize"/> rejects, or two layers with the same
+    /// name (the message says which).</exception>
     public static SequentialArchitecture Read(string json, string paramName)
     {
         ArgumentNullException.ThrowIfNull(json, paramName);
@@ -73,14 +74,21 @@ internal static class ModelJson
                 continue;
             }
             if (layers.Count == 0 && inputShape is null && inner is not null) inputShape = ReadBatchShape(inner, paramName);
+            Layer layer;
             try
             {
-                layers.Add(Layers.Deserialize(entry));
+                layer = Layers.Deserialize(entry);
             }
             catch (ArgumentException e)
             {
                 throw new ArgumentException($"Layer entry {i} of the model JSON: {e.Message}", paramName, e);
             }
+            // Keras requires unique layer names in a model; the weights are named after their layer.
+            int first = layers.FindIndex(other => other.Name == layer.Name);
+            if (first >= 0)
+                throw new ArgumentException(
+                    $"Layer entry {i} of the model JSON is named '{layer.Name}', like layer {first} of the model: the layers of a model must have unique names.", paramName);
+            layers.Add(layer);
         }
         return new SequentialArchitecture(KerasConfig.GetString(config, "name"), layers, inputShape);
     }

@@ -34,7 +34,9 @@ public sealed record SavedWeight(string Name, IReadOnlyList<int> Shape, float[] 
 /// </code>
 /// <para><b>Saving</b> writes to a temporary file in the target's directory, flushes it to disk, then renames it over
 /// the target (<see cref="File.Move(string, string, bool)"/>, atomic on one file system), so an interrupted or failing
-/// save leaves any previous file intact (the temporary file is deleted on failure). Mirrored variables are saved from
+/// save leaves any previous file intact (the temporary file is deleted on failure). A process killed during a save
+/// leaves its temporary file (<c>.{name}.{32 hex digits}.tmp</c> beside the target) behind; the next save to the same
+/// target deletes such files, except any that another save still holds open. Mirrored variables are saved from
 /// replica 0's copy (all copies are equal after synchronized training; moving statistics of synchronized batch
 /// normalization are identical on every replica).</para>
 /// <para><b>Loading</b> reads and validates the whole file first: magic, version, structure, checksum, then that it holds
@@ -79,20 +81,65 @@ public static class WeightsFile
         var directory = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Cannot save weights to '{path}': the directory '{directory}' does not exist.");
 
-        var tmp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        RemoveStaleTemporaries(directory, Path.GetFileName(full));
+        var tmp = Path.Combine(directory, TemporaryPrefix(Path.GetFileName(full)) + $"{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = openTemporary(tmp))
+            var stream = openTemporary(tmp);
+            try
             {
                 WriteTo(stream, variables);
                 if (stream is FileStream fs) fs.Flush(flushToDisk: true);
+                // Where the OS allows renaming an open file, keep it open (and so locked) until it is renamed: another
+                // save's clean-up never takes a temporary file that is still being written for a stale one.
+                if (!OperatingSystem.IsWindows()) File.Move(tmp, full, overwrite: true);
             }
-            File.Move(tmp, full, overwrite: true);
+            finally
+            {
+                stream.Dispose();
+            }
+            if (OperatingSystem.IsWindows()) File.Move(tmp, full, overwrite: true);
         }
         catch
         {
             TryDelete(tmp);
             throw;
+        }
+    }
+
+    /// <summary>The start of the names of the temporary files of saves to <paramref name="fileName"/>: <c>.{fileName}.</c></summary>
+    private static string TemporaryPrefix(string fileName) => $".{fileName}.";
+
+    /// <summary>
+    /// Deletes the temporary files that earlier saves to <paramref name="fileName"/> left behind when their process was
+    /// killed (<c>.{fileName}.{32 hex digits}.tmp</c>). A temporary file that another save still holds open is locked
+    /// (opened with <see cref="FileShare.None"/>) and left alone; a file that cannot be deleted is left for a later save.
+    /// </summary>
+    private static void RemoveStaleTemporaries(string directory, string fileName)
+    {
+        string prefix = TemporaryPrefix(fileName);
+        string[] candidates;
+        try
+        {
+            candidates = Directory.GetFiles(directory, prefix + "*.tmp");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+        foreach (var candidate in candidates)
+        {
+            var name = Path.GetFileName(candidate);
+            var id = name.AsSpan(prefix.Length, name.Length - prefix.Length - ".tmp".Length);
+            if (id.Length != 32 || !Guid.TryParseExact(id, "N", out _)) continue; // not one of ours
+            try
+            {
+                using var claim = new FileStream(candidate, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Still open in a save in progress (locked), already gone, or not ours to delete: leave it.
+            }
         }
     }
 

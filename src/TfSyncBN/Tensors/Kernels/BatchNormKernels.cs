@@ -28,17 +28,22 @@ internal static class BatchNormKernels
     /// <remarks>
     /// Moments use u = v = x with a = b = a per-channel shift (shifted-data variance, stable when |mean| ≫ std);
     /// the backward pass uses u = dy, a = 0, v = x, b = mean. <paramref name="threads"/> 0 takes the thread count
-    /// from <see cref="KernelOptions"/>; a positive value forces that many blocks (tests).
+    /// from <see cref="KernelOptions"/>; a positive value forces that many blocks (tests). With a gate
+    /// (<paramref name="gs"/> and <paramref name="go"/> not empty, the fused ReLU's backward), <c>u − a[c]</c> counts
+    /// only where <c>(v − b[c])·gs[c] + go[c] &gt; 0</c> (the pre-activation of the forward <see cref="Affine"/>,
+    /// recomputed bit for bit), and as 0 elsewhere.
     /// </remarks>
     public static unsafe void PairSums(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout layout,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int threads = 0)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int threads = 0,
+        ReadOnlySpan<float> gs = default, ReadOnlySpan<float> go = default)
     {
+        bool gate = !gs.IsEmpty;
         int C = layout.Channels;
         long perOuter = (long)C * layout.Inner;
         int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
         if (parts == 1)
         {
-            PairSumsSerial(u, v, layout, a, b, s1, s2);
+            PairSumsSerial(u, v, layout, a, b, s1, s2, gs, go, gate);
             return;
         }
         // Each block of outer rows sums into its own slot; the slots are added in block order afterwards. Slots are
@@ -47,9 +52,9 @@ internal static class BatchNormKernels
         int stride = ((2 * C + 7) / 8 + 1) * 8;
         double[] partial = ArrayPool<double>.Shared.Rent(stride * parts);
         Array.Clear(partial, 0, stride * parts);
-        fixed (float* up = u, vp = v, ap = a, bp = b)
+        fixed (float* up = u, vp = v, ap = a, bp = b, gsp = gs, gop = go)
         {
-            nint ui = (nint)up, vi = (nint)vp, ai = (nint)ap, bi = (nint)bp;
+            nint ui = (nint)up, vi = (nint)vp, ai = (nint)ap, bi = (nint)bp, gsi = (nint)gsp, goi = (nint)gop;
             Parallel.For(0, parts, p =>
             {
                 var (o0, o1) = Block(layout.Outer, parts, p);
@@ -57,7 +62,8 @@ internal static class BatchNormKernels
                 long at = o0 * perOuter;
                 PairSumsSerial(new ReadOnlySpan<float>((float*)ui + at, len), new ReadOnlySpan<float>((float*)vi + at, len),
                     layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)ai, C), new ReadOnlySpan<float>((float*)bi, C),
-                    partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C));
+                    partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C),
+                    gate ? new ReadOnlySpan<float>((float*)gsi, C) : default, gate ? new ReadOnlySpan<float>((float*)goi, C) : default, gate);
             });
         }
         for (int p = 0; p < parts; p++)
@@ -73,7 +79,9 @@ internal static class BatchNormKernels
 
     /// <summary>
     /// <c>y = (x − m[c])·s[c] + o[c]</c>, plus <c>g·k[c]</c> when <paramref name="g"/> is not empty; the forward
-    /// normalization and the input gradient are both this map.
+    /// normalization and the input gradient are both this map. With <paramref name="relu"/> (batch norm fused with a
+    /// ReLU): without g, <c>y = max((x − m[c])·s[c] + o[c], 0)</c>; with g, g counts only where the forward
+    /// pre-activation <c>(x − m[c])·gs[c] + go[c]</c> is &gt; 0 (the ReLU gradient, recomputed bit for bit from x).
     /// </summary>
     /// <remarks>
     /// An output of at least <see cref="NonTemporalBytes"/> is written with non-temporal stores (unless
@@ -82,7 +90,7 @@ internal static class BatchNormKernels
     /// </remarks>
     public static unsafe void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int threads = 0,
-        bool? nonTemporal = null)
+        bool? nonTemporal = null, bool relu = false, ReadOnlySpan<float> gs = default, ReadOnlySpan<float> go = default)
     {
         int C = layout.Channels;
         long perOuter = (long)C * layout.Inner;
@@ -91,13 +99,14 @@ internal static class BatchNormKernels
         if (parts == 1)
         {
             // Pinned: the non-temporal stores take addresses.
-            fixed (float* pin = y) AffineSerial(x, g, layout, m, s, o, k, y, nt);
+            fixed (float* pin = y) AffineSerial(x, g, layout, m, s, o, k, y, nt, relu, gs, go);
             return;
         }
         bool withGradient = !g.IsEmpty;
-        fixed (float* xp = x, gp = g, mp = m, sp = s, op = o, kp = k, yp = y)
+        bool gated = relu && withGradient;
+        fixed (float* xp = x, gp = g, mp = m, sp = s, op = o, kp = k, yp = y, gsp = gs, gop = go)
         {
-            nint xi = (nint)xp, gi = (nint)gp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, ki = (nint)kp, yi = (nint)yp;
+            nint xi = (nint)xp, gi = (nint)gp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, ki = (nint)kp, yi = (nint)yp, gsi = (nint)gsp, goi = (nint)gop;
             Parallel.For(0, parts, p =>
             {
                 var (o0, o1) = Block(layout.Outer, parts, p);
@@ -107,7 +116,8 @@ internal static class BatchNormKernels
                     withGradient ? new ReadOnlySpan<float>((float*)gi + at, len) : default,
                     layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)mi, C), new ReadOnlySpan<float>((float*)si, C),
                     new ReadOnlySpan<float>((float*)oi, C), withGradient ? new ReadOnlySpan<float>((float*)ki, C) : default,
-                    new Span<float>((float*)yi + at, len), nt);
+                    new Span<float>((float*)yi + at, len), nt, relu,
+                    gated ? new ReadOnlySpan<float>((float*)gsi, C) : default, gated ? new ReadOnlySpan<float>((float*)goi, C) : default);
             });
         }
     }
@@ -116,11 +126,19 @@ internal static class BatchNormKernels
     private static (int Start, int End) Block(int n, int parts, int p) => ((int)((long)n * p / parts), (int)((long)n * (p + 1) / parts));
 
     private static void PairSumsSerial(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout layout,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, bool gate)
     {
-        if (Vector512.IsHardwareAccelerated) PairSums<V512>(u, v, layout, a, b, s1, s2);
-        else if (Vector256.IsHardwareAccelerated) PairSums<V256>(u, v, layout, a, b, s1, s2);
-        else PairSums<V128>(u, v, layout, a, b, s1, s2);
+        if (gate) PairSumsSerial<Yes>(u, v, layout, a, b, s1, s2, gs, go);
+        else PairSumsSerial<No>(u, v, layout, a, b, s1, s2, gs, go);
+    }
+
+    private static void PairSumsSerial<TR>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout layout,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go)
+        where TR : struct, IFlag
+    {
+        if (Vector512.IsHardwareAccelerated) PairSums<V512, TR>(u, v, layout, a, b, s1, s2, gs, go);
+        else if (Vector256.IsHardwareAccelerated) PairSums<V256, TR>(u, v, layout, a, b, s1, s2, gs, go);
+        else PairSums<V128, TR>(u, v, layout, a, b, s1, s2, gs, go);
     }
 
     /// <summary>Outputs at least this large (16 MiB) are written with non-temporal stores (see <see cref="Affine"/>).</summary>
@@ -128,19 +146,28 @@ internal static class BatchNormKernels
 
     /// <summary><paramref name="y"/> must be pinned when <paramref name="nonTemporal"/>.</summary>
     private static void AffineSerial(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, bool nonTemporal)
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, bool nonTemporal,
+        bool relu, ReadOnlySpan<float> gs, ReadOnlySpan<float> go)
+    {
+        if (relu) AffineSerial<Yes>(x, g, layout, m, s, o, k, y, nonTemporal, gs, go);
+        else AffineSerial<No>(x, g, layout, m, s, o, k, y, nonTemporal, gs, go);
+    }
+
+    private static void AffineSerial<TR>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, bool nonTemporal,
+        ReadOnlySpan<float> gs, ReadOnlySpan<float> go) where TR : struct, IFlag
     {
         if (nonTemporal)
         {
-            if (g.IsEmpty) Affine<NoGradient, WithGradient>(x, g, layout, m, s, o, k, y);
-            else Affine<WithGradient, WithGradient>(x, g, layout, m, s, o, k, y);
+            if (g.IsEmpty) Affine<No, Yes, TR>(x, g, layout, m, s, o, k, y, gs, go);
+            else Affine<Yes, Yes, TR>(x, g, layout, m, s, o, k, y, gs, go);
             // Non-temporal stores are weakly ordered: fence them before anyone else reads y.
             if (Sse.IsSupported) Sse.StoreFence();
         }
         else
         {
-            if (g.IsEmpty) Affine<NoGradient, NoGradient>(x, g, layout, m, s, o, k, y);
-            else Affine<WithGradient, NoGradient>(x, g, layout, m, s, o, k, y);
+            if (g.IsEmpty) Affine<No, No, TR>(x, g, layout, m, s, o, k, y, gs, go);
+            else Affine<Yes, No, TR>(x, g, layout, m, s, o, k, y, gs, go);
         }
     }
 
@@ -166,18 +193,61 @@ internal static class BatchNormKernels
 
     // Compile-time switches: the JIT removes the untaken branch from each instantiation's inner loop.
     private interface IFlag { static abstract bool On { get; } }
-    private readonly struct NoGradient : IFlag { public static bool On => false; }
-    private readonly struct WithGradient : IFlag { public static bool On => true; }
+    private readonly struct No : IFlag { public static bool On => false; }
+    private readonly struct Yes : IFlag { public static bool On => true; }
 
-    /// <summary>TG: with the gradient term; TN: non-temporal stores (y pinned).</summary>
-    private static void Affine<TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
-        where TG : struct, IFlag where TN : struct, IFlag
+    /// <summary>TG: with the gradient term; TN: non-temporal stores (y pinned); TR: fused ReLU (see <see cref="Affine"/>).</summary>
+    private static void Affine<TG, TN, TR>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y,
+        ReadOnlySpan<float> gs, ReadOnlySpan<float> go)
+        where TG : struct, IFlag where TN : struct, IFlag where TR : struct, IFlag
     {
-        if (Vector512.IsHardwareAccelerated) Affine<V512, TG, TN>(x, g, layout, m, s, o, k, y);
-        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG, TN>(x, g, layout, m, s, o, k, y);
-        else Affine<V128, TG, TN>(x, g, layout, m, s, o, k, y);
+        if (Vector512.IsHardwareAccelerated) Affine<V512, TG, TN, TR>(x, g, layout, m, s, o, k, y, gs, go);
+        else if (Vector256.IsHardwareAccelerated) Affine<V256, TG, TN, TR>(x, g, layout, m, s, o, k, y, gs, go);
+        else Affine<V128, TG, TN, TR>(x, g, layout, m, s, o, k, y, gs, go);
     }
+
+    /// <summary>One vector of the affine map (see <see cref="Affine"/>); g is read only with <typeparamref name="TG"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Map<TV, TG, TR>(ref float xs, ref float gsrc, TV m, TV s, TV o, TV k, TV gs, TV go)
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TR : struct, IFlag
+    {
+        TV d = TV.Subtract(TV.Load(ref xs), m);
+        TV t = TV.MultiplyAdd(d, s, o);
+        if (TG.On)
+        {
+            TV gv = TV.Load(ref gsrc);
+            if (TR.On) gv = TV.WherePositive(TV.MultiplyAdd(d, gs, go), gv);
+            return TV.MultiplyAdd(gv, k, t);
+        }
+        return TR.On ? TV.Max(t, TV.Splat(0)) : t;
+    }
+
+    /// <summary>One element of the affine map, the same arithmetic as <see cref="Map"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Map1<TG, TR>(float x, ref float gsrc, float m, float s, float o, float k, float gs, float go)
+        where TG : struct, IFlag where TR : struct, IFlag
+    {
+        float d = x - m;
+        float t = MathF.FusedMultiplyAdd(d, s, o);
+        if (TG.On)
+        {
+            float gv = gsrc;
+            if (TR.On && !(MathF.FusedMultiplyAdd(d, gs, go) > 0)) gv = 0f;
+            return MathF.FusedMultiplyAdd(gv, k, t);
+        }
+        return TR.On ? MathF.Max(t, 0f) : t;
+    }
+
+    /// <summary>The gated (fused ReLU backward) <c>du</c>: kept where <c>dv·gs + go &gt; 0</c>, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Gate<TV, TR>(TV du, TV dv, TV gs, TV go) where TV : struct, IVec<TV> where TR : struct, IFlag =>
+        TR.On ? TV.WherePositive(TV.MultiplyAdd(dv, gs, go), du) : du;
+
+    /// <summary>One element of <see cref="Gate"/>; <paramref name="dv"/> is the float32 <c>v − b[c]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Gate1<TR>(double du, float dv, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int c) where TR : struct, IFlag =>
+        TR.On && !(MathF.FusedMultiplyAdd(dv, gs[c], go[c]) > 0) ? 0 : du;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Put<TV, TN>(TV value, ref float destination) where TV : struct, IVec<TV> where TN : struct, IFlag
@@ -195,8 +265,9 @@ internal static class BatchNormKernels
         return misalign == 0 ? 0 : (bytes - misalign) / sizeof(float);
     }
 
-    private static void PairSums<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2) where TV : struct, IVec<TV>
+    private static void PairSums<TV, TR>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go)
+        where TV : struct, IVec<TV> where TR : struct, IFlag
     {
         int W = TV.Count, C = L.Channels;
         ref float ur = ref MemoryMarshal.GetReference(u);
@@ -204,7 +275,7 @@ internal static class BatchNormKernels
         Span<double> lanes1 = stackalloc double[W], lanes2 = stackalloc double[W];
         if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
         {
-            PairSumsStream<TV>(u, v, L, a, b, s1, s2, pv);
+            PairSumsStream<TV, TR>(u, v, L, a, b, s1, s2, gs, go, pv);
             return;
         }
         if (L.Inner == 1)
@@ -214,14 +285,15 @@ internal static class BatchNormKernels
             for (; c + W <= C; c += W)
             {
                 TV a0 = TV.Load(ref Unsafe.AsRef(in a[c])), b0 = TV.Load(ref Unsafe.AsRef(in b[c]));
+                TV gs0 = TR.On ? TV.Load(ref Unsafe.AsRef(in gs[c])) : default, go0 = TR.On ? TV.Load(ref Unsafe.AsRef(in go[c])) : default;
                 lanes1.Clear();
                 lanes2.Clear();
                 TV acc1 = TV.Splat(0), acc2 = TV.Splat(0);
                 for (int r = 0, run = 0; r < L.Outer; r++)
                 {
                     nint at = (nint)r * C + c;
-                    TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, at)), a0);
                     TV dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, at)), b0);
+                    TV du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, at)), a0), dv, gs0, go0);
                     acc1 = TV.Add(acc1, du);
                     acc2 = TV.MultiplyAdd(du, dv, acc2);
                     if (++run == FlushEvery)
@@ -243,7 +315,8 @@ internal static class BatchNormKernels
                 for (int r = 0; r < L.Outer; r++)
                 {
                     nint at = (nint)r * C + c;
-                    double du = Unsafe.Add(ref ur, at) - a[c], dv = Unsafe.Add(ref vr, at) - b[c];
+                    float v1 = Unsafe.Add(ref vr, at);
+                    double du = Gate1<TR>(Unsafe.Add(ref ur, at) - a[c], v1 - b[c], gs, go, c), dv = v1 - b[c];
                     t1 += du;
                     t2 += du * dv;
                 }
@@ -267,6 +340,7 @@ internal static class BatchNormKernels
                 nint start = ((nint)o * C + c) * n;
                 float ac = a[c], bc = b[c];
                 TV av = TV.Splat(ac), bv = TV.Splat(bc);
+                TV gsv = TR.On ? TV.Splat(gs[c]) : default, gov = TR.On ? TV.Splat(go[c]) : default;
                 TV p0 = zero, p1 = zero, q0 = zero, q1 = zero;
                 double t1 = 0, t2 = 0;
                 int i = 0;
@@ -274,12 +348,14 @@ internal static class BatchNormKernels
                 {
                     ref float u0 = ref Unsafe.Add(ref ur, start + i);
                     ref float v0 = ref Unsafe.Add(ref vr, start + i);
-                    TV du = TV.Subtract(TV.Load(ref u0), av);
+                    TV dv = TV.Subtract(TV.Load(ref v0), bv);
+                    TV du = Gate<TV, TR>(TV.Subtract(TV.Load(ref u0), av), dv, gsv, gov);
                     p0 = TV.Add(p0, du);
-                    q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref v0), bv), q0);
-                    du = TV.Subtract(TV.Load(ref Unsafe.Add(ref u0, W)), av);
+                    q0 = TV.MultiplyAdd(du, dv, q0);
+                    dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref v0, W)), bv);
+                    du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref u0, W)), av), dv, gsv, gov);
                     p1 = TV.Add(p1, du);
-                    q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref v0, W)), bv), q1);
+                    q1 = TV.MultiplyAdd(du, dv, q1);
                     if (++run == FlushEvery)
                     {
                         t1 += TV.SumWide(TV.Add(p0, p1));
@@ -290,15 +366,17 @@ internal static class BatchNormKernels
                 }
                 for (; i + W <= n; i += W)
                 {
-                    TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, start + i)), av);
+                    TV dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, start + i)), bv);
+                    TV du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, start + i)), av), dv, gsv, gov);
                     p0 = TV.Add(p0, du);
-                    q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, start + i)), bv), q0);
+                    q0 = TV.MultiplyAdd(du, dv, q0);
                 }
                 t1 += TV.SumWide(TV.Add(p0, p1));
                 t2 += TV.SumWide(TV.Add(q0, q1));
                 for (; i < n; i++)
                 {
-                    double du = Unsafe.Add(ref ur, start + i) - ac, dv = Unsafe.Add(ref vr, start + i) - bc;
+                    float v1 = Unsafe.Add(ref vr, start + i);
+                    double du = Gate1<TR>(Unsafe.Add(ref ur, start + i) - ac, v1 - bc, gs, go, c), dv = v1 - bc;
                     t1 += du;
                     t2 += du * dv;
                 }
@@ -317,17 +395,19 @@ internal static class BatchNormKernels
         acc2 = TV.Splat(0);
     }
 
-    private static void Affine<TV, TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y)
-        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag
+    private static void Affine<TV, TG, TN, TR>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y,
+        ReadOnlySpan<float> gs, ReadOnlySpan<float> go)
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag where TR : struct, IFlag
     {
+        bool gated = TG.On && TR.On;
         int W = TV.Count, C = L.Channels;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float gr = ref MemoryMarshal.GetReference(g);
         ref float yr = ref MemoryMarshal.GetReference(y);
         if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
         {
-            AffineStream<TV, TG, TN>(x, g, L, m, s, o, k, y, pv);
+            AffineStream<TV, TG, TN, TR>(x, g, L, m, s, o, k, y, gs, go, pv);
             return;
         }
         if (L.Inner == 1)
@@ -336,23 +416,22 @@ internal static class BatchNormKernels
             ref float sr = ref MemoryMarshal.GetReference(s);
             ref float or = ref MemoryMarshal.GetReference(o);
             ref float kr = ref MemoryMarshal.GetReference(k);
+            ref float gsr = ref MemoryMarshal.GetReference(gs);
+            ref float gor = ref MemoryMarshal.GetReference(go);
             for (int r = 0; r < L.Outer; r++)
             {
                 nint row = (nint)r * C;
                 int c = 0;
                 for (; c + W <= C; c += W)
                 {
-                    TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, row + c)), TV.Load(ref Unsafe.Add(ref mr, c))),
-                        TV.Load(ref Unsafe.Add(ref sr, c)), TV.Load(ref Unsafe.Add(ref or, c)));
-                    if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, row + c)), TV.Load(ref Unsafe.Add(ref kr, c)), t);
+                    TV t = Map<TV, TG, TR>(ref Unsafe.Add(ref xr, row + c), ref Unsafe.Add(ref gr, row + c), TV.Load(ref Unsafe.Add(ref mr, c)),
+                        TV.Load(ref Unsafe.Add(ref sr, c)), TV.Load(ref Unsafe.Add(ref or, c)), TG.On ? TV.Load(ref Unsafe.Add(ref kr, c)) : default,
+                        gated ? TV.Load(ref Unsafe.Add(ref gsr, c)) : default, gated ? TV.Load(ref Unsafe.Add(ref gor, c)) : default);
                     TV.Store(t, ref Unsafe.Add(ref yr, row + c));
                 }
                 for (; c < C; c++)
-                {
-                    float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, row + c) - m[c], s[c], o[c]);
-                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, row + c), k[c], t);
-                    Unsafe.Add(ref yr, row + c) = t;
-                }
+                    Unsafe.Add(ref yr, row + c) = Map1<TG, TR>(Unsafe.Add(ref xr, row + c), ref Unsafe.Add(ref gr, row + c), m[c], s[c], o[c],
+                        TG.On ? k[c] : 0f, gated ? gs[c] : 0f, gated ? go[c] : 0f);
             }
             return;
         }
@@ -363,27 +442,16 @@ internal static class BatchNormKernels
             for (int c = 0; c < C; c++)
             {
                 nint start = ((nint)q * C + c) * n;
-                float kc = TG.On ? k[c] : 0f;
-                TV mv = TV.Splat(m[c]), sv = TV.Splat(s[c]), ov = TV.Splat(o[c]), kv = TV.Splat(kc);
+                float mc = m[c], sc = s[c], oc = o[c], kc = TG.On ? k[c] : 0f, gsc = gated ? gs[c] : 0f, goc = gated ? go[c] : 0f;
+                TV mv = TV.Splat(mc), sv = TV.Splat(sc), ov = TV.Splat(oc), kv = TV.Splat(kc), gsv = TV.Splat(gsc), gov = TV.Splat(goc);
                 int i = 0;
                 for (int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start))); i < peel; i++)
-                {
-                    float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, start + i) - m[c], s[c], o[c]);
-                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, start + i), kc, t);
-                    Unsafe.Add(ref yr, start + i) = t;
-                }
+                    Unsafe.Add(ref yr, start + i) = Map1<TG, TR>(Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mc, sc, oc, kc, gsc, goc);
                 for (; i + W <= n; i += W)
-                {
-                    TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, start + i)), mv), sv, ov);
-                    if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, start + i)), kv, t);
-                    Put<TV, TN>(t, ref Unsafe.Add(ref yr, start + i));
-                }
+                    Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mv, sv, ov, kv, gsv, gov),
+                        ref Unsafe.Add(ref yr, start + i));
                 for (; i < n; i++)
-                {
-                    float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, start + i) - m[c], s[c], o[c]);
-                    if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, start + i), kc, t);
-                    Unsafe.Add(ref yr, start + i) = t;
-                }
+                    Unsafe.Add(ref yr, start + i) = Map1<TG, TR>(Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mc, sc, oc, kc, gsc, goc);
             }
         }
     }
@@ -392,15 +460,25 @@ internal static class BatchNormKernels
     /// meets the same channel, so the per-channel constants are tiled once into vectors and every vector of the stream
     /// is loaded exactly once, in address order (small C, and C = 64, read as fast as a copy).
     /// </summary>
-    private static void PairSumsStream<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int V) where TV : struct, IVec<TV>
+    private static void PairSumsStream<TV, TR>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int V)
+        where TV : struct, IVec<TV> where TR : struct, IFlag
     {
         int W = TV.Count, C = L.Channels, P = V * W;
         Span<float> at = stackalloc float[MaxPeriodVectors * W], bt = stackalloc float[MaxPeriodVectors * W];
+        Span<float> st = stackalloc float[MaxPeriodVectors * W], ot = stackalloc float[MaxPeriodVectors * W];
         for (int j = 0; j < P; j++)
         {
             at[j] = a[j % C];
             bt[j] = b[j % C];
+            st[j] = TR.On ? gs[j % C] : 0f;
+            ot[j] = TR.On ? go[j % C] : 0f;
+        }
+        TV g0 = default, g1 = default, g2 = default, g3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+        if (TR.On)
+        {
+            (g0, g1, g2, g3) = (TV.Load(ref st[0]), TV.Load(ref st[W % P]), TV.Load(ref st[2 * W % P]), TV.Load(ref st[3 * W % P]));
+            (h0, h1, h2, h3) = (TV.Load(ref ot[0]), TV.Load(ref ot[W % P]), TV.Load(ref ot[2 * W % P]), TV.Load(ref ot[3 * W % P]));
         }
         Span<double> lanes1 = stackalloc double[P], lanes2 = stackalloc double[P];
         lanes1.Clear();
@@ -416,26 +494,30 @@ internal static class BatchNormKernels
         int run = 0;
         for (long q = 0; q < periods; q++, pos += P)
         {
-            TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos)), a0);
+            TV dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos)), b0);
+            TV du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos)), a0), dv, g0, h0);
             p0 = TV.Add(p0, du);
-            q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos)), b0), q0);
+            q0 = TV.MultiplyAdd(du, dv, q0);
             if (V > 1)
             {
-                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + W)), a1);
+                dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + W)), b1);
+                du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + W)), a1), dv, g1, h1);
                 p1 = TV.Add(p1, du);
-                q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + W)), b1), q1);
+                q1 = TV.MultiplyAdd(du, dv, q1);
             }
             if (V > 2)
             {
-                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 2 * W)), a2);
+                dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 2 * W)), b2);
+                du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 2 * W)), a2), dv, g2, h2);
                 p2 = TV.Add(p2, du);
-                q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 2 * W)), b2), q2);
+                q2 = TV.MultiplyAdd(du, dv, q2);
             }
             if (V > 3)
             {
-                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 3 * W)), a3);
+                dv = TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 3 * W)), b3);
+                du = Gate<TV, TR>(TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 3 * W)), a3), dv, g3, h3);
                 p3 = TV.Add(p3, du);
-                q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 3 * W)), b3), q3);
+                q3 = TV.MultiplyAdd(du, dv, q3);
             }
             if (++run == FlushEvery)
             {
@@ -450,7 +532,8 @@ internal static class BatchNormKernels
         for (long e = periods * P; e < total; e++)
         {
             int c = (int)(e % C);
-            double du = Unsafe.Add(ref ur, (nint)e) - a[c], dv = Unsafe.Add(ref vr, (nint)e) - b[c];
+            float v1 = Unsafe.Add(ref vr, (nint)e);
+            double du = Gate1<TR>(Unsafe.Add(ref ur, (nint)e) - a[c], v1 - b[c], gs, go, c), dv = v1 - b[c];
             s1[c] += du;
             s2[c] += du * dv;
         }
@@ -473,17 +556,20 @@ internal static class BatchNormKernels
     }
 
     /// <summary>The affine map over a channels-last stream with a short period (see <see cref="PairSumsStream"/>).</summary>
-    private static void AffineStream<TV, TG, TN>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
-        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int V)
-        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag
+    private static void AffineStream<TV, TG, TN, TR>(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout L,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y,
+        ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int V)
+        where TV : struct, IVec<TV> where TG : struct, IFlag where TN : struct, IFlag where TR : struct, IFlag
     {
+        bool gated = TG.On && TR.On;
         int W = TV.Count, C = L.Channels, P = V * W;
         int T = MaxPeriodVectors * W;
         long total = (long)L.Outer * C;
         // With non-temporal stores the vector part starts where y is aligned; the tiles start at that element's channel.
         int e0 = (int)Math.Min(total, AlignPeel<TV, TN>(ref MemoryMarshal.GetReference(y)));
-        Span<float> tiles = stackalloc float[4 * T];
-        Span<float> mt = tiles[..T], st = tiles[T..(2 * T)], ot = tiles[(2 * T)..(3 * T)], kt = tiles[(3 * T)..];
+        Span<float> tiles = stackalloc float[6 * T];
+        Span<float> mt = tiles[..T], st = tiles[T..(2 * T)], ot = tiles[(2 * T)..(3 * T)], kt = tiles[(3 * T)..(4 * T)];
+        Span<float> gst = tiles[(4 * T)..(5 * T)], got = tiles[(5 * T)..];
         for (int j = 0; j < P; j++)
         {
             int c = (e0 + j) % C;
@@ -491,53 +577,54 @@ internal static class BatchNormKernels
             st[j] = s[c];
             ot[j] = o[c];
             kt[j] = TG.On ? k[c] : 0f;
+            gst[j] = gated ? gs[c] : 0f;
+            got[j] = gated ? go[c] : 0f;
         }
         TV m0 = TV.Load(ref mt[0]), m1 = TV.Load(ref mt[W % P]), m2 = TV.Load(ref mt[2 * W % P]), m3 = TV.Load(ref mt[3 * W % P]);
         TV s0 = TV.Load(ref st[0]), s1 = TV.Load(ref st[W % P]), s2 = TV.Load(ref st[2 * W % P]), s3 = TV.Load(ref st[3 * W % P]);
         TV o0 = TV.Load(ref ot[0]), o1 = TV.Load(ref ot[W % P]), o2 = TV.Load(ref ot[2 * W % P]), o3 = TV.Load(ref ot[3 * W % P]);
         TV k0 = TV.Load(ref kt[0]), k1 = TV.Load(ref kt[W % P]), k2 = TV.Load(ref kt[2 * W % P]), k3 = TV.Load(ref kt[3 * W % P]);
+        TV g0 = default, g1 = default, g2 = default, g3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+        if (gated)
+        {
+            (g0, g1, g2, g3) = (TV.Load(ref gst[0]), TV.Load(ref gst[W % P]), TV.Load(ref gst[2 * W % P]), TV.Load(ref gst[3 * W % P]));
+            (h0, h1, h2, h3) = (TV.Load(ref got[0]), TV.Load(ref got[W % P]), TV.Load(ref got[2 * W % P]), TV.Load(ref got[3 * W % P]));
+        }
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float gr = ref MemoryMarshal.GetReference(g);
         ref float yr = ref MemoryMarshal.GetReference(y);
         for (int e = 0; e < e0; e++)
         {
             int c = e % C;
-            float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, e) - m[c], s[c], o[c]);
-            if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, e), k[c], t);
-            Unsafe.Add(ref yr, e) = t;
+            Unsafe.Add(ref yr, e) = Map1<TG, TR>(Unsafe.Add(ref xr, e), ref Unsafe.Add(ref gr, e), m[c], s[c], o[c],
+                TG.On ? k[c] : 0f, gated ? gs[c] : 0f, gated ? go[c] : 0f);
         }
         long periods = (total - e0) / P;
         nint pos = e0;
         for (long q = 0; q < periods; q++, pos += P)
         {
-            TV t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos)), m0), s0, o0);
-            if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos)), k0, t);
-            Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos));
+            Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, pos), ref Unsafe.Add(ref gr, pos), m0, s0, o0, k0, g0, h0), ref Unsafe.Add(ref yr, pos));
             if (V > 1)
             {
-                t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + W)), m1), s1, o1);
-                if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + W)), k1, t);
-                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + W));
+                Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, pos + W), ref Unsafe.Add(ref gr, pos + W), m1, s1, o1, k1, g1, h1),
+                    ref Unsafe.Add(ref yr, pos + W));
             }
             if (V > 2)
             {
-                t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + 2 * W)), m2), s2, o2);
-                if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + 2 * W)), k2, t);
-                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + 2 * W));
+                Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, pos + 2 * W), ref Unsafe.Add(ref gr, pos + 2 * W), m2, s2, o2, k2, g2, h2),
+                    ref Unsafe.Add(ref yr, pos + 2 * W));
             }
             if (V > 3)
             {
-                t = TV.MultiplyAdd(TV.Subtract(TV.Load(ref Unsafe.Add(ref xr, pos + 3 * W)), m3), s3, o3);
-                if (TG.On) t = TV.MultiplyAdd(TV.Load(ref Unsafe.Add(ref gr, pos + 3 * W)), k3, t);
-                Put<TV, TN>(t, ref Unsafe.Add(ref yr, pos + 3 * W));
+                Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, pos + 3 * W), ref Unsafe.Add(ref gr, pos + 3 * W), m3, s3, o3, k3, g3, h3),
+                    ref Unsafe.Add(ref yr, pos + 3 * W));
             }
         }
         for (long e = e0 + periods * P; e < total; e++)
         {
             int c = (int)(e % C);
-            float t = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, (nint)e) - m[c], s[c], o[c]);
-            if (TG.On) t = MathF.FusedMultiplyAdd(Unsafe.Add(ref gr, (nint)e), k[c], t);
-            Unsafe.Add(ref yr, (nint)e) = t;
+            Unsafe.Add(ref yr, (nint)e) = Map1<TG, TR>(Unsafe.Add(ref xr, (nint)e), ref Unsafe.Add(ref gr, (nint)e), m[c], s[c], o[c],
+                TG.On ? k[c] : 0f, gated ? gs[c] : 0f, gated ? go[c] : 0f);
         }
     }
 }

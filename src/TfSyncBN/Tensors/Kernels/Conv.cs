@@ -24,6 +24,29 @@ internal readonly record struct WindowGeometry(int N, int H, int W, int C, int K
     /// <summary>Elements of one im2col row: KH·KW·C.</summary>
     public int Patch => KH * KW * C;
 
+    /// <summary>
+    /// The window positions of output pixel (oy, ox) of image n that lie inside the input, in row-major (ky, kx) order:
+    /// for each, <paramref name="position"/> gets ky·KW + kx and <paramref name="offset"/> the offset of input element
+    /// x[n, iy, ix, 0] (iy = oy·SH − PadTop + ky·DH, ix = ox·SW − PadLeft + kx·DW). Returns how many there are (at most KH·KW).
+    /// </summary>
+    public int InsidePositions(int n, int oy, int ox, Span<int> position, Span<int> offset)
+    {
+        int count = 0;
+        for (int ky = 0; ky < KH; ky++)
+        {
+            int iy = oy * SH - PadTop + ky * DH;
+            if ((uint)iy >= (uint)H) continue;
+            for (int kx = 0; kx < KW; kx++)
+            {
+                int ix = ox * SW - PadLeft + kx * DW;
+                if ((uint)ix >= (uint)W) continue;
+                position[count] = ky * KW + kx;
+                offset[count++] = ((n * H + iy) * W + ix) * C;
+            }
+        }
+        return count;
+    }
+
     public static WindowGeometry Create(int[] inputShape, int kh, int kw, int sh, int sw, bool same, int dh = 1, int dw = 1)
     {
         int n = inputShape[0], h = inputShape[1], w = inputShape[2], c = inputShape[3];
@@ -136,10 +159,19 @@ internal static class ConvKernels
         }
     }
 
-    /// <summary><c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F].</summary>
-    public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
+    /// <summary>
+    /// <c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F]. Small patches
+    /// (<see cref="ConvDirect"/>) are convolved directly when <paramref name="allowDirect"/>, others through im2col + GEMM.
+    /// </summary>
+    public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y,
+        bool allowDirect = true)
     {
         if (g.N == 0 || g.Pixels == 0) return;
+        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g))
+        {
+            ConvDirect.Forward(x, kernel, filters, g, y);
+            return;
+        }
         if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
         {
             Gemm.Multiply(g.N * g.Pixels, filters, g.C, x, false, kernel, false, y, accumulate: false);
@@ -164,15 +196,22 @@ internal static class ConvKernels
 
     /// <summary>
     /// The convolution's gradients: <c>dk = Σ_n colsₙᵀ·dyₙ</c> (when <paramref name="dk"/> is not empty) and
-    /// <c>dx = col2im(dy·kᵀ)</c> (when <paramref name="dx"/> is not empty); both are overwritten.
+    /// <c>dx = col2im(dy·kᵀ)</c> (when <paramref name="dx"/> is not empty); both are overwritten. For small patches dk is
+    /// computed directly (<see cref="ConvDirect"/>) when <paramref name="allowDirect"/>.
     /// </summary>
     public static void Conv2DBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int filters, in WindowGeometry g,
-        Span<float> dx, Span<float> dk)
+        Span<float> dx, Span<float> dk, bool allowDirect = true)
     {
         dx.Clear();
         dk.Clear();
         if (g.N == 0 || g.Pixels == 0) return;
         int rows = g.Pixels, patch = g.Patch;
+        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g) && !dk.IsEmpty)
+        {
+            ConvDirect.KernelGradient(x, dy, filters, g, dk);
+            if (dx.IsEmpty) return;
+            dk = [];
+        }
         if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
         {
             int m = g.N * rows;
@@ -212,7 +251,9 @@ internal static class ConvKernels
     /// </summary>
     public static void MaxPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
     {
-        int c = g.C, at = 0;
+        int c = g.C, at = 0, window = g.KH * g.KW;
+        Span<int> position = window <= 1024 ? stackalloc int[window] : new int[window];
+        Span<int> offset = window <= 1024 ? stackalloc int[window] : new int[window];
         for (int n = 0; n < g.N; n++)
         {
             for (int oy = 0; oy < g.OH; oy++)
@@ -220,22 +261,14 @@ internal static class ConvKernels
                 for (int ox = 0; ox < g.OW; ox++, at += c)
                 {
                     var dst = y.Slice(at, c);
-                    bool first = true;
-                    for (int ky = 0; ky < g.KH; ky++)
+                    int count = g.InsidePositions(n, oy, ox, position, offset);
+                    for (int i = 0; i < count; i++)
                     {
-                        int iy = oy * g.SH - g.PadTop + ky;
-                        if ((uint)iy >= (uint)g.H) continue;
-                        for (int kx = 0; kx < g.KW; kx++)
-                        {
-                            int ix = ox * g.SW - g.PadLeft + kx;
-                            if ((uint)ix >= (uint)g.W) continue;
-                            var src = x.Slice(((n * g.H + iy) * g.W + ix) * c, c);
-                            if (first) src.CopyTo(dst);
-                            else TensorPrimitives.Max(dst, src, dst);
-                            first = false;
-                        }
+                        var src = x.Slice(offset[i], c);
+                        if (i == 0) src.CopyTo(dst);
+                        else TensorPrimitives.Max(dst, src, dst);
                     }
-                    if (first) dst.Fill(float.NegativeInfinity);
+                    if (count == 0) dst.Fill(float.NegativeInfinity);
                 }
             }
         }
@@ -250,6 +283,9 @@ internal static class ConvKernels
         dx.Clear();
         int c = g.C, at = 0, w = Vector<float>.Count;
         Span<int> taken = c <= 1024 ? stackalloc int[c] : new int[c];
+        int window = g.KH * g.KW;
+        Span<int> position = window <= 1024 ? stackalloc int[window] : new int[window];
+        Span<int> offset = window <= 1024 ? stackalloc int[window] : new int[window];
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float dxr = ref MemoryMarshal.GetReference(dx);
         for (int n = 0; n < g.N; n++)
@@ -261,33 +297,27 @@ internal static class ConvKernels
                     var yv = y.Slice(at, c);
                     var gv = dy.Slice(at, c);
                     taken.Clear();
-                    for (int ky = 0; ky < g.KH; ky++)
+                    int count = g.InsidePositions(n, oy, ox, position, offset);
+                    for (int i = 0; i < count; i++)
                     {
-                        int iy = oy * g.SH - g.PadTop + ky;
-                        if ((uint)iy >= (uint)g.H) continue;
-                        for (int kx = 0; kx < g.KW; kx++)
+                        int src = offset[i];
+                        int j = 0;
+                        for (; j + w <= c; j += w)
                         {
-                            int ix = ox * g.SW - g.PadLeft + kx;
-                            if ((uint)ix >= (uint)g.W) continue;
-                            int src = ((n * g.H + iy) * g.W + ix) * c;
-                            int j = 0;
-                            for (; j + w <= c; j += w)
+                            var done = Vector.LoadUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
+                            var hit = Vector.AsVectorInt32(Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)(src + j)), Vector.LoadUnsafe(ref MemoryMarshal.GetReference(yv), (nuint)j)));
+                            var fresh = Vector.AndNot(hit, done);
+                            var add = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref MemoryMarshal.GetReference(gv), (nuint)j), Vector<float>.Zero);
+                            ref float d = ref Unsafe(ref dxr, src + j);
+                            (Vector.LoadUnsafe(ref d) + add).StoreUnsafe(ref d);
+                            (done | hit).StoreUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
+                        }
+                        for (; j < c; j++)
+                        {
+                            if (taken[j] == 0 && x[src + j] == yv[j])
                             {
-                                var done = Vector.LoadUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
-                                var hit = Vector.AsVectorInt32(Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)(src + j)), Vector.LoadUnsafe(ref MemoryMarshal.GetReference(yv), (nuint)j)));
-                                var fresh = Vector.AndNot(hit, done);
-                                var add = Vector.ConditionalSelect(fresh, Vector.LoadUnsafe(ref MemoryMarshal.GetReference(gv), (nuint)j), Vector<float>.Zero);
-                                ref float d = ref Unsafe(ref dxr, src + j);
-                                (Vector.LoadUnsafe(ref d) + add).StoreUnsafe(ref d);
-                                (done | hit).StoreUnsafe(ref MemoryMarshal.GetReference(taken), (nuint)j);
-                            }
-                            for (; j < c; j++)
-                            {
-                                if (taken[j] == 0 && x[src + j] == yv[j])
-                                {
-                                    dx[src + j] += gv[j];
-                                    taken[j] = -1;
-                                }
+                                dx[src + j] += gv[j];
+                                taken[j] = -1;
                             }
                         }
                     }

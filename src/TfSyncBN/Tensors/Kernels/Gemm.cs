@@ -10,14 +10,21 @@ namespace TfSyncBN.Tensors.Kernels;
 /// or the transpose: the hot path of <c>Dense</c> and of <c>Conv2D</c> (through im2col), forward and backward.
 /// </summary>
 /// <remarks>
-/// <para>The classic blocked scheme (Goto/BLIS): K is cut into blocks of <see cref="KC"/>, M into blocks of
+/// <para>Two implementations behind one entry point: OpenBLAS's <c>cblas_sgemm</c> (<see cref="NativeBlas"/>) when it
+/// is installed and <see cref="KernelOptions.UseNativeBlas"/> is true, otherwise the managed kernel below. Both
+/// accumulate in float32; their results differ by rounding only (a different order of the k terms).</para>
+/// <para>Threads: outside a multi-replica <c>Run</c>, a large product is split into up to
+/// <see cref="KernelOptions.MaxThreads"/> contiguous slabs of C rows (or of C columns when C is wider than tall), one
+/// call per slab on its own thread; each element of C is computed by one call, so for a fixed thread count the
+/// results are the same bits on every run. Inside a multi-replica <c>Run</c> every product runs on the replica's
+/// thread alone (OpenBLAS's own pool is held at one thread).</para>
+/// <para>The managed kernel is the classic blocked scheme (Goto/BLIS): K is cut into blocks of <see cref="KC"/>, M into blocks of
 /// <see cref="MC"/>, N into blocks of <see cref="NC"/>. Each block of op(B) is packed into NR-wide column panels
 /// ([k][NR], contiguous) and each block of op(A) into MR-tall row panels ([k][MR]), zero-padded at the edges, so the
 /// micro-kernel reads both with unit stride whatever the transposes. The micro-kernel keeps an MR×NR tile of C in
 /// 2·MR vector registers (MR = 6, NR = two vectors: 6×32 with AVX-512, 6×16 with AVX2) and performs one broadcast
-/// and two fused multiply-adds per row and step of k. Packing is O(MK + KN) against O(MNK) arithmetic.</para>
-/// <para>Accumulation is in float32 (one fused multiply-add per term), in increasing k within each block of KC.</para>
-/// <para>Pack buffers come from <see cref="ArrayPool{T}"/>; nothing is allocated per element. Single-threaded.</para>
+/// and two fused multiply-adds per row and step of k, in increasing k within each block of KC. Pack buffers come from
+/// <see cref="ArrayPool{T}"/>.</para>
 /// </remarks>
 internal static class Gemm
 {
@@ -26,28 +33,89 @@ internal static class Gemm
     private const int MC = 120;
     private const int NC = 1024;
 
+    /// <summary>Multiply-adds per thread below which a product is not split further (with the default
+    /// <see cref="KernelOptions.MinElementsPerThread"/>: 2·2^20).</summary>
+    private const int WorkScale = 16;
+
+    /// <summary>Slabs are multiples of this many rows or columns.</summary>
+    private const int SlabAlign = 16;
+
     /// <summary>
     /// <c>C = op(A)·op(B)</c>, or <c>C += op(A)·op(B)</c> when <paramref name="accumulate"/>; op(A) is m×k, op(B) is k×n,
     /// C is m×n (row-major, contiguous).
     /// </summary>
     /// <remarks>A is m×k row-major, or k×m row-major when <c>transA</c>; B is k×n row-major, or n×k row-major when <c>transB</c>.</remarks>
     public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
-        Span<float> c, bool accumulate)
+        Span<float> c, bool accumulate) =>
+        Multiply(m, n, k, a, transA, b, transB, c, accumulate, KernelOptions.UseNativeBlas && NativeBlas.IsAvailable,
+            KernelOptions.ThreadsFor((long)m * n * k / WorkScale, Math.Max(m, n) / SlabAlign));
+
+    /// <summary>As the public overload, with the implementation and the thread count given (tests, benchmarks).</summary>
+    internal static unsafe void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
+        Span<float> c, bool accumulate, bool native, int threads)
     {
-        if (!accumulate) c[..(m * n)].Clear();
-        if (m == 0 || n == 0 || k == 0) return;
-        if (Vector512.IsHardwareAccelerated) Run<V512>(m, n, k, a, transA, b, transB, c);
-        else if (Vector256.IsHardwareAccelerated) Run<V256>(m, n, k, a, transA, b, transB, c);
-        else Run<V128>(m, n, k, a, transA, b, transB, c);
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (!accumulate) c[..(m * n)].Clear();
+            return;
+        }
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        if (threads <= 1)
+        {
+            Block(m, n, k, a, lda, transA, b, ldb, transB, c, n, accumulate, native);
+            return;
+        }
+        bool byRows = m >= n;
+        int extent = byRows ? m : n;
+        int slab = (extent + threads - 1) / threads;
+        slab = (slab + SlabAlign - 1) / SlabAlign * SlabAlign;
+        int parts = (extent + slab - 1) / slab;
+        int aLen = a.Length, bLen = b.Length, cLen = c.Length;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            float* ap = pa, bp = pb, cp = pc;
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = threads }, p =>
+            {
+                int start = p * slab, size = Math.Min(slab, extent - start);
+                var A = new ReadOnlySpan<float>(ap, aLen);
+                var B = new ReadOnlySpan<float>(bp, bLen);
+                var C = new Span<float>(cp, cLen);
+                if (byRows)
+                    Block(size, n, k, A[(transA ? start : start * lda)..], lda, transA, B, ldb, transB, C[(start * n)..], n, accumulate, native);
+                else
+                    Block(m, size, k, A, lda, transA, B[(transB ? start * ldb : start)..], ldb, transB, C[start..], n, accumulate, native);
+            });
+        }
     }
 
-    private static void Run<TV>(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB, Span<float> c)
+    /// <summary>One product on the calling thread, with leading dimensions.</summary>
+    private static void Block(int m, int n, int k, ReadOnlySpan<float> a, int lda, bool transA, ReadOnlySpan<float> b, int ldb, bool transB,
+        Span<float> c, int ldc, bool accumulate, bool native)
+    {
+        if (native)
+        {
+            NativeBlas.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate);
+            return;
+        }
+        if (!accumulate)
+        {
+            if (ldc == n) c[..(m * n)].Clear();
+            else for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+        }
+        // Element (i, p) of op(A) is a[i·aRow + p·aCol]; element (p, j) of op(B) is b[p·bRow + j·bCol].
+        int aRow = transA ? 1 : lda, aCol = transA ? lda : 1;
+        int bRow = transB ? 1 : ldb, bCol = transB ? ldb : 1;
+        if (Vector512.IsHardwareAccelerated) Run<V512>(m, n, k, a, aRow, aCol, b, bRow, bCol, c, ldc);
+        else if (Vector256.IsHardwareAccelerated) Run<V256>(m, n, k, a, aRow, aCol, b, bRow, bCol, c, ldc);
+        else Run<V128>(m, n, k, a, aRow, aCol, b, bRow, bCol, c, ldc);
+    }
+
+    private static void Run<TV>(int m, int n, int k, ReadOnlySpan<float> a, int aRow, int aCol, ReadOnlySpan<float> b, int bRow, int bCol,
+        Span<float> c, int ldc)
         where TV : struct, IVec<TV>
     {
         int nr = 2 * TV.Count;
-        // Element (i, p) of op(A) is a[i·aRow + p·aCol]; element (p, j) of op(B) is b[p·bRow + j·bCol].
-        int aRow = transA ? 1 : k, aCol = transA ? m : 1;
-        int bRow = transB ? 1 : n, bCol = transB ? k : 1;
         int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KC, k);
         float[] bPack = ArrayPool<float>.Shared.Rent(kcMax * ncMax);
         float[] aPack = ArrayPool<float>.Shared.Rent(kcMax * mcMax);
@@ -71,8 +139,8 @@ internal static class Gemm
                             for (int ir = 0; ir < mc; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, mc - ir);
-                                ref float cTile = ref c[(ic + ir) * n + jc + jr];
-                                MicroKernel<TV>(kc, ref aPack[ir * kc], ref bp, ref cTile, n, mLeft, nLeft);
+                                ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
+                                MicroKernel<TV>(kc, ref aPack[ir * kc], ref bp, ref cTile, ldc, mLeft, nLeft);
                             }
                         }
                     }

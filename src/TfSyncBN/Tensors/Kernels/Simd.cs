@@ -22,6 +22,12 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// <summary><c>a * b + c</c>, fused where the hardware can.</summary>
     static abstract TSelf MultiplyAdd(TSelf a, TSelf b, TSelf c);
 
+    /// <summary>The lane-wise IEEE maximum (NaN propagates, +0 above −0), as <c>TensorPrimitives.Max</c>.</summary>
+    static abstract TSelf Max(TSelf a, TSelf b);
+
+    /// <summary><paramref name="value"/> where <paramref name="condition"/> &gt; 0, else +0 (the ReLU gradient's select).</summary>
+    static abstract TSelf WherePositive(TSelf condition, TSelf value);
+
     /// <summary>
     /// Stores with a non-temporal hint (bypassing the caches, no read-for-ownership of the destination line) where the
     /// hardware has it, else an ordinary store. <paramref name="destination"/> must be aligned to the vector size and
@@ -53,6 +59,9 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Subtract(V512 a, V512 b) => new(a.v - b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Multiply(V512 a, V512 b) => new(a.v * b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 MultiplyAdd(V512 a, V512 b, V512 c) => new(Vector512.FusedMultiplyAdd(a.v, b.v, c.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new(Vector512.Max(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V512 WherePositive(V512 condition, V512 value) => new(Vector512.ConditionalSelect(Vector512.GreaterThan(condition.v, Vector512<float>.Zero), value.v, Vector512<float>.Zero));
     public static void AccumulateInto(V512 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V512 x)
@@ -79,6 +88,9 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Subtract(V256 a, V256 b) => new(a.v - b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Multiply(V256 a, V256 b) => new(a.v * b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 MultiplyAdd(V256 a, V256 b, V256 c) => new(Vector256.FusedMultiplyAdd(a.v, b.v, c.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new(Vector256.Max(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V256 WherePositive(V256 condition, V256 value) => new(Vector256.ConditionalSelect(Vector256.GreaterThan(condition.v, Vector256<float>.Zero), value.v, Vector256<float>.Zero));
     public static void AccumulateInto(V256 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V256 x)
@@ -105,6 +117,9 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Subtract(V128 a, V128 b) => new(a.v - b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Multiply(V128 a, V128 b) => new(a.v * b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 MultiplyAdd(V128 a, V128 b, V128 c) => new(Vector128.FusedMultiplyAdd(a.v, b.v, c.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Max(V128 a, V128 b) => new(Vector128.Max(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V128 WherePositive(V128 condition, V128 value) => new(Vector128.ConditionalSelect(Vector128.GreaterThan(condition.v, Vector128<float>.Zero), value.v, Vector128<float>.Zero));
     public static void AccumulateInto(V128 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V128 x)

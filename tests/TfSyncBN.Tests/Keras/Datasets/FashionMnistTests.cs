@@ -88,12 +88,11 @@ public sealed class FashionMnistTests
     }
 
     [TestMethod]
-    public void ShippedSubset_IsFoundAndClassBalanced()
+    public void EmbeddedSubset_IsTheShippedFilesAndClassBalanced()
     {
-        var path = FashionMnist.FindSubset();
-        Assert.IsNotNull(path, "data/fashion-mnist-subset was not found above the test's base directory");
         var d = FashionMnist.Load(subset: true);
         Assert.IsTrue(d.IsSubset);
+        Assert.AreEqual(FashionMnist.EmbeddedSubset, d.Directory);
         CollectionAssert.AreEqual(new[] { 8000, 28, 28, 1 }, d.TrainImages.Shape.ToArray());
         CollectionAssert.AreEqual(new[] { 2000, 28, 28, 1 }, d.TestImages.Shape.ToArray());
         for (int c = 0; c < 10; c++)
@@ -101,9 +100,18 @@ public sealed class FashionMnistTests
             Assert.AreEqual(800, d.TrainLabels.Count(l => l == c), $"training class {c}");
             Assert.AreEqual(200, d.TestLabels.Count(l => l == c), $"test class {c}");
         }
-        float max = 0, min = 1;
-        foreach (float p in d.TrainImages.AsSpan()) { max = Math.Max(max, p); min = Math.Min(min, p); }
-        Assert.AreEqual(0f, min);
-        Assert.AreEqual(1f, max);
+        var pixels = d.TrainImages.ToArray();
+        Assert.AreEqual(0f, pixels.Min());
+        Assert.AreEqual(1f, pixels.Max());
+        // The resources are the files in data/fashion-mnist-subset, read here through the file path.
+        string? files = null;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null && files is null; dir = dir.Parent)
+            if (Directory.Exists(Path.Combine(dir.FullName, "data", "fashion-mnist-subset"))) files = Path.Combine(dir.FullName, "data", "fashion-mnist-subset");
+        Assert.IsNotNull(files, "data/fashion-mnist-subset not found above the test's base directory");
+        var fromFiles = FashionMnist.Load(files);
+        CollectionAssert.AreEqual(fromFiles.TrainLabels, d.TrainLabels);
+        CollectionAssert.AreEqual(fromFiles.TestLabels, d.TestLabels);
+        CollectionAssert.AreEqual(fromFiles.TrainImages.ToArray(), pixels);
+        CollectionAssert.AreEqual(fromFiles.TestImages.ToArray(), d.TestImages.ToArray());
     }
 }

@@ -1,0 +1,185 @@
+using TfSyncBN.Distribute;
+using TfSyncBN.Tensors;
+using TfSyncBN.Tensors.Kernels;
+using TfSyncBN.Tests.TestUtil;
+
+namespace TfSyncBN.Tests.Tensors;
+
+/// <summary>
+/// The two implementations behind <c>Gemm.Multiply</c> (OpenBLAS's cblas_sgemm and the managed kernel) on the same
+/// inputs: each against a float64 oracle, against each other, bit-for-bit repeatable for a fixed thread count, and the
+/// <see cref="KernelOptions.UseNativeBlas"/> switch routing MatMul and Conv2D.
+/// </summary>
+[TestClass]
+[DoNotParallelize]
+public sealed class GemmBackendTests
+{
+    private const string DebianOpenBlas = "/usr/lib/x86_64-linux-gnu/libopenblas.so.0";
+
+    // (m, n, k): edges of every block of both kernels (MR 6, NR 16/32, KC 256, MC 120), slabs of 16 for 2 threads,
+    // one product wider than tall (split by columns), a k of 1.
+    private static readonly (int M, int N, int K)[] Shapes =
+        [(1, 1, 1), (7, 5, 3), (131, 37, 300), (33, 200, 17), (40, 1030, 9), (288, 64, 513), (97, 3, 1)];
+
+    private static bool[] Paths => NativeBlas.IsAvailable ? [false, true] : [false];
+
+    [TestMethod]
+    public void OpenBlas_IsUsedWhereDebiansPackageIsInstalled()
+    {
+        if (!File.Exists(DebianOpenBlas))
+        {
+            Assert.IsNull(KernelOptions.NativeBlasLibrary, "no OpenBLAS installed: the managed kernel is the only path");
+            Assert.Inconclusive($"{DebianOpenBlas} is not installed (apt-get install libopenblas0-pthread); only the managed path was tested.");
+        }
+        Assert.IsTrue(NativeBlas.IsAvailable, "libopenblas0-pthread is installed, so cblas_sgemm must load");
+        Assert.AreEqual("libopenblas.so.0", KernelOptions.NativeBlasLibrary);
+        StringAssert.Contains(NativeBlas.Config, "OpenBLAS");
+    }
+
+    [TestMethod]
+    [DataRow(false, false)]
+    [DataRow(true, false)]
+    [DataRow(false, true)]
+    [DataRow(true, true)]
+    public void BothPaths_MatchFloat64_OnOneAndTwoThreads_WithAndWithoutAccumulate(bool ta, bool tb)
+    {
+        var r = TestData.NewRandom(41);
+        foreach (var (m, n, k) in Shapes)
+        {
+            float[] a = Uniform(r, m * k), b = Uniform(r, k * n), c0 = Uniform(r, m * n);
+            double[] product = ReferenceNn.MatMul(a, b, m, n, k, ta, tb);
+            double[] bound = AbsProductSum(a, b, m, n, k, ta, tb);
+            foreach (bool native in Paths)
+            {
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    foreach (bool accumulate in new[] { false, true })
+                    {
+                        var c = accumulate ? (float[])c0.Clone() : Enumerable.Repeat(float.NaN, m * n).ToArray();
+                        Gemm.Multiply(m, n, k, a, ta, b, tb, c, accumulate, native, threads);
+                        for (int i = 0; i < c.Length; i++)
+                        {
+                            double expected = product[i] + (accumulate ? c0[i] : 0);
+                            // float32 accumulation over k terms: a few ulps of the sum of |terms| (and of |C| when accumulating).
+                            double tol = 1e-6 * (bound[i] + (accumulate ? Math.Abs(c0[i]) : 0)) * Math.Max(1, Math.Sqrt(k)) + 1e-7;
+                            Assert.AreEqual(expected, c[i], tol, $"{(native ? "OpenBLAS" : "managed")} {m}x{n}x{k} ta={ta} tb={tb} threads={threads} accumulate={accumulate} at {i}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [TestMethod]
+    public void NativeAndManaged_AgreeOnTheSameInputs()
+    {
+        if (!NativeBlas.IsAvailable) Assert.Inconclusive("OpenBLAS is not installed.");
+        var r = TestData.NewRandom(43);
+        foreach (var (m, n, k) in Shapes)
+        {
+            float[] a = Uniform(r, m * k), b = Uniform(r, k * n);
+            float[] managed = new float[m * n], native = new float[m * n];
+            Gemm.Multiply(m, n, k, a, false, b, true, managed, false, native: false, threads: 1);
+            Gemm.Multiply(m, n, k, a, false, b, true, native, false, native: true, threads: 1);
+            double[] bound = AbsProductSum(a, b, m, n, k, false, true);
+            for (int i = 0; i < managed.Length; i++)
+                Assert.AreEqual(managed[i], native[i], 2e-6 * bound[i] * Math.Max(1, Math.Sqrt(k)) + 1e-7, $"{m}x{n}x{k} at {i}");
+        }
+    }
+
+    [TestMethod]
+    public void EachPath_GivesTheSameBitsOnRepeat_ForAFixedThreadCount()
+    {
+        var r = TestData.NewRandom(47);
+        int m = 300, n = 70, k = 600;
+        float[] a = Uniform(r, m * k), b = Uniform(r, k * n);
+        foreach (bool native in Paths)
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var first = new float[m * n];
+                Gemm.Multiply(m, n, k, a, false, b, false, first, false, native, threads);
+                for (int rep = 0; rep < 5; rep++)
+                {
+                    var again = new float[m * n];
+                    Gemm.Multiply(m, n, k, a, false, b, false, again, false, native, threads);
+                    CollectionAssert.AreEqual(first, again, $"{(native ? "OpenBLAS" : "managed")}, {threads} threads, repeat {rep}");
+                }
+            }
+        }
+    }
+
+    [TestMethod]
+    public void InsideAMultiReplicaRun_ProductsAreSingleThreaded_AndEqualTheOneThreadBits()
+    {
+        int savedMax = KernelOptions.MaxThreads, savedMin = KernelOptions.MinElementsPerThread;
+        bool savedNative = KernelOptions.UseNativeBlas;
+        try
+        {
+            KernelOptions.MaxThreads = 2;
+            KernelOptions.MinElementsPerThread = 1;
+            var r = TestData.NewRandom(53);
+            var a = Tensor.FromArray(Uniform(r, 200 * 150), [200, 150]);
+            var b = Tensor.FromArray(Uniform(r, 150 * 90), [150, 90]);
+            foreach (bool native in Paths)
+            {
+                KernelOptions.UseNativeBlas = native;
+                var one = new float[200 * 90];
+                Gemm.Multiply(200, 90, 150, a.ToArray(), false, b.ToArray(), false, one, false, native, threads: 1);
+                using var strategy = new MirroredStrategy(2);
+                var inside = strategy.Run(_ => a.MatMul(b).ToArray());
+                foreach (var values in inside.Values)
+                    CollectionAssert.AreEqual(one, values, $"{(native ? "OpenBLAS" : "managed")} inside a 2-replica Run");
+            }
+        }
+        finally
+        {
+            KernelOptions.MaxThreads = savedMax;
+            KernelOptions.MinElementsPerThread = savedMin;
+            KernelOptions.UseNativeBlas = savedNative;
+        }
+    }
+
+    [TestMethod]
+    public void UseNativeBlas_RoutesConv2DForwardAndBackward_WithEqualResults()
+    {
+        if (!NativeBlas.IsAvailable) Assert.Inconclusive("OpenBLAS is not installed.");
+        var r = TestData.NewRandom(59);
+        var x = TestData.Uniform(r, [3, 9, 8, 40]);
+        var k = TestData.Uniform(r, [3, 3, 40, 7]);
+        var dy = TestData.Uniform(r, [3, 9, 8, 7]);
+        (float[] Y, float[] Dx, float[] Dk) Run(bool native)
+        {
+            KernelOptions.UseNativeBlas = native;
+            using var tape = new GradientTape();
+            tape.Watch(x);
+            tape.Watch(k);
+            var y = x.Conv2D(k, padding: "same");
+            var g = tape.Gradient(y, [x, k], dy);
+            return (y.ToArray(), g[0]!.ToArray(), g[1]!.ToArray());
+        }
+        bool savedNative = KernelOptions.UseNativeBlas;
+        try
+        {
+            var managed = Run(false);
+            var native = Run(true);
+            var expected = ReferenceNn.Conv2D(x.ToArray(), 3, 9, 8, 40, k.ToArray(), 3, 3, 7, 1, 1, true, out _);
+            TestData.AssertClose(native.Y, expected, 1e-4, 1e-5, "OpenBLAS conv forward vs float64");
+            TestData.AssertClose(managed.Y, expected, 1e-4, 1e-5, "managed conv forward vs float64");
+            TestData.AssertClose(native.Dx, managed.Dx, 1e-4, 1e-5, "dx");
+            TestData.AssertClose(native.Dk, managed.Dk, 1e-4, 1e-5, "dk");
+            Assert.IsTrue(native.Y.Zip(managed.Y).Any(p => p.First != p.Second) || native.Dk.Zip(managed.Dk).Any(p => p.First != p.Second),
+                "the switch must change the implementation: with 360 terms per output (the managed kernel adds blocks of 256) float32 rounding differs somewhere");
+        }
+        finally
+        {
+            KernelOptions.UseNativeBlas = savedNative;
+        }
+    }
+
+    private static float[] Uniform(Random r, int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+
+    /// <summary>Σ_p |op(A)[i,p]·op(B)[p,j]| in float64: the scale of the rounding error of C[i,j].</summary>
+    private static double[] AbsProductSum(float[] a, float[] b, int m, int n, int k, bool ta, bool tb) =>
+        ReferenceNn.MatMul(a.Select(Math.Abs).ToArray(), b.Select(Math.Abs).ToArray(), m, n, k, ta, tb);
+}
