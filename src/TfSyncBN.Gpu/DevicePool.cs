@@ -15,6 +15,10 @@ public sealed class DevicePool
     private readonly Dictionary<(Type, long), Stack<MemoryBuffer>> free = [];
     private readonly object gate = new();
 
+    // Strong references to the buffers handed out: a holder finalized by the garbage collector (IlgpuStorage) returns
+    // its buffer from its finalizer, which is only safe while the buffer itself cannot be finalized with it.
+    private readonly HashSet<MemoryBuffer> lent = new(ReferenceEqualityComparer.Instance);
+
     internal DevicePool(Accelerator accelerator) => this.accelerator = accelerator;
 
     /// <summary>How many device allocations the pool has made since it was created (a reused buffer does not count).</summary>
@@ -32,10 +36,15 @@ public sealed class DevicePool
         {
             Outstanding++;
             if (free.TryGetValue((typeof(T), length), out var stack) && stack.Count > 0)
-                return (MemoryBuffer1D<T, Stride1D.Dense>)stack.Pop();
+            {
+                var reused = (MemoryBuffer1D<T, Stride1D.Dense>)stack.Pop();
+                lent.Add(reused);
+                return reused;
+            }
             Allocations++;
             var buffer = accelerator.Allocate1D<T>(Math.Max(length, 1));
             HeldBytes += buffer.LengthInBytes;
+            lent.Add(buffer);
             return buffer;
         }
     }
@@ -45,6 +54,7 @@ public sealed class DevicePool
         lock (gate)
         {
             Outstanding--;
+            lent.Remove(buffer);
             var key = (typeof(T), length);
             if (!free.TryGetValue(key, out var stack)) free[key] = stack = new Stack<MemoryBuffer>();
             stack.Push(buffer);

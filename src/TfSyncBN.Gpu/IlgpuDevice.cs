@@ -31,6 +31,7 @@ public sealed partial class IlgpuDevice : IDisposable
     }
 
     private readonly Context context;
+    private bool disposed;
 
     private IlgpuDevice(string name, Context context, Accelerator accelerator)
     {
@@ -127,9 +128,13 @@ public sealed partial class IlgpuDevice : IDisposable
         return t;
     }
 
-    /// <summary>Frees the pool, the kernels and the accelerator. Tensors of this device must not be used afterwards.</summary>
+    /// <summary>Unregisters the device from the tensor core (<see cref="AttachToTensors"/>), then frees the pool, the kernels
+    /// and the accelerator. Tensors of this device must not be used afterwards. Idempotent.</summary>
     public void Dispose()
     {
+        if (disposed) return;
+        disposed = true;
+        Detach();
         Pool.Trim();
         Accelerator.Dispose();
         context.Dispose();

@@ -12,6 +12,24 @@ internal static class ElementwiseKernels
 
     public static void Multiply(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => y[i] = a[i] * b[i];
 
+    public static void Subtract(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => y[i] = a[i] - b[i];
+
+    public static void Divide(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => y[i] = a[i] / b[i];
+
+    /// <summary><c>max(a, b)</c> as <c>TensorPrimitives.Max</c>: a NaN operand is the result (a's first), and +0 &gt; −0.</summary>
+    public static void Maximum(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    {
+        float x = a[i], z = b[i];
+        y[i] = float.IsNaN(x) ? x : float.IsNaN(z) ? z : x > z ? x : z > x ? z : x == 0f ? x + z : x; // equal zeros: +0 unless both are −0
+    }
+
+    /// <summary><c>min(a, b)</c> as <c>TensorPrimitives.Min</c>: a NaN operand is the result (a's first), and −0 &lt; +0.</summary>
+    public static void Minimum(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    {
+        float x = a[i], z = b[i];
+        y[i] = float.IsNaN(x) ? x : float.IsNaN(z) ? z : x < z ? x : z < x ? z : x == 0f ? -(-x - z) : x; // equal zeros: −0 unless both are +0
+    }
+
     public static void Scale(Index1D i, ArrayView<float> x, float factor, ArrayView<float> y) => y[i] = x[i] * factor;
 
     public static void Relu(Index1D i, ArrayView<float> x, ArrayView<float> y)

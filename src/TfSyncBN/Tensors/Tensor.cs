@@ -44,7 +44,7 @@ public sealed partial class Tensor : ITensorLike
     private TensorStorage? DeviceStorage => store as TensorStorage;
 
     /// <summary>The host array of the elements, for the CPU kernels inside <c>Tensors</c>.</summary>
-    /// <exception cref="InvalidOperationException">The tensor is not on the host (<see cref="Device"/> is not <c>cpu</c>).</exception>
+    /// <exception cref="NotSupportedException">The tensor is not on the host (<see cref="Device"/> is not <c>cpu</c>); the message names the public op called.</exception>
     internal float[] Data => HostArray ?? NotOnHost();
 
     /// <summary>The host array of the elements, or null for a tensor on another device.</summary>
@@ -76,8 +76,25 @@ public sealed partial class Tensor : ITensorLike
         return y;
     }
 
-    private float[] NotOnHost() => throw new InvalidOperationException(
-        $"This tensor lives on {Device}, not in host memory: read it with ToArray or CopyTo.");
+    /// <summary>Throws for an operation whose kernel runs on the host only, named after the first public TfSyncBN method on
+    /// the stack (the op the caller called). Only the failure path walks the stack.</summary>
+    private float[] NotOnHost()
+    {
+        string op = "This operation";
+        var frames = new System.Diagnostics.StackTrace(1, false).GetFrames();
+        foreach (var frame in frames)
+        {
+            var m = frame.GetMethod();
+            if (m?.DeclaringType is { } t && t.Assembly == typeof(Tensor).Assembly && m.IsPublic && t.IsPublic)
+            {
+                op = $"{t.Name}.{(m.IsSpecialName && m.Name.StartsWith("op_", StringComparison.Ordinal) ? m.Name[3..] : m.Name)}";
+                break;
+            }
+        }
+        throw new NotSupportedException(
+            $"{op} is not supported on device '{Device}' yet: its backend has no kernel for it, and TfSyncBN does not copy to the host behind your back. " +
+            "Copy the operands to the host with To(Device.Cpu) and run it there, or read the values with ToArray or CopyTo.");
+    }
 
     /// <summary>The dimensions, outermost first. A scalar has none.</summary>
     public IReadOnlyList<int> Shape => Array.AsReadOnly(shape);
@@ -91,7 +108,7 @@ public sealed partial class Tensor : ITensorLike
     internal int[] ShapeArray => shape;
 
     /// <summary>The elements in row-major order, as a read-only span (no copy) of a tensor on the host.</summary>
-    /// <exception cref="InvalidOperationException">The tensor is not on the host: use <see cref="ToArray"/> or <see cref="CopyTo"/>.</exception>
+    /// <exception cref="NotSupportedException">The tensor is not on the host: use <see cref="ToArray"/> or <see cref="CopyTo"/>.</exception>
     public ReadOnlySpan<float> AsSpan() => Data;
 
     /// <summary>A copy of the elements in row-major order (for a tensor on another device, a synchronizing copy to the host).</summary>
@@ -127,12 +144,15 @@ public sealed partial class Tensor : ITensorLike
     /// <param name="values">The elements in row-major order.</param>
     /// <param name="shape">The shape; when omitted, a vector of <c>values.Length</c> elements. One entry may be -1, meaning "whatever the size requires".</param>
     /// <exception cref="ArgumentNullException"><paramref name="values"/> is null.</exception>
+    /// <param name="device">Where the tensor lives (default <c>cpu</c>); for another device the values are uploaded to
+    /// storage of that device's backend.</param>
     /// <exception cref="ArgumentException">The shape has a negative entry or does not hold <c>values.Length</c> elements.</exception>
-    public static Tensor FromArray(float[] values, IReadOnlyList<int>? shape = null)
+    /// <exception cref="InvalidOperationException">No backend is registered for <paramref name="device"/>.</exception>
+    public static Tensor FromArray(float[] values, IReadOnlyList<int>? shape = null, Device device = default)
     {
         ArgumentNullException.ThrowIfNull(values);
         int[] s = shape is null ? [values.Length] : ResolveShape(shape, values.Length, nameof(shape));
-        return new Tensor((float[])values.Clone(), s);
+        return device.IsHost ? new Tensor((float[])values.Clone(), s) : new Tensor(Backends.For(device).Upload(values), s);
     }
 
     /// <summary>Creates a scalar (rank-0) tensor.</summary>

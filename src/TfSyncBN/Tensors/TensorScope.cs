@@ -42,6 +42,7 @@ public sealed class TensorScope : IDisposable
     private readonly TensorScope? outer;
     private readonly Thread owner = Thread.CurrentThread;
     private readonly List<float[]> allocated = [];
+    private List<TensorStorage>? deviceAllocated;
     private bool disposed;
 
     /// <summary>
@@ -49,6 +50,9 @@ public sealed class TensorScope : IDisposable
     /// variable assigned on any thread takes its storage out of the scope that allocated it, whichever thread that is.
     /// </summary>
     private static readonly ConcurrentDictionary<float[], TensorScope> Owners = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The open scope that owns each piece of device storage (<see cref="Track"/>), as <see cref="Owners"/> for host storage.</summary>
+    private static readonly ConcurrentDictionary<TensorStorage, TensorScope> DeviceOwners = new(ReferenceEqualityComparer.Instance);
 
     private TensorScope(TensorScope? outer) => this.outer = outer;
 
@@ -72,7 +76,13 @@ public sealed class TensorScope : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         if (Thread.CurrentThread != owner)
             throw new InvalidOperationException("TensorScope.Keep must be called on the thread that began the scope.");
-        if (tensor.HostArray is not { } data) return tensor; // only host storage is pooled
+        if (tensor.HostArray is not { } data)
+        {
+            var storage = tensor.Storage;
+            if (outer is null) DeviceOwners.TryRemove(KeyValuePair.Create(storage, this));
+            else if (DeviceOwners.TryUpdate(storage, outer, this)) (outer.deviceAllocated ??= []).Add(storage);
+            return tensor;
+        }
         if (outer is null) Owners.TryRemove(KeyValuePair.Create(data, this));
         else if (Owners.TryUpdate(data, outer, this)) outer.allocated.Add(data);
         return tensor;
@@ -97,7 +107,27 @@ public sealed class TensorScope : IDisposable
             if (Owners.TryRemove(KeyValuePair.Create(data, this))) p.Return(data);
         }
         allocated.Clear();
+        if (deviceAllocated is null) return;
+        foreach (var storage in deviceAllocated)
+            if (DeviceOwners.TryRemove(KeyValuePair.Create(storage, this))) storage.ReturnToPool();
+        deviceAllocated = null;
     }
+
+    /// <summary>
+    /// Registers device storage just allocated by a backend with the scope open on the calling thread, if any: that
+    /// scope calls <see cref="TensorStorage.ReturnToPool"/> when it is disposed, unless the storage was kept
+    /// (<see cref="Keep"/>) or taken by a variable (<see cref="Release(TensorStorage)"/>). Without a scope nothing happens.
+    /// </summary>
+    internal static void Track(TensorStorage storage)
+    {
+        var scope = current;
+        if (scope is null || PoolingDisabled) return;
+        DeviceOwners[storage] = scope;
+        (scope.deviceAllocated ??= []).Add(storage);
+    }
+
+    /// <summary>Takes device storage out of the scope that registered it, on any thread: it now belongs to a variable.</summary>
+    internal static void Release(TensorStorage storage) => DeviceOwners.TryRemove(storage, out _);
 
     /// <summary>Storage for a new tensor of <paramref name="length"/> floats (contents unspecified): pooled inside a scope, else from the GC.</summary>
     internal static float[] Allocate(int length)

@@ -190,6 +190,7 @@ public sealed class Variable : ITensorLike
     private static Tensor Own(Tensor value)
     {
         if (value.HostArray is { } data) TensorScope.Release(data);
+        else TensorScope.Release(value.Storage);
         return value;
     }
 

@@ -125,7 +125,7 @@ public abstract class Optimizer : IKerasObject
                 var created = new Variable[names.Count];
                 for (int s = 0; s < created.Length; s++)
                 {
-                    created[s] = NewState(v, Tensor.Zeros(v.Shape), $"{v.Name}_{names[s]}");
+                    created[s] = NewState(v, Tensor.Zeros(v.Shape).To(v.Replicas[0].Device), $"{v.Name}_{names[s]}"); // slots live with their variable
                     stateVariables.Add(created[s]);
                 }
                 slots.Add(v, created);

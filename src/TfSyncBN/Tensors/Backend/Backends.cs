@@ -19,6 +19,9 @@ internal static class Backends
     /// <summary>Removes the backend of <paramref name="device"/>, if any (the CPU's stays).</summary>
     internal static void Unregister(Device device) => Registered.TryRemove(device, out _);
 
+    /// <summary>The backend registered for <paramref name="device"/> (the CPU's for <c>cpu</c>), or null.</summary>
+    internal static IBackend? TryGet(Device device) => device.IsHost ? CpuBackend.Instance : Registered.GetValueOrDefault(device);
+
     /// <summary>The backend of <paramref name="device"/>.</summary>
     /// <exception cref="InvalidOperationException">No backend is registered for the device.</exception>
     internal static IBackend For(Device device) => device.IsHost

@@ -20,6 +20,13 @@ internal abstract class TensorStorage
     /// <summary>Copies every element to <paramref name="destination"/> (a synchronization point for an asynchronous device).</summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="Length"/>.</exception>
     public abstract void CopyTo(Span<float> destination);
+
+    /// <summary>
+    /// Gives the elements back to the device's pool: called once by the <see cref="TensorScope"/> that the storage was
+    /// registered with (<see cref="TensorScope.Track"/>) when it is disposed, unless the storage was kept or taken by a
+    /// variable. The storage must not be read afterwards. Host storage is pooled by the scope itself and ignores this.
+    /// </summary>
+    internal virtual void ReturnToPool() { }
 }
 
 /// <summary>Storage in host memory: a managed <c>float[]</c> of exactly the tensor's size (possibly from a <see cref="TensorScope"/> pool).</summary>
