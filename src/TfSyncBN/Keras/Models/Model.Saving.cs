@@ -34,17 +34,23 @@ public abstract partial class Model
     /// <summary>
     /// Assigns the values saved by <see cref="SaveWeights"/> to <see cref="SavedWeights"/>, in order, on every replica
     /// (<c>model.load_weights</c>). Everything is validated first: on any error no weight changes.
+    /// An HDF5 file (by its signature) is read as a Keras weights file: Keras 2 / tf.keras <c>.h5</c> (weights-only, or
+    /// the <c>model_weights</c> group of a full-model file) by layer name, in each layer's weight order; Keras 3
+    /// <c>.weights.h5</c> by layer path <c>layers/&lt;name&gt;/vars/&lt;i&gt;</c>. Only float32 datasets are accepted.
     /// </summary>
     /// <param name="path">The weights file.</param>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
     /// <exception cref="InvalidOperationException">The model is not built (build it for the saved input shape first).</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is truncated, corrupted (checksum), not a weights file, of an
-    /// unsupported version, or does not match the model's weights in count or shapes (see <see cref="WeightsFile.Load"/>).</exception>
+    /// unsupported version, or does not match the model's weights in count or shapes (see <see cref="WeightsFile.Load"/>);
+    /// for a Keras HDF5 file: unreadable HDF5, a missing layer group or dataset, or a wrong shape or element type (the
+    /// message names the layer and weight).</exception>
     public void LoadWeights(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet: build it (Build(inputShape) or a Call) for the input shape it was saved with, then load the weights.");
-        WeightsFile.Load(path, SavedWeights);
+        if (File.Exists(path) && KerasH5.IsHdf5(path)) KerasH5.LoadWeights(path, this);
+        else WeightsFile.Load(path, SavedWeights);
     }
 }
