@@ -35,3 +35,25 @@ public abstract partial class Model
         return KerasConfig.GetString(root, "class_name") == "Sequential" ? Sequential.FromJson(json) : Functional.FromJson(json);
     }
 }
+
+public abstract partial class Model
+{
+    /// <summary>
+    /// Writes the model's inference graph as an ONNX model (opset 13, float32, batch dimension symbolic) to
+    /// <paramref name="path"/>: Conv2D → Conv, Dense → MatMul + Add, (Sync)BatchNormalization → BatchNormalization with
+    /// the moving statistics, pooling → MaxPool/AveragePool/ReduceMean/ReduceMax, merge layers → Add/Sub/Mul/Max/Min/Concat,
+    /// Flatten/Reshape, Dropout → Identity, activations → Relu/Sigmoid/Tanh/Softmax/Elu/Softplus. The graph takes and
+    /// returns the model's own layout (channels-last data is transposed around channels-first ONNX ops); graph inputs are
+    /// <c>input_0</c>, ..., outputs <c>output_0</c>, ....
+    /// </summary>
+    /// <param name="path">The file; replaced if it exists.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The model is not built.</exception>
+    /// <exception cref="NotSupportedException">A layer, activation or option has no ONNX form (the message names the layer).</exception>
+    public void ExportOnnx(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet: build it before exporting it to ONNX.");
+        OnnxExport.Write(this, path);
+    }
+}
