@@ -8,7 +8,10 @@ public abstract partial class Model
     /// Writes the values of the model's weights to <paramref name="path"/> in the TfSyncBN weights format, atomically
     /// (<c>model.save_weights</c>; format and guarantees in <see cref="WeightsFile"/>), layer by layer in model order and
     /// each layer's <see cref="Layer.Weights"/> in order (see <see cref="SavedWeights"/>). Mirrored weights are saved
-    /// from replica 0's copy.
+    /// from replica 0's copy. By extension: <c>.weights.h5</c> writes Keras 3's HDF5 layout
+    /// (<c>layers/&lt;name&gt;/vars/&lt;i&gt;</c>), <c>.h5</c>/<c>.hdf5</c> Keras 2's (<c>layer_names</c>, per layer
+    /// <c>weight_names</c> and datasets <c>&lt;layer&gt;/&lt;weight&gt;:0</c>), both readable by h5py and by
+    /// <see cref="LoadWeights"/>; any other extension the TfSyncBN format.
     /// </summary>
     /// <param name="path">The file; replaced if it exists.</param>
     /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
@@ -19,7 +22,14 @@ public abstract partial class Model
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!Built) throw new InvalidOperationException($"Model '{Name}' is not built yet, so it has no weights to save: call Build(inputShape), Fit or Call first.");
-        WeightsFile.Save(path, SavedWeights);
+        if (path.EndsWith(".weights.h5", StringComparison.OrdinalIgnoreCase)) KerasH5Writer.WriteAtomically(KerasH5Writer.Keras3(this), path);
+        else if (path.EndsWith(".h5", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".hdf5", StringComparison.OrdinalIgnoreCase))
+        {
+            var file = new PureHDF.H5File();
+            KerasH5Writer.Keras2(file, this);
+            KerasH5Writer.WriteAtomically(file, path);
+        }
+        else WeightsFile.Save(path, SavedWeights);
     }
 
     /// <summary>

@@ -37,11 +37,11 @@ internal static class KerasH5
     /// </summary>
     /// <exception cref="InvalidDataException">The file is not readable HDF5, lacks a group or dataset a layer needs, or a
     /// dataset has the wrong shape or element type (the message names the layer and the weight).</exception>
-    public static void LoadWeights(string path, Model model)
+    public static void LoadWeights(string path, Model model, Func<Stream>? open = null)
     {
         var plan = Guard(path, () =>
         {
-            using var file = H5File.OpenRead(path);
+            using var file = open is null ? H5File.OpenRead(path) : H5File.Open(open(), leaveOpen: false);
             IH5Group root = file;
             if (!root.AttributeExists("layer_names") && root.LinkExists("model_weights")) root = root.Group("model_weights");
             var result = new List<(Variable Variable, float[] Values)>();
