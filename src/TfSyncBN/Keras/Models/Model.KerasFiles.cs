@@ -137,7 +137,7 @@ public abstract partial class Model
 {
     /// <summary>
     /// Writes the model's inference graph as an ONNX model (opset 13, float32, batch dimension symbolic) to
-    /// <paramref name="path"/>: Conv2D → Conv, Dense → MatMul + Add, (Sync)BatchNormalization → BatchNormalization with
+    /// <paramref name="path"/>: Conv2D and DepthwiseConv2D → Conv, Dense → MatMul + Add, (Sync)BatchNormalization → BatchNormalization with
     /// the moving statistics, pooling → MaxPool/AveragePool/ReduceMean/ReduceMax, merge layers → Add/Sub/Mul/Max/Min/Concat,
     /// Flatten/Reshape, Dropout → Identity, activations → Relu/Sigmoid/Tanh/Softmax/Elu/Softplus. The graph takes and
     /// returns the model's own layout (channels-last data is transposed around channels-first ONNX ops); graph inputs are

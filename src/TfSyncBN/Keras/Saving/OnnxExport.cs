@@ -81,11 +81,22 @@ internal sealed class OnnxExport
         {
             case ModelLayer m:
                 return Model(m.Model, ins)[0];
-            case Conv2D conv:
+            case Conv2DBase conv when conv is Conv2D or DepthwiseConv2D:
             {
-                int groups = conv.GetConfig().TryGetValue("groups", out var g) && g is not null ? Convert.ToInt32(g, System.Globalization.CultureInfo.InvariantCulture) : 1;
-                var k = conv.Kernel!; // HWIO -> OIHW
-                var kernel = Const(k.Value.Transpose([3, 2, 0, 1]));
+                var k = conv.Kernel!;
+                int groups;
+                string kernel;
+                if (conv is DepthwiseConv2D)
+                {
+                    // (kh, kw, in, mult) -> [in·mult, 1, kh, kw]: output channel c·mult + m, as Keras orders them.
+                    groups = k.Shape[2];
+                    kernel = Const(k.Value.Transpose([2, 3, 0, 1]).Reshape([k.Shape[2] * k.Shape[3], 1, k.Shape[0], k.Shape[1]]));
+                }
+                else
+                {
+                    groups = conv.GetConfig().TryGetValue("groups", out var g) && g is not null ? Convert.ToInt32(g, System.Globalization.CultureInfo.InvariantCulture) : 1;
+                    kernel = Const(k.Value.Transpose([3, 2, 0, 1])); // HWIO -> OIHW
+                }
                 var inputs = new List<string> { "", kernel };
                 if (conv.Bias is { } b) inputs.Add(Const(b.Value));
                 var y = ChannelsFirst(x, conv.DataFormat, outShape, xin =>
@@ -160,7 +171,7 @@ internal sealed class OnnxExport
                 return new Value(y, outShape);
             }
             default:
-                throw new NotSupportedException($"Layer '{layer.Name}' of class {layer.ClassName} has no ONNX form; supported: Conv2D, Dense, BatchNormalization, SyncBatchNormalization, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Reshape, Dropout, Activation, ReLU, Softmax, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate.");
+                throw new NotSupportedException($"Layer '{layer.Name}' of class {layer.ClassName} has no ONNX form; supported: Conv2D, DepthwiseConv2D, Dense, BatchNormalization, SyncBatchNormalization, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Reshape, Dropout, Activation, ReLU, Softmax, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate.");
         }
     }
 

@@ -72,6 +72,23 @@ public sealed class OnnxExportTests
         Assert.IsTrue(diff <= 1e-4, $"max |diff| = {diff}");
     }
 
+    /// <summary>NHWC depthwise convolution (multiplier 2, strided, same padding) with a Reshape and global max pooling.</summary>
+    [TestMethod]
+    public void DepthwiseSequentialMatchesPredict()
+    {
+        var model = new Sequential(
+        [
+            new DepthwiseConv2D([3, 3], strides: [2, 2], padding: "same", depthMultiplier: 2, activation: "relu"),
+            new GlobalMaxPooling2D(),
+            new Reshape([3, 2]),
+            new Flatten(),
+            new Dense(2),
+        ], inputShape: [7, 7, 3], name: "dw");
+        var x = TestData.Uniform(TestData.NewRandom(9), [3, 7, 7, 3]);
+        var diff = MaxDiff(model, x);
+        Assert.IsTrue(diff <= 1e-4, $"max |diff| = {diff}");
+    }
+
     [TestMethod]
     public void LayerWithoutOnnxFormIsRejected()
     {
