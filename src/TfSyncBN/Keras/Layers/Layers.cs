@@ -33,7 +33,10 @@ public static class Layers
     /// <param name="config">The serialized layer.</param>
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     /// <exception cref="ArgumentException">The class name is missing or unknown (the message lists <see cref="Names"/>), a
-    /// required key is missing, or the config has an unknown key or a value of the wrong type.</exception>
+    /// required key is missing, or the config has an unknown key or a value of the wrong type, or a key that tf.keras 2.x or
+    /// Keras 3 writes with a value that would change the computation (a non-null <c>activity_regularizer</c>, a dtype
+    /// other than float32, <c>groups</c> other than 1, ...; the message names the layer and the key). Such keys with
+    /// neutral values, and Keras 3's <c>module</c>/<c>registered_name</c> envelopes and DTypePolicy objects, are accepted.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A config value is outside the constructor's range (the exception names that parameter).</exception>
     public static Layer Deserialize(IReadOnlyDictionary<string, object?> config)
     {
@@ -42,7 +45,7 @@ public static class Layers
             ? s
             : throw new ArgumentException($"A serialized layer needs a string 'class_name' entry, but config has {(v is null ? "none" : $"'{v}'")}.", nameof(config));
         var entry = LayerRegistry.Instance.Find(className, nameof(config));
-        var inner = KerasConfig.GetDictionary(config, "config") ?? new Dictionary<string, object?>();
+        var inner = KerasCompat.StripEnvelopes(KerasConfig.GetDictionary(config, "config") ?? new Dictionary<string, object?>());
         Layer layer;
         try
         {
@@ -53,13 +56,10 @@ public static class Layers
             throw new ArgumentException($"The config of {entry.ClassName} has a value of the wrong type: {e.Message}", nameof(config), e);
         }
         // Unknown keys are checked against the rebuilt layer's own config: layers with required arguments have no
-        // default instance to compare with.
-        var known = layer.GetConfig();
-        foreach (var key in inner.Keys)
-        {
-            if (!known.ContainsKey(key) && Array.IndexOf(IgnoredKeys, key) < 0 && !(LegacyKeys.TryGetValue(entry.ClassName, out var legacy) && legacy.Contains(key)))
-                throw new ArgumentException($"The config of {entry.ClassName} has an unknown key '{key}'; accepted keys: {string.Join(", ", known.Keys)}.", nameof(config));
-        }
+        // default instance to compare with. Keys that tf.keras 2.x or Keras 3 write are accepted where their value leaves
+        // the computation unchanged (KerasCompat).
+        var alsoAccepted = LegacyKeys.TryGetValue(entry.ClassName, out var legacy) ? IgnoredKeys.Concat(legacy).ToArray() : IgnoredKeys;
+        KerasCompat.CheckExtraKeys(entry.ClassName, inner, layer.GetConfig(), alsoAccepted, nameof(config));
         return layer;
     }
 }
