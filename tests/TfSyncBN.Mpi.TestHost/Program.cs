@@ -31,7 +31,7 @@ static int Plan(string batchSizes)
 {
     using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
     using var strategy = new MultiWorkerMirroredStrategy(communicator);
-    int batch = int.Parse(batchSizes.Split(',')[strategy.WorkerIndex], CultureInfo.InvariantCulture);
+    int batch = ForWorker(batchSizes, strategy.WorkerIndex);
     Sequential model;
     using (strategy.Scope())
     {
@@ -50,7 +50,7 @@ static int DenseUnits(string unitsByRank)
 {
     using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
     using var strategy = new MultiWorkerMirroredStrategy(communicator);
-    int units = int.Parse(unitsByRank.Split(',')[strategy.WorkerIndex], CultureInfo.InvariantCulture);
+    int units = ForWorker(unitsByRank, strategy.WorkerIndex);
     Sequential model;
     using (strategy.Scope())
     {
@@ -69,11 +69,14 @@ static int AllReduceLengths(string lengthsByRank)
 {
     using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
     using var strategy = new MultiWorkerMirroredStrategy(communicator);
-    int length = int.Parse(lengthsByRank.Split(',')[strategy.WorkerIndex], CultureInfo.InvariantCulture);
+    int length = ForWorker(lengthsByRank, strategy.WorkerIndex);
     var sum = strategy.Run(ctx => ctx.AllReduce(ReduceOp.Sum, Tensor.FromFunction([length], i => i))).Values[0].ToArray();
     Console.WriteLine($"worker {strategy.WorkerIndex} all-reduce finished: {string.Join(",", sum.Take(3).Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
     return 0;
 }
+
+// This worker's entry of a comma-separated list of integers by rank.
+static int ForWorker(string byRank, int worker) => int.Parse(byRank.Split(',')[worker], CultureInfo.InvariantCulture);
 
 static int Usage()
 {
