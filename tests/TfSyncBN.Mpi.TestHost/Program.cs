@@ -21,19 +21,26 @@ using TfSyncBN.Tensors;
 return args.Length > 0 && args[0] == "syncbn" ? SyncBn(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args[3])
     : args.Length > 0 && args[0] == "fit" ? Fit(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), args.Length > 3 && args[3] == "functional")
     : args.Length > 0 && args[0] == "fault" ? Fault(args[1], double.Parse(args[2], CultureInfo.InvariantCulture))
-    : args.Length > 0 && args[0] == "plan" ? Plan(args[1])
+    : args.Length > 0 && args[0] == "plan" ? FitPerWorker(args[1], null)
+    : args.Length > 0 && args[0] == "dense" ? FitPerWorker("128,128", args[1])
+    : args.Length > 0 && args[0] == "allreduce" ? AllReduceLengths(args[1])
     : Usage();
 
 // plan <batch sizes by rank, comma separated>: every worker calls Fit on the same 384 samples with its own batch size.
-static int Plan(string batchSizes)
+// dense <units by rank, comma separated>: every worker builds a Dense of its own width in the scope, then Dense(2), and
+//     calls Fit on those samples with batch 128.
+static int FitPerWorker(string batchSizes, string? unitsByRank)
 {
     using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
     using var strategy = new MultiWorkerMirroredStrategy(communicator);
-    int batch = int.Parse(batchSizes.Split(',')[strategy.WorkerIndex], CultureInfo.InvariantCulture);
+    int batch = ForWorker(batchSizes, strategy.WorkerIndex);
     Sequential model;
     using (strategy.Scope())
     {
-        model = new Sequential([new Dense(2, kernelInitializer: Initializers.Constant(0.1f))], [3]);
+        Layer[] layers = unitsByRank is null
+            ? [new Dense(2, kernelInitializer: Initializers.Constant(0.1f))]
+            : [new Dense(ForWorker(unitsByRank, strategy.WorkerIndex), kernelInitializer: Initializers.Constant(0.1f)), new Dense(2)];
+        model = new Sequential(layers, [3]);
         model.Compile(new SGD(0.01f), new MeanSquaredError());
     }
     var x = Tensor.FromFunction([384, 3], i => i % 7 * 0.1f);
@@ -42,6 +49,20 @@ static int Plan(string batchSizes)
     Console.WriteLine($"worker {strategy.WorkerIndex} fit finished");
     return 0;
 }
+
+// allreduce <lengths by rank, comma separated>: every worker all-reduces a vector of its own length inside Run.
+static int AllReduceLengths(string lengthsByRank)
+{
+    using var communicator = MpiCommunicator.Initialize(collectiveTimeout: TimeSpan.FromSeconds(60));
+    using var strategy = new MultiWorkerMirroredStrategy(communicator);
+    int length = ForWorker(lengthsByRank, strategy.WorkerIndex);
+    var sum = strategy.Run(ctx => ctx.AllReduce(ReduceOp.Sum, Tensor.FromFunction([length], i => i))).Values[0].ToArray();
+    Console.WriteLine($"worker {strategy.WorkerIndex} all-reduce finished: {string.Join(",", sum.Take(3).Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
+    return 0;
+}
+
+// This worker's entry of a comma-separated list of integers by rank.
+static int ForWorker(string byRank, int worker) => int.Parse(byRank.Split(',')[worker], CultureInfo.InvariantCulture);
 
 static int Usage()
 {

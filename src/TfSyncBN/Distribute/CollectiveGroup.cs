@@ -78,6 +78,7 @@ internal sealed class CollectiveGroup
 
     private readonly int size;
     private readonly ICrossWorkerCommunicator? crossWorkers;
+    private readonly CrossWorkerSignatures? signatures;
     private readonly int globalSize;
     private readonly TimeSpan timeout;
     private readonly object gate = new();
@@ -99,10 +100,12 @@ internal sealed class CollectiveGroup
     /// <param name="size">The number of replicas.</param>
     /// <param name="timeout">How long a replica waits for the others; <see cref="Timeout.InfiniteTimeSpan"/> for ever.</param>
     /// <param name="crossWorkers">The other processes' groups, reached once per collective after the local reduction; null for one process.</param>
-    public CollectiveGroup(int size, TimeSpan timeout, ICrossWorkerCommunicator? crossWorkers = null)
+    /// <param name="signatures">Checks each new collective signature across the workers before its first cross-worker sum; null for no check.</param>
+    public CollectiveGroup(int size, TimeSpan timeout, ICrossWorkerCommunicator? crossWorkers = null, CrossWorkerSignatures? signatures = null)
     {
         this.size = size;
         this.crossWorkers = crossWorkers;
+        this.signatures = signatures;
         globalSize = size * (crossWorkers?.Size ?? 1);
         this.timeout = timeout;
         posted = new Array?[size];
@@ -194,7 +197,7 @@ internal sealed class CollectiveGroup
             ? Arrive(replica, call, buffer, Mode.ReduceInline, (inputs, shared) =>
             {
                 ReduceRange(inputs, (T[])shared, 0, length, op);
-                CrossWorkerStage((T[])shared, length, op);
+                CrossWorkerStage(call, (T[])shared, length, op);
             })
             : Arrive(replica, call, buffer, Mode.ReduceChunked, null);
         if (globalSize == 1) return; // the sum of one buffer is itself, and so is its mean (x / 1 == x)
@@ -205,7 +208,7 @@ internal sealed class CollectiveGroup
             var (start, end) = Chunk(length, replica);
             ReduceRange(snapshot!, shared, start, end - start, op);
             Arrive(replica, call, null, Mode.Barrier,
-                crossWorkers is null ? null : (_, _) => CrossWorkerStage(shared, length, op));
+                crossWorkers is null ? null : (_, _) => CrossWorkerStage(call, shared, length, op));
         }
         shared.AsSpan(0, length).CopyTo(buffer);
     }
@@ -225,7 +228,7 @@ internal sealed class CollectiveGroup
         }
         try
         {
-            CrossWorkerStage(buffer, length, op);
+            CrossWorkerStage(call, buffer, length, op);
         }
         catch (Exception e)
         {
@@ -253,14 +256,16 @@ internal sealed class CollectiveGroup
 
     /// <summary>
     /// The cross-process stage, run by one replica while the others wait: sums the local result over the workers in
-    /// rank order, then divides by the global replica count for a mean. Nothing without a communicator.
+    /// rank order, then divides by the global replica count for a mean. Nothing without a communicator. A signature
+    /// met for the first time is first checked across the workers.
     /// </summary>
-    private void CrossWorkerStage<T>(T[] shared, int length, ReduceOp op)
+    private void CrossWorkerStage<T>(CollectiveCall call, T[] shared, int length, ReduceOp op)
         where T : unmanaged, INumber<T>
     {
         if (crossWorkers is null) return;
         if (crossWorkers.Size > 1)
         {
+            signatures?.Verify(call.Kind, typeof(T), length, call.Detail);
             if (shared is float[] f) crossWorkers.AllReduceSum(f, length);
             else if (shared is double[] d) crossWorkers.AllReduceSum(d, length);
             else throw new NotSupportedException($"Cross-worker collectives support float32 and float64 buffers, not {typeof(T).Name}.");

@@ -155,6 +155,74 @@ public sealed class MultiWorkerMirroredStrategyTests
         for (int r = 0; r < 3; r++) CollectionAssert.AreEqual(results[0].Item2[r], results[0].Item1[r]);
     });
 
+    [TestMethod]
+    public void DenseLayersOfDifferentSizes_ThrowAMismatchOnEveryWorker_NamingBothShapes() => Bounded.Run(() =>
+    {
+        int[] units = [32, 48];
+        var errors = InMemoryWorkers.Run(2, comm => Bounded.Catch(() =>
+        {
+            using var strategy = new MultiWorkerMirroredStrategy(comm);
+            using (strategy.Scope()) _ = new global::TfSyncBN.Keras.Sequential([new global::TfSyncBN.Keras.Dense(units[comm.Rank])], [3]);
+        }));
+        foreach (var e in errors)
+        {
+            Assert.IsInstanceOfType<CollectiveMismatchException>(e);
+            StringAssert.Contains(e!.Message, "worker 0: initial value of a variable created in Scope(float32[96], [3, 32])");
+            StringAssert.Contains(e.Message, "worker 1: initial value of a variable created in Scope(float32[144], [3, 48])");
+        }
+    });
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(2)]
+    public void CollectivesOfDifferentSizesInRun_ThrowAMismatchOnEveryWorker_NamingBothShapes(int localReplicas) => Bounded.Run(() =>
+    {
+        var results = InMemoryWorkers.Run(2, comm =>
+        {
+            using var strategy = new MultiWorkerMirroredStrategy(comm, localReplicas);
+            int length = comm.Rank == 0 ? 32 : 48;
+            var error = Bounded.Catch(() => strategy.Run(ctx => ctx.AllReduce(ReduceOp.Sum, Tensor.FromFunction([length], i => i))));
+            return (error, comm.Aborts.ToArray());
+        });
+        foreach (var (error, aborts) in results)
+        {
+            Assert.IsNotNull(error);
+            Assert.AreEqual(1, aborts.Length, "the worker ends the job");
+            foreach (var text in new[] { error.ToString(), aborts[0] })
+            {
+                StringAssert.Contains(text, "CollectiveMismatchException");
+                StringAssert.Contains(text, "worker 0: AllReduce(float32[32], [32])");
+                StringAssert.Contains(text, "worker 1: AllReduce(float32[48], [48])");
+            }
+        }
+    });
+
+    [TestMethod]
+    public void Signatures_AreExchangedOnlyTheFirstTimeEachIsMet_AndTheSumsStayExact() => Bounded.Run(() =>
+    {
+        var results = InMemoryWorkers.Run(2, comm =>
+        {
+            using var strategy = new MultiWorkerMirroredStrategy(comm, 2);
+            var exchanges = new List<int>();
+            var sums = new List<float[]>();
+            foreach (int length in new[] { 5, 5, 5, 5, 7, 5, 7 })
+            {
+                sums.Add(strategy.Run(ctx => ctx.AllReduce(ReduceOp.Sum, Tensor.FromFunction([length], i => ctx.ReplicaId + 10f * i)).ToArray()).Values[0]);
+                exchanges.Add(strategy.SignatureExchanges);
+            }
+            return (exchanges, sums);
+        });
+        foreach (var (exchanges, sums) in results)
+        {
+            CollectionAssert.AreEqual(new[] { 1, 1, 1, 1, 2, 2, 2 }, exchanges, "one exchange per new signature, none on repeats");
+            foreach (var sum in sums)
+            {
+                // replicas 0..3: sum_r (r + 10 i) = 6 + 40 i
+                CollectionAssert.AreEqual(Enumerable.Range(0, sum.Length).Select(i => 6f + 40f * i).ToArray(), sum);
+            }
+        }
+    });
+
     /// <summary>W workers on W threads, joined by an in-memory communicator.</summary>
     private sealed class InMemoryWorkers : ICrossWorkerCommunicator
     {
