@@ -76,11 +76,13 @@ Console.WriteLine($"Time per epoch: {string.Join(", ", timer.Seconds.Select(s =>
 Console.WriteLine($"Best val_accuracy {checkpoint.Best:P2}, weights in {bestPath}");
 Console.WriteLine($"Training curves: {TrainingCurves.SavePng(history, Path.ChangeExtension(options.SavePath, ".curves.png"))}");
 
-// Save the architecture and the final weights, rebuild from the files, and compare predictions bit for bit.
+// Save the architecture and the final weights, rebuild from the files, and compare predictions bit for bit. The rebuilt
+// model runs on the same replicas: with OpenBLAS, a matrix product's bits may depend on how the batch is split.
 var jsonPath = Path.ChangeExtension(options.SavePath, ".json");
 File.WriteAllText(jsonPath, model.ToJson(indented: true));
 model.SaveWeights(options.SavePath);
-var restored = Sequential.FromJson(File.ReadAllText(jsonPath));
+Sequential restored;
+using (strategy.Scope()) restored = Sequential.FromJson(File.ReadAllText(jsonPath));
 restored.LoadWeights(options.SavePath);
 var sample = Slice(testX, Math.Min(256, testX.Shape[0]));
 var expected = model.Predict(sample, batchSize: 256).ToArray();
