@@ -9,7 +9,7 @@ namespace TfSyncBN.Keras;
 /// <c>max(x, 0) − x·y + log(1 + exp(−|x|))</c>. The per-example loss is the mean of the element losses over the last axis
 /// (a rank-1 input is one element per example).
 /// </summary>
-public sealed class BinaryCrossentropy : Loss
+public sealed class BinaryCrossentropy : SmoothedCrossentropy
 {
     /// <summary>Creates the loss.</summary>
     /// <param name="fromLogits">Whether predictions are logits (default false: probabilities in [0, 1]).</param>
@@ -17,19 +17,9 @@ public sealed class BinaryCrossentropy : Loss
     /// <param name="name">The name; <c>binary_crossentropy</c> when null.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is outside [0, 1].</exception>
     public BinaryCrossentropy(bool fromLogits = false, float labelSmoothing = 0f, string? name = null)
-        : base(name ?? "binary_crossentropy")
+        : base(fromLogits, labelSmoothing, name ?? "binary_crossentropy")
     {
-        if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
-            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "labelSmoothing must be in [0, 1].");
-        FromLogits = fromLogits;
-        LabelSmoothing = labelSmoothing;
     }
-
-    /// <summary>Whether predictions are logits.</summary>
-    public bool FromLogits { get; }
-
-    /// <summary>The label smoothing ls.</summary>
-    public float LabelSmoothing { get; }
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">The labels' shape differs from the predictions', or the predictions are a scalar.</exception>
@@ -37,10 +27,7 @@ public sealed class BinaryCrossentropy : Loss
     {
         if (yPred.Rank == 0)
             throw new ArgumentException("Predictions need a batch axis (axis 0), but are a scalar.", nameof(yPred));
-        if (!Tensor.SameShape(yTrue.ShapeArray, yPred.ShapeArray))
-            throw new ArgumentException($"Labels must have the predictions' shape {Tensor.ShapeString(yPred.ShapeArray)}, but have shape {Tensor.ShapeString(yTrue.ShapeArray)}.", nameof(yTrue));
-        var y = yTrue;
-        if (LabelSmoothing > 0) y = y * (1f - LabelSmoothing) + 0.5f * LabelSmoothing;
+        var y = SmoothedLabels(yTrue, yPred, classes: 2);
         Tensor elements;
         if (FromLogits)
         {
@@ -54,14 +41,7 @@ public sealed class BinaryCrossentropy : Loss
         return yPred.Rank == 1 ? elements : elements.Mean([-1]);
     }
 
-    /// <summary>The Keras config: the base keys, <c>from_logits</c> and <c>label_smoothing</c>.</summary>
-    public override IReadOnlyDictionary<string, object?> GetConfig() => new Dictionary<string, object?>(base.GetConfig())
-    {
-        ["from_logits"] = FromLogits,
-        ["label_smoothing"] = KerasConfig.Number(LabelSmoothing),
-    };
-
-    /// <summary>Rebuilds the loss from <see cref="GetConfig"/> output; missing keys take Keras' defaults.</summary>
+    /// <summary>Rebuilds the loss from <see cref="SmoothedCrossentropy.GetConfig"/> output; missing keys take Keras' defaults.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="config"/> is null.</exception>
     public static BinaryCrossentropy FromConfig(IReadOnlyDictionary<string, object?> config)
     {

@@ -13,7 +13,7 @@ namespace TfSyncBN.Keras;
 /// <para>from probabilities: <c>loss = −Σ y·log(clip(p/Σp, 1e-7, 1 − 1e-7))</c> (Keras 3's formula).</para>
 /// <para>Example (Keras docs): y [[0, 1, 0], [0, 0, 1]], p [[0.05, 0.95, 0], [0.1, 0.8, 0.1]] → 1.177 (mean).</para>
 /// </remarks>
-public sealed class CategoricalCrossentropy : Loss
+public sealed class CategoricalCrossentropy : SmoothedCrossentropy
 {
     /// <summary>Creates the loss.</summary>
     /// <param name="fromLogits">Whether predictions are logits (true) or probabilities (false, Keras' default).</param>
@@ -21,19 +21,9 @@ public sealed class CategoricalCrossentropy : Loss
     /// <param name="name">The name; <c>categorical_crossentropy</c> when null.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="labelSmoothing"/> is outside [0, 1].</exception>
     public CategoricalCrossentropy(bool fromLogits = false, float labelSmoothing = 0f, string? name = null)
-        : base(name ?? "categorical_crossentropy")
+        : base(fromLogits, labelSmoothing, name ?? "categorical_crossentropy")
     {
-        if (!(labelSmoothing >= 0 && labelSmoothing <= 1))
-            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "labelSmoothing must be in [0, 1].");
-        FromLogits = fromLogits;
-        LabelSmoothing = labelSmoothing;
     }
-
-    /// <summary>Whether predictions are logits.</summary>
-    public bool FromLogits { get; }
-
-    /// <summary>The label smoothing factor.</summary>
-    public float LabelSmoothing { get; }
 
     /// <summary>Per-example losses of shape <c>yPred.Shape[..^1]</c>.</summary>
     /// <exception cref="ArgumentException">The shapes differ, or the predictions have no class axis.</exception>
@@ -41,21 +31,11 @@ public sealed class CategoricalCrossentropy : Loss
     {
         if (yPred.Rank == 0 || yPred.ShapeArray[^1] == 0)
             throw new ArgumentException($"Predictions need a non-empty class axis (the last), but have shape {Tensor.ShapeString(yPred.ShapeArray)}.", nameof(yPred));
-        if (!Tensor.SameShape(yTrue.ShapeArray, yPred.ShapeArray))
-            throw new ArgumentException($"Labels must have the predictions' shape {Tensor.ShapeString(yPred.ShapeArray)}, but have shape {Tensor.ShapeString(yTrue.ShapeArray)}.", nameof(yTrue));
-        var y = yTrue;
-        if (LabelSmoothing > 0) y = y * (1f - LabelSmoothing) + LabelSmoothing / yPred.ShapeArray[^1];
+        var y = SmoothedLabels(yTrue, yPred, yPred.ShapeArray[^1]);
         return FromLogits ? SoftmaxCrossEntropy.Dense(y, yPred) : CrossEntropyOfProbabilities(y, yPred);
     }
 
-    /// <inheritdoc/>
-    public override IReadOnlyDictionary<string, object?> GetConfig() => new Dictionary<string, object?>(base.GetConfig())
-    {
-        ["from_logits"] = FromLogits,
-        ["label_smoothing"] = KerasConfig.Number(LabelSmoothing),
-    };
-
-    /// <summary>Rebuilds the loss from <see cref="GetConfig"/> output (missing keys take their defaults).</summary>
+    /// <summary>Rebuilds the loss from <see cref="SmoothedCrossentropy.GetConfig"/> output (missing keys take their defaults).</summary>
     /// <exception cref="ArgumentException">A value has the wrong type.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The label smoothing is outside [0, 1].</exception>
     public static CategoricalCrossentropy FromConfig(IReadOnlyDictionary<string, object?> config)
