@@ -57,6 +57,7 @@ public class BatchNormalization : Layer
     private int[]? axis;
     private int[] paramShape = [];
     private readonly int[][]? processGroups;
+    private readonly AffineOptions affine;
     private Variable? gamma, beta, movingMean, movingVariance, numBatchesTracked;
     private GroupCache? groupCache;
 
@@ -151,16 +152,9 @@ public class BatchNormalization : Layer
             throw new ArgumentException("axis cannot include the batch axis 0: the batch is what is normalized over (and split across replicas).", nameof(axis));
         Momentum = momentum;
         Epsilon = epsilon;
-        Center = center;
-        Scale = scale;
-        BetaInitializer = betaInitializer ?? Initializers.Zeros();
-        GammaInitializer = gammaInitializer ?? Initializers.Ones();
+        affine = AffineOptions.Create(center, scale, betaInitializer, gammaInitializer, betaRegularizer, gammaRegularizer, betaConstraint, gammaConstraint);
         MovingMeanInitializer = movingMeanInitializer ?? Initializers.Zeros();
         MovingVarianceInitializer = movingVarianceInitializer ?? Initializers.Ones();
-        BetaRegularizer = betaRegularizer;
-        GammaRegularizer = gammaRegularizer;
-        BetaConstraint = betaConstraint;
-        GammaConstraint = gammaConstraint;
         Synchronized = synchronized;
     }
 
@@ -181,10 +175,10 @@ public class BatchNormalization : Layer
     public float Epsilon { get; }
 
     /// <summary>Whether β is added.</summary>
-    public bool Center { get; }
+    public bool Center => affine.Center;
 
     /// <summary>Whether γ multiplies.</summary>
-    public bool Scale { get; }
+    public bool Scale => affine.Scale;
 
     /// <summary>Whether statistics are global across the replicas of the running strategy.</summary>
     public bool Synchronized { get; }
@@ -208,10 +202,10 @@ public class BatchNormalization : Layer
     public string? DataFormat { get; }
 
     /// <summary>Initializer of β.</summary>
-    public IInitializer BetaInitializer { get; }
+    public IInitializer BetaInitializer => affine.BetaInitializer;
 
     /// <summary>Initializer of γ.</summary>
-    public IInitializer GammaInitializer { get; }
+    public IInitializer GammaInitializer => affine.GammaInitializer;
 
     /// <summary>Initializer of the moving mean.</summary>
     public IInitializer MovingMeanInitializer { get; }
@@ -220,16 +214,16 @@ public class BatchNormalization : Layer
     public IInitializer MovingVarianceInitializer { get; }
 
     /// <summary>Penalty on β, or null.</summary>
-    public IRegularizer? BetaRegularizer { get; }
+    public IRegularizer? BetaRegularizer => affine.BetaRegularizer;
 
     /// <summary>Penalty on γ, or null.</summary>
-    public IRegularizer? GammaRegularizer { get; }
+    public IRegularizer? GammaRegularizer => affine.GammaRegularizer;
 
     /// <summary>Projection of β after updates, or null.</summary>
-    public IConstraint? BetaConstraint { get; }
+    public IConstraint? BetaConstraint => affine.BetaConstraint;
 
     /// <summary>Projection of γ after updates, or null.</summary>
-    public IConstraint? GammaConstraint { get; }
+    public IConstraint? GammaConstraint => affine.GammaConstraint;
 
     /// <summary>γ, or null when <see cref="Scale"/> is false or before the layer is built.</summary>
     public Variable? Gamma => gamma;
@@ -488,18 +482,10 @@ public class BatchNormalization : Layer
             ["axis"] = Axis.ToArray(),
             ["momentum"] = KerasConfig.Number(Momentum),
             ["epsilon"] = KerasConfig.Number(Epsilon),
-            ["center"] = Center,
-            ["scale"] = Scale,
-            ["beta_initializer"] = KerasConfig.Serialize(BetaInitializer),
-            ["gamma_initializer"] = KerasConfig.Serialize(GammaInitializer),
-            ["moving_mean_initializer"] = KerasConfig.Serialize(MovingMeanInitializer),
-            ["moving_variance_initializer"] = KerasConfig.Serialize(MovingVarianceInitializer),
-            ["beta_regularizer"] = KerasConfig.Serialize(BetaRegularizer),
-            ["gamma_regularizer"] = KerasConfig.Serialize(GammaRegularizer),
-            ["beta_constraint"] = KerasConfig.Serialize(BetaConstraint),
-            ["gamma_constraint"] = KerasConfig.Serialize(GammaConstraint),
-            ["synchronized"] = Synchronized,
         };
+        affine.AddConfig(config, afterInitializers: [("moving_mean_initializer", KerasConfig.Serialize(MovingMeanInitializer)),
+            ("moving_variance_initializer", KerasConfig.Serialize(MovingVarianceInitializer))]);
+        config["synchronized"] = Synchronized;
         // Options beyond Keras' appear only when set, so a plain layer's config stays one that Keras itself accepts
         // (as tf.keras writes the renorm keys only when renorm is on).
         if (processGroups is not null) config["process_groups"] = processGroups.Select(g => g.ToArray()).ToArray();
@@ -562,15 +548,13 @@ public class BatchNormalization : Layer
 
     private protected static ConfigArgs ReadConfig(IReadOnlyDictionary<string, object?> c)
     {
-        IInitializer? Init(string key) => KerasConfig.GetDictionary(c, key) is { } d ? Initializers.FromConfig(d) : null;
-        IRegularizer? Reg(string key) => KerasConfig.GetDictionary(c, key) is { } d ? Regularizers.FromConfig(d) : null;
-        IConstraint? Con(string key) => KerasConfig.GetDictionary(c, key) is { } d ? Constraints.FromConfig(d) : null;
+        var f = AffineOptions.FromConfig(c);
         // A data format determines the axis, so the (resolved) axis it was saved with is not passed back as well.
         string? dataFormat = KerasConfig.GetString(c, "data_format");
         return new ConfigArgs(dataFormat is null ? KerasConfig.GetInts(c, "axis") : null, KerasConfig.GetFloat(c, "momentum", 0.99f), KerasConfig.GetFloat(c, "epsilon", 1e-3f),
-            KerasConfig.GetBool(c, "center", true), KerasConfig.GetBool(c, "scale", true),
-            Init("beta_initializer"), Init("gamma_initializer"), Init("moving_mean_initializer"), Init("moving_variance_initializer"),
-            Reg("beta_regularizer"), Reg("gamma_regularizer"), Con("beta_constraint"), Con("gamma_constraint"),
+            f.Center, f.Scale, f.BetaInitializer, f.GammaInitializer,
+            LayerConfig.Initializer(c, "moving_mean_initializer"), LayerConfig.Initializer(c, "moving_variance_initializer"),
+            f.BetaRegularizer, f.GammaRegularizer, f.BetaConstraint, f.GammaConstraint,
             KerasConfig.GetString(c, "name"), KerasConfig.GetBool(c, "trainable", true),
             ParseGroups(c), GetNullableBool(c, "use_batch_statistics"), KerasConfig.GetBool(c, "track_running_stats", true),
             KerasConfig.GetBool(c, "unbiased_moving_variance", false), ParseConvention(KerasConfig.GetString(c, "momentum_convention")),

@@ -15,6 +15,7 @@ public sealed class LayerNormalization : Layer
     private readonly int[] axis;
     private int[]? resolved, paramShape, broadcastShape;
     private Variable? gamma, beta;
+    private readonly AffineOptions affine;
 
     /// <summary>Creates the layer; γ and β are created on the first call.</summary>
     /// <param name="axis">The axes to normalize over (negative counts from the end); [-1] when null. The batch axis 0 cannot be one.</param>
@@ -43,14 +44,7 @@ public sealed class LayerNormalization : Layer
             throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "epsilon must be a finite number > 0.");
         this.axis = [.. a];
         Epsilon = epsilon;
-        Center = center;
-        Scale = scale;
-        BetaInitializer = betaInitializer ?? Initializers.Zeros();
-        GammaInitializer = gammaInitializer ?? Initializers.Ones();
-        BetaRegularizer = betaRegularizer;
-        GammaRegularizer = gammaRegularizer;
-        BetaConstraint = betaConstraint;
-        GammaConstraint = gammaConstraint;
+        affine = AffineOptions.Create(center, scale, betaInitializer, gammaInitializer, betaRegularizer, gammaRegularizer, betaConstraint, gammaConstraint);
     }
 
     /// <summary>The normalized axes, as given.</summary>
@@ -60,28 +54,28 @@ public sealed class LayerNormalization : Layer
     public float Epsilon { get; }
 
     /// <summary>Whether β is added.</summary>
-    public bool Center { get; }
+    public bool Center => affine.Center;
 
     /// <summary>Whether γ multiplies.</summary>
-    public bool Scale { get; }
+    public bool Scale => affine.Scale;
 
     /// <summary>Initializer of β.</summary>
-    public IInitializer BetaInitializer { get; }
+    public IInitializer BetaInitializer => affine.BetaInitializer;
 
     /// <summary>Initializer of γ.</summary>
-    public IInitializer GammaInitializer { get; }
+    public IInitializer GammaInitializer => affine.GammaInitializer;
 
     /// <summary>Penalty on β, or null.</summary>
-    public IRegularizer? BetaRegularizer { get; }
+    public IRegularizer? BetaRegularizer => affine.BetaRegularizer;
 
     /// <summary>Penalty on γ, or null.</summary>
-    public IRegularizer? GammaRegularizer { get; }
+    public IRegularizer? GammaRegularizer => affine.GammaRegularizer;
 
     /// <summary>Projection of β, or null.</summary>
-    public IConstraint? BetaConstraint { get; }
+    public IConstraint? BetaConstraint => affine.BetaConstraint;
 
     /// <summary>Projection of γ, or null.</summary>
-    public IConstraint? GammaConstraint { get; }
+    public IConstraint? GammaConstraint => affine.GammaConstraint;
 
     /// <summary>γ (shape of the normalized axes), or null when <see cref="Scale"/> is false or before the layer is built.</summary>
     public Variable? Gamma => gamma;
@@ -118,11 +112,12 @@ public sealed class LayerNormalization : Layer
     /// The Keras config: <c>name, trainable, dtype, axis</c> (a list), <c>epsilon, center, scale, rms_scaling</c> (always
     /// false), the initializers, regularizers and constraints of β and γ.
     /// </summary>
-    public override IReadOnlyDictionary<string, object?> GetConfig() => LayerConfig.With(base.GetConfig(),
-        ("axis", axis.ToArray()), ("epsilon", KerasConfig.Number(Epsilon)), ("center", Center), ("scale", Scale), ("rms_scaling", false),
-        ("beta_initializer", KerasConfig.Serialize(BetaInitializer)), ("gamma_initializer", KerasConfig.Serialize(GammaInitializer)),
-        ("beta_regularizer", KerasConfig.Serialize(BetaRegularizer)), ("gamma_regularizer", KerasConfig.Serialize(GammaRegularizer)),
-        ("beta_constraint", KerasConfig.Serialize(BetaConstraint)), ("gamma_constraint", KerasConfig.Serialize(GammaConstraint)));
+    public override IReadOnlyDictionary<string, object?> GetConfig()
+    {
+        var config = LayerConfig.With(base.GetConfig(), ("axis", axis.ToArray()), ("epsilon", KerasConfig.Number(Epsilon)));
+        affine.AddConfig(config, afterScale: [("rms_scaling", false)]);
+        return config;
+    }
 
     /// <summary>Rebuilds a layer from <see cref="GetConfig"/> output; <c>axis</c> may be an int or a list.</summary>
     /// <exception cref="ArgumentException">A value has the wrong type or is not accepted, or <c>rms_scaling</c> is true (not implemented).</exception>
@@ -132,11 +127,9 @@ public sealed class LayerNormalization : Layer
         ArgumentNullException.ThrowIfNull(config);
         if (KerasConfig.GetBool(config, "rms_scaling", false))
             throw new ArgumentException("LayerNormalization implements rms_scaling = false only.", nameof(config));
+        var a = AffineOptions.FromConfig(config);
         return new LayerNormalization(KerasConfig.GetInts(config, "axis"), KerasConfig.GetFloat(config, "epsilon", 1e-3f),
-            KerasConfig.GetBool(config, "center", true), KerasConfig.GetBool(config, "scale", true),
-            LayerConfig.Initializer(config, "beta_initializer"), LayerConfig.Initializer(config, "gamma_initializer"),
-            LayerConfig.Regularizer(config, "beta_regularizer"), LayerConfig.Regularizer(config, "gamma_regularizer"),
-            LayerConfig.Constraint(config, "beta_constraint"), LayerConfig.Constraint(config, "gamma_constraint"),
+            a.Center, a.Scale, a.BetaInitializer, a.GammaInitializer, a.BetaRegularizer, a.GammaRegularizer, a.BetaConstraint, a.GammaConstraint,
             LayerConfig.Name(config), LayerConfig.Trainable(config));
     }
 }
