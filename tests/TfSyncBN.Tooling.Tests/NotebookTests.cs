@@ -8,6 +8,9 @@ namespace TfSyncBN.Tooling.Tests;
 /// loading TfSyncBN from the local package feed artifacts/packages as a user would; F# with dotnet fsi), and the
 /// committed outputs are the ones the runner produces, compared by <see cref="OutputComparison"/> (regenerate them with
 /// <c>dotnet run --project tools/TfSyncBN.NotebookRunner -c Release -- --pack --write</c>).
+/// The tests leave nothing behind: the package they pack is removed from the feed afterwards, and the kernel restores
+/// it into a package folder of their own (the machine's NuGet cache serves the other packages read-only, as a fallback
+/// folder), which is deleted afterwards; the tests assert that the machine's NuGet cache did not receive it.
 /// </summary>
 [TestClass]
 public sealed class NotebookTests
@@ -16,13 +19,47 @@ public sealed class NotebookTests
 
     private static string Feed => Path.Combine(Repo.Root, "artifacts", "packages");
 
+    /// <summary>The version packed for this test run.</summary>
+    private static string version = "";
+
+    /// <summary>The package folder the kernel restores into (NUGET_PACKAGES of the runner process).</summary>
+    private static Repo.TempDirectory? packages;
+
+    /// <summary>The runner's environment: its own package folder, with the machine's NuGet cache as a read-only fallback.</summary>
+    private static Dictionary<string, string> RunnerEnvironment() => new()
+    {
+        ["NUGET_PACKAGES"] = packages!.Path,
+        ["NUGET_FALLBACK_PACKAGES"] = Repo.GlobalPackagesFolder,
+    };
+
     /// <summary>Packs this build of TfSyncBN into the local feed under a new version, which <c>*-*</c> then picks.</summary>
     [ClassInitialize]
     public static void PackIntoLocalFeed(TestContext _)
     {
+        version = Runner.LocalPackageVersion();
+        packages = new Repo.TempDirectory();
         var (code, output) = Repo.Dotnet(Repo.Root, TimeSpan.FromSeconds(120), null,
-            "pack", "src/TfSyncBN", "-c", Repo.Configuration, "--no-build", "-o", Feed, $"-p:PackageVersion={Runner.LocalPackageVersion()}");
+            "pack", "src/TfSyncBN", "-c", Repo.Configuration, "--no-build", "-o", Feed, $"-p:PackageVersion={version}");
         Assert.AreEqual(0, code, output);
+    }
+
+    /// <summary>Removes what the tests added: the packed package (and its symbols) and the runner's package folder.</summary>
+    [ClassCleanup]
+    public static void RemovePackedPackage()
+    {
+        foreach (var extension in new[] { ".nupkg", ".snupkg" })
+            File.Delete(Path.Combine(Feed, $"TfSyncBN.{version}{extension}"));
+        packages?.Dispose();
+        Assert.IsFalse(Directory.GetFiles(Feed, $"TfSyncBN.{version}.*").Any(), $"TfSyncBN {version} is still in {Feed}");
+        Assert.IsFalse(packages is not null && Directory.Exists(packages.Path), $"{packages?.Path} was not deleted");
+        Assert.IsFalse(Directory.Exists(Path.Combine(Repo.GlobalPackagesFolder, "tfsyncbn", version)), $"TfSyncBN {version} was left in the machine's NuGet cache");
+    }
+
+    /// <summary>The kernel restored this run's package into the runner's own package folder, and the machine's NuGet cache holds no copy.</summary>
+    private static void AssertRestoredOutsideTheNuGetCache()
+    {
+        Assert.IsTrue(Directory.Exists(Path.Combine(packages!.Path, "tfsyncbn", version)), $"TfSyncBN {version} was not restored into the runner's package folder");
+        Assert.IsFalse(Directory.Exists(Path.Combine(Repo.GlobalPackagesFolder, "tfsyncbn", version)), $"TfSyncBN {version} was left in the machine's NuGet cache");
     }
 
     /// <summary>
@@ -33,7 +70,7 @@ public sealed class NotebookTests
     {
         string runner = Path.Combine(Repo.Root, "tools", "TfSyncBN.NotebookRunner", "bin", Repo.Configuration, "net10.0", "TfSyncBN.NotebookRunner.dll");
         Assert.IsTrue(File.Exists(runner), $"{runner} was not built");
-        return Repo.Dotnet(Repo.Root, timeout, null, [runner, .. args]);
+        return Repo.Dotnet(Repo.Root, timeout, RunnerEnvironment(), [runner, .. args]);
     }
 
     [TestMethod]
@@ -69,6 +106,7 @@ public sealed class NotebookTests
             Assert.IsTrue(all.Any(o => o.Html is { } h && h.StartsWith("<table class=\"tfsyncbn-tensor\">", StringComparison.Ordinal)),
                 $"{Path.GetFileName(path)} shows no tensor through TfSyncBN's formatter");
         }
+        AssertRestoredOutsideTheNuGetCache();
     }
 
     [TestMethod]
@@ -94,6 +132,8 @@ public sealed class NotebookTests
         StringAssert.Contains(shown[0].Html, "<td>10</td>");
         Assert.AreEqual("execute_result", shown[1].Kind);
         StringAssert.StartsWith(shown[1].Html, "<table class=\"tfsyncbn-tensor\"><caption>Tensor (2, 2) float32</caption>");
+        StringAssert.StartsWith(lines[1], Path.Combine(packages!.Path, "tfsyncbn", version), "TfSyncBN must come from this run's package, in the runner's package folder");
+        AssertRestoredOutsideTheNuGetCache();
 
         (code, output) = RunCli(TimeSpan.FromSeconds(120), Write(dir, ".net-csharp", "var x = 1;", "var y = x + undefinedName;"));
         Assert.AreEqual(1, code, output);

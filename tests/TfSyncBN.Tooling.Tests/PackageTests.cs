@@ -48,8 +48,7 @@ public sealed class PackageTests
         // A fresh console project outside the repository (no Directory.Build.props or central versions apply),
         // restoring from the feed into its own package folder, with the machine's NuGet cache as a fallback folder.
         string app = Directory.CreateDirectory(Path.Combine(temp.Path, "app")).FullName;
-        string globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string globalPackages = Repo.GlobalPackagesFolder;
         File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>

@@ -16,6 +16,10 @@ internal static class Repo
         "Release";
 #endif
 
+    /// <summary>The machine's NuGet package cache: NUGET_PACKAGES when set, else ~/.nuget/packages.</summary>
+    public static string GlobalPackagesFolder { get; } = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
     /// <summary>Every library project under src/ (one directory per project), sorted by name.</summary>
     public static IReadOnlyList<string> SourceProjects() =>
         Directory.GetDirectories(Path.Combine(Root, "src"))
