@@ -4,7 +4,8 @@
 //
 // Inside this repository it builds the library from source (#:project). Outside it, replace that line with
 //   #:package TfSyncBN@0.1.0-local.*
-// after packing TfSyncBN into a local feed and adding the feed as a package source (README, "Install").
+// after packing TfSyncBN into a local feed and adding the feed as a package source (README, "Install", has the
+// commands; PackageTests runs this file that way).
 #:project ../src/TfSyncBN/TfSyncBN.csproj
 
 using TfSyncBN.Distribute;

@@ -11,12 +11,14 @@ namespace TfSyncBN.Tooling.Tests;
 /// that references the packages from a local folder feed restores, builds and runs against them. Offline: the
 /// feed and the packages already in the NuGet cache are the only sources; the packages get a version unique to the run,
 /// so what the machine's NuGet cache holds (an earlier TfSyncBN of the same version) cannot be used instead.
+/// The README's quickstart (examples/quickstart.cs) then runs as a file-based app outside the repository, its
+/// <c>#:project</c> line replaced by <c>#:package TfSyncBN@&lt;version&gt;</c> as README's Install section shows.
 /// </summary>
 [TestClass]
 public sealed class PackageTests
 {
     [TestMethod]
-    [Timeout(180_000, CooperativeCancellation = true)]
+    [Timeout(300_000, CooperativeCancellation = true)]
     public void PackagesPackAndAFreshConsoleProjectRunsAgainstThem()
     {
         using var temp = new Repo.TempDirectory();
@@ -104,6 +106,23 @@ public sealed class PackageTests
         Assert.IsTrue(Directory.Exists(Path.Combine(temp.Path, "packages", "tfsyncbn", uniqueVersion)), "TfSyncBN was not restored from the feed");
         Assert.IsFalse(Directory.Exists(Path.Combine(globalPackages, "tfsyncbn", uniqueVersion)), "the machine's NuGet cache was not written");
         StringAssert.Contains(File.ReadAllText(Path.Combine(app, "obj", "project.assets.json")), $"\"TfSyncBN/{uniqueVersion}\"");
+
+        // The quickstart as a file-based app next to the same nuget.config, with #:package in place of #:project. Its
+        // build caches go to folders of this test (XDG_DATA_HOME holds the SDK's runfile cache on Linux).
+        string quickstart = Directory.CreateDirectory(Path.Combine(temp.Path, "quickstart")).FullName;
+        File.Copy(Path.Combine(app, "nuget.config"), Path.Combine(quickstart, "nuget.config"));
+        var lines = File.ReadAllLines(Path.Combine(Repo.Root, "examples", "quickstart.cs"));
+        Assert.AreEqual(1, lines.Count(l => l.StartsWith("#:project ", StringComparison.Ordinal)), "quickstart.cs has one #:project line");
+        File.WriteAllLines(Path.Combine(quickstart, "quickstart.cs"),
+            lines.Select(l => l.StartsWith("#:project ", StringComparison.Ordinal) ? $"#:package TfSyncBN@{uniqueVersion}" : l));
+        env["XDG_DATA_HOME"] = Directory.CreateDirectory(Path.Combine(temp.Path, "xdg")).FullName;
+        var (quickCode, quickOutput) = Repo.Dotnet(quickstart, TimeSpan.FromSeconds(150), env,
+            "run", "quickstart.cs", "--artifacts-path", Path.Combine(temp.Path, "quickstart-artifacts"));
+        Assert.AreEqual(0, quickCode, quickOutput);
+        StringAssert.Contains(quickOutput, "quickstart: OK");
+        StringAssert.Contains(File.ReadAllText(Path.Combine(temp.Path, "quickstart-artifacts", "obj", "project.assets.json")), $"\"TfSyncBN/{uniqueVersion}\"");
+        Assert.IsTrue(Directory.Exists(Path.Combine(temp.Path, "xdg", "dotnet", "runfile")), "the SDK's runfile cache is not in the test's folder");
+        Assert.IsFalse(Directory.Exists(Path.Combine(globalPackages, "tfsyncbn", uniqueVersion)), "the machine's NuGet cache was not written");
     }
 
     private static void CheckPackage(string nupkg, string id, string version)
