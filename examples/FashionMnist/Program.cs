@@ -131,37 +131,20 @@ sealed class EpochTimer : Callback
 /// <summary>The command-line options.</summary>
 sealed record Options(int Replicas, int Epochs, int BatchSize, string? DataDirectory, bool Subset, int MaxTrain, float LearningRate, string SavePath)
 {
-    public static Options? Parse(string[] args)
-    {
-        var o = new Options(2, 3, 128, null, false, 8000, 0.001f, Path.Combine(AppContext.BaseDirectory, "output", "fashion_mnist.weights"));
-        try
+    public static Options? Parse(string[] args) => CommandLine.Parse(args,
+        new Options(2, 3, 128, null, false, 8000, 0.001f, Path.Combine(AppContext.BaseDirectory, "output", "fashion_mnist.weights")),
+        "usage: FashionMnist [--replicas N (2)] [--epochs N (3)] [--batch-size N (128)] [--max-train N (8000; 0 = all)] " +
+        "[--data DIR] [--subset] [--lr X (0.001)] [--save PATH (output/fashion_mnist.weights next to the program)]",
+        (a, o) => a.Option switch
         {
-            for (int i = 0; i < args.Length; i++)
-            {
-                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
-                int Int(int min) => int.Parse(Next(), CultureInfo.InvariantCulture) is var v && v >= min ? v : throw new ArgumentException($"{args[i]} must be >= {min}.");
-                o = args[i] switch
-                {
-                    "--replicas" => o with { Replicas = Int(1) },
-                    "--epochs" => o with { Epochs = Int(0) },
-                    "--batch-size" => o with { BatchSize = Int(1) },
-                    "--data" => o with { DataDirectory = Next() },
-                    "--subset" => o with { Subset = true },
-                    "--max-train" => o with { MaxTrain = Int(0) },
-                    "--lr" => o with { LearningRate = float.Parse(Next(), CultureInfo.InvariantCulture) },
-                    "--save" => o with { SavePath = Next() },
-                    "-h" or "--help" => throw new ArgumentException(""),
-                    _ => throw new ArgumentException($"Unknown option '{args[i]}'."),
-                };
-            }
-            return o;
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
-        {
-            if (e.Message.Length > 0) Console.Error.WriteLine($"error: {e.Message}");
-            Console.Error.WriteLine("usage: FashionMnist [--replicas N (2)] [--epochs N (3)] [--batch-size N (128)] [--max-train N (8000; 0 = all)] " +
-                "[--data DIR] [--subset] [--lr X (0.001)] [--save PATH (output/fashion_mnist.weights next to the program)]");
-            return null;
-        }
-    }
+            "--replicas" => o with { Replicas = a.Int(1) },
+            "--epochs" => o with { Epochs = a.Int(0) },
+            "--batch-size" => o with { BatchSize = a.Int(1) },
+            "--data" => o with { DataDirectory = a.Value() },
+            "--subset" => o with { Subset = true },
+            "--max-train" => o with { MaxTrain = a.Int(0) },
+            "--lr" => o with { LearningRate = a.Positive() },
+            "--save" => o with { SavePath = a.Value() },
+            _ => throw a.Unknown(),
+        });
 }

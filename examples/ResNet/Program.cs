@@ -59,40 +59,20 @@ static Tensor Labels(int[] labels) => Tensor.FromArray(Array.ConvertAll(labels, 
 /// <summary>The command-line options.</summary>
 sealed record Options(int Replicas, int Epochs, int BatchSize, int MaxTrain, int Blocks, float LearningRate, string? DataDirectory, bool Subset, double MinAccuracy)
 {
-    public static Options? Parse(string[] args)
-    {
-        var o = new Options(2, 3, 128, 10000, 1, 0.002f, null, false, 0);
-        try
+    public static Options? Parse(string[] args) => CommandLine.Parse(args, new Options(2, 3, 128, 10000, 1, 0.002f, null, false, 0),
+        "usage: ResNet [--replicas N (2)] [--epochs N (3)] [--batch-size N (128)] [--max-train N (10000; 0 = all)] " +
+        "[--blocks N per stage (1)] [--lr X (0.002)] [--data DIR] [--subset] [--min-accuracy F (0)]",
+        (a, o) => a.Option switch
         {
-            for (int i = 0; i < args.Length; i++)
-            {
-                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
-                int Int(int min) => int.Parse(Next(), CultureInfo.InvariantCulture) is var v && v >= min ? v : throw new ArgumentException($"{args[i]} must be >= {min}.");
-                double Fraction() => double.Parse(Next(), CultureInfo.InvariantCulture) is var v && v is >= 0 and <= 1 ? v : throw new ArgumentException($"{args[i]} must be in [0, 1].");
-                float Positive() => float.Parse(Next(), CultureInfo.InvariantCulture) is var v && v > 0 && float.IsFinite(v) ? v : throw new ArgumentException($"{args[i]} must be positive.");
-                o = args[i] switch
-                {
-                    "--replicas" => o with { Replicas = Int(1) },
-                    "--epochs" => o with { Epochs = Int(1) },
-                    "--batch-size" => o with { BatchSize = Int(1) },
-                    "--max-train" => o with { MaxTrain = Int(0) },
-                    "--blocks" => o with { Blocks = Int(1) },
-                    "--lr" => o with { LearningRate = Positive() },
-                    "--data" => o with { DataDirectory = Next() },
-                    "--subset" => o with { Subset = true },
-                    "--min-accuracy" => o with { MinAccuracy = Fraction() },
-                    "-h" or "--help" => throw new ArgumentException(""),
-                    _ => throw new ArgumentException($"Unknown option '{args[i]}'."),
-                };
-            }
-            return o;
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
-        {
-            if (e.Message.Length > 0) Console.Error.WriteLine($"error: {e.Message}");
-            Console.Error.WriteLine("usage: ResNet [--replicas N (2)] [--epochs N (3)] [--batch-size N (128)] [--max-train N (10000; 0 = all)] " +
-                "[--blocks N per stage (1)] [--lr X (0.002)] [--data DIR] [--subset] [--min-accuracy F (0)]");
-            return null;
-        }
-    }
+            "--replicas" => o with { Replicas = a.Int(1) },
+            "--epochs" => o with { Epochs = a.Int(1) },
+            "--batch-size" => o with { BatchSize = a.Int(1) },
+            "--max-train" => o with { MaxTrain = a.Int(0) },
+            "--blocks" => o with { Blocks = a.Int(1) },
+            "--lr" => o with { LearningRate = a.Positive() },
+            "--data" => o with { DataDirectory = a.Value() },
+            "--subset" => o with { Subset = true },
+            "--min-accuracy" => o with { MinAccuracy = a.Fraction() },
+            _ => throw a.Unknown(),
+        });
 }
