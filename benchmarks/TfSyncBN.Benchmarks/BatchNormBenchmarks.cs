@@ -27,15 +27,10 @@ public abstract class LayerBenchmarks
     public int Threads { get; set; }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        KernelOptions.MaxThreads = Threads;
-        bn = new BatchNormCase(Shape, Layout, Synchronized);
-        copyDestination = new float[bn.Elements];
-    }
+    public void Setup() => (bn, copyDestination) = BatchNormSetup.Create(Shape, Layout, Threads, Synchronized);
 
     [GlobalCleanup]
-    public void Cleanup() => KernelOptions.MaxThreads = 1;
+    public void Cleanup() => BatchNormSetup.Cleanup();
 
     [Benchmark(Baseline = true)]
     public void CopyTensor() => Copy.Run(bn.X.Data, copyDestination, Threads);

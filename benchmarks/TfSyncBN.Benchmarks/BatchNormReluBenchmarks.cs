@@ -23,15 +23,10 @@ public class BatchNormReluBenchmarks
     public int Threads { get; set; }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        KernelOptions.MaxThreads = Threads;
-        bn = new BatchNormCase(Shape, Layout);
-        copyDestination = new float[bn.Elements];
-    }
+    public void Setup() => (bn, copyDestination) = BatchNormSetup.Create(Shape, Layout, Threads);
 
     [GlobalCleanup]
-    public void Cleanup() => KernelOptions.MaxThreads = 1;
+    public void Cleanup() => BatchNormSetup.Cleanup();
 
     [Benchmark(Baseline = true)]
     public void CopyTensor() => Copy.Run(bn.X.Data, copyDestination, Threads);
