@@ -13,9 +13,10 @@ namespace TfSyncBN.Keras;
 /// layer) has one set of weights, and its gradient is the sum over its uses. A model called inside the graph is listed
 /// in <see cref="Layers"/> as a <see cref="ModelLayer"/> and shares its weights with the model.</para>
 /// <para>The model captures the current strategy and builds every layer at construction, under that strategy (create
-/// it inside <c>strategy.Scope()</c> to train data-parallel). <see cref="Model.Call(Tensor, bool)"/>,
-/// <see cref="Model.Fit"/>, <see cref="Model.Evaluate"/>, <see cref="Model.Predict"/> and <see cref="Model.TrainStep"/>
-/// need one input and one output; <see cref="Call(IReadOnlyList{Tensor}, bool)"/> runs any number of each.</para>
+/// it inside <c>strategy.Scope()</c> to train data-parallel). <see cref="Model.Call(Tensor, bool)"/> and the
+/// single-tensor overloads of <c>Fit</c>, <c>Evaluate</c>, <c>Predict</c> and <c>TrainStep</c> need one input and one
+/// output; <see cref="Call(IReadOnlyList{Tensor}, bool)"/> and the lists overloads take any number of each (one tensor per
+/// input in <see cref="Inputs"/> order, one target per output in <see cref="Outputs"/> order).</para>
 /// </remarks>
 public sealed partial class Functional : Model
 {
@@ -98,6 +99,10 @@ public sealed partial class Functional : Model
 
     /// <summary>Every layer of the graph once, in the order they are first run: the input layers first (Keras <c>model.layers</c>).</summary>
     public override IReadOnlyList<Layer> Layers => layers;
+
+    internal override int InputCount => inputs.Length;
+
+    internal override IReadOnlyList<string> OutputNames => outputs.Select(o => o.Node.Layer.Name).ToArray();
 
     /// <summary>Always true: the model is built at construction.</summary>
     public override bool Built => true;

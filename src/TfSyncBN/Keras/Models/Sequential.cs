@@ -7,7 +7,7 @@ namespace TfSyncBN.Keras;
 /// </summary>
 /// <remarks>
 /// <para>Build it inside <c>strategy.Scope()</c> to train it data-parallel (see <see cref="Model"/>). The layers are
-/// built on the first <see cref="Model.Call(Tensor, bool)"/>, <see cref="Model.Fit"/> or <see cref="Build"/>, or at once when an
+/// built on the first <see cref="Model.Call(Tensor, bool)"/>, <c>Model.Fit</c> or <see cref="Build"/>, or at once when an
 /// input shape is given; <see cref="Model.Summary"/> needs a built model.</para>
 /// <para>This class is <c>partial</c>: model JSON and weight files live in other files.</para>
 /// </remarks>
