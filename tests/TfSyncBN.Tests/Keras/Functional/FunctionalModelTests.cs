@@ -12,7 +12,7 @@ namespace TfSyncBN.Tests.Keras.Functional;
 [TestClass]
 public sealed class FunctionalModelTests
 {
-    private static Dense SeededDense(int units, int seed, string? name = null) =>
+    internal static Dense SeededDense(int units, int seed, string? name = null) =>
         new(units, kernelInitializer: Initializers.GlorotUniform(seed: seed), biasInitializer: Initializers.RandomUniform(-0.5f, 0.5f, seed: seed + 100), name: name);
 
     /// <summary>x·K + b in float64 for x [n, k], K [k, m], b [m].</summary>

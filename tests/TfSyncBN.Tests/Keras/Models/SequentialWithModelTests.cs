@@ -1,5 +1,6 @@
 using TfSyncBN.Keras;
 using TfSyncBN.Tensors;
+using TfSyncBN.Tests.Keras.Functional;
 using TfSyncBN.Tests.TestUtil;
 using FunctionalModel = TfSyncBN.Keras.Functional;
 
@@ -10,8 +11,7 @@ namespace TfSyncBN.Tests.Keras.Models;
 [TestClass]
 public sealed class SequentialWithModelTests
 {
-    private static Dense Seeded(int units, int seed, string? name = null) =>
-        new(units, kernelInitializer: Initializers.GlorotUniform(seed: seed), biasInitializer: Initializers.RandomUniform(-0.5f, 0.5f, seed: seed + 100), name: name);
+    private static Dense Seeded(int units, int seed, string? name = null) => FunctionalModelTests.SeededDense(units, seed, name);
 
     private static (Sequential Outer, Sequential Inner, FunctionalModel Block) Build()
     {
