@@ -7,7 +7,7 @@ namespace TfSyncBN.Benchmarks;
 /// <summary>
 /// A fixed amount of work for load-independent comparisons (instruction counts under a counting tool, CPU time,
 /// bytes allocated): a fixed number of warm-up calls, then a fixed number of timed calls of one figure. Uses only the
-/// layer-level calls, so the same file builds against older commits for A/B runs.
+/// calls that exist unchanged since becf344, so the same file builds against older commits for A/B runs.
 /// </summary>
 internal static class FixedProbe
 {
@@ -24,10 +24,7 @@ internal static class FixedProbe
             cleanup = () =>
             {
                 // A checksum of every weight's bits after the run: equal checksums mean bitwise-equal training.
-                ulong hash = 14695981039346656037;
-                foreach (var w in bench.Model.Weights)
-                    foreach (float v in w.Value.ToArray()) hash = (hash ^ (uint)BitConverter.SingleToInt32Bits(v)) * 1099511628211;
-                Console.WriteLine($"weights checksum after {warmup + calls} steps: {hash:x16}");
+                Console.WriteLine($"weights checksum after {warmup + calls} steps: {Checksum(bench.Model.Weights.Select(w => w.Value.ToArray())):x16}");
                 bench.Cleanup();
             };
         }
@@ -58,12 +55,22 @@ internal static class FixedProbe
         {
             KernelOptions.MaxThreads = threads;
             var bn = new BatchNormCase(shape, layout, synchronized: figure.StartsWith("sbn", StringComparison.Ordinal));
-            call = figure[(figure.IndexOf('-') + 1)..] switch
+            string kind = figure[(figure.IndexOf('-') + 1)..];
+            call = kind switch
             {
                 "fwd" => bn.TrainForward,
                 "fwdbwd" => bn.TrainForwardBackward,
                 "inf" => bn.Inference,
                 _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
+            };
+            cleanup = () =>
+            {
+                // A checksum of one more call's output and its x, γ, β gradients: equal checksums mean bitwise-equal results.
+                using var tape = new GradientTape();
+                tape.Watch(bn.X);
+                var y = bn.Layer.Call(bn.X, training: kind != "inf");
+                var grads = tape.Gradient(y, bn.Sources, bn.Dy);
+                Console.WriteLine($"output and gradients checksum: {Checksum([y.ToArray(), .. grads.Select(g => g!.ToArray())]):x16}");
             };
         }
         float sink = 0;
@@ -91,5 +98,14 @@ internal static class FixedProbe
                 $"cpu {cpu / calls:F3} ms/call, alloc {alloc / calls} B/call, gen0 {GC.CollectionCount(0) - gc0} (sink {sink:G3}), " +
                 $"System.Numerics.Tensors {typeof(System.Numerics.Tensors.TensorPrimitives).Assembly.GetName().Version}");
         cleanup?.Invoke();
+    }
+
+    /// <summary>FNV-1a over the bits of every value, in order.</summary>
+    private static ulong Checksum(IEnumerable<float[]> arrays)
+    {
+        ulong hash = 14695981039346656037;
+        foreach (var a in arrays)
+            foreach (float v in a) hash = (hash ^ (uint)BitConverter.SingleToInt32Bits(v)) * 1099511628211;
+        return hash;
     }
 }
