@@ -14,6 +14,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
 {
     TfSyncBN.Benchmarks.Allocations.Write(args.Length > 1 ? args[1] : "allocations.json");
@@ -36,6 +37,13 @@ if (args.Length >= 1 && args[0] == "gemm")
 if (args.Length >= 1 && args[0] == "probe")
 {
     TfSyncBN.Benchmarks.Probe.Run(args.Length > 1 ? args[1] : "128x32x32x64", args.Length > 2 ? args[2] : "NHWC", args.Length > 3 ? int.Parse(args[3]) : 1);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-fixed")
+{
+    TfSyncBN.Benchmarks.FixedProbe.Run(args[1], args.Length > 2 ? args[2] : "128x32x32x64", args.Length > 3 ? args[3] : "NHWC",
+        args.Length > 4 ? int.Parse(args[4]) : 1, args.Length > 5 ? int.Parse(args[5]) : 60, args.Length > 6 ? int.Parse(args[6]) : 100);
     return 0;
 }
 

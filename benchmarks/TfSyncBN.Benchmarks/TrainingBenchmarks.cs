@@ -36,6 +36,9 @@ public class TrainingBenchmarks
         labels = Tensor.FromArray(Enumerable.Range(0, Batch).Select(_ => (float)rng.Next(10)).ToArray());
     }
 
+    /// <summary>The model being trained (for checksums of its weights).</summary>
+    internal Sequential Model => model;
+
     [GlobalCleanup]
     public void Cleanup() => strategy.Dispose();
 

@@ -176,28 +176,33 @@ internal static class BatchNormCore
         public static Statistics From(double[] mean, double[] variance, double epsilon, Tensor? gamma, Tensor? beta)
         {
             int C = mean.Length;
-            var s = new Statistics(new float[C], new double[C], new double[C], new float[C], new float[C]);
+            float[] hi = new float[C], weight = new float[C], bias = new float[C];
+            double[] lo = new double[C], invStd = new double[C];
+            // The storage is read once per call, not per channel (Tensor.Data checks where the tensor lives).
+            float[]? g = gamma?.Data, b = beta?.Data;
             for (int c = 0; c < C; c++)
             {
-                s.Mean[c] = (float)mean[c];
-                s.MeanLo[c] = mean[c] - s.Mean[c];
-                s.InvStd[c] = 1.0 / Math.Sqrt(variance[c] + epsilon);
-                s.Weight[c] = gamma?.Data[c] ?? 1f;
-                s.Bias[c] = beta?.Data[c] ?? 0f;
+                hi[c] = (float)mean[c];
+                lo[c] = mean[c] - hi[c];
+                invStd[c] = 1.0 / Math.Sqrt(variance[c] + epsilon);
+                weight[c] = g?[c] ?? 1f;
+                bias[c] = b?[c] ?? 0f;
             }
-            return s;
+            return new Statistics(hi, lo, invStd, weight, bias);
         }
 
         /// <summary>The forward map's float32 constants: <c>y = (x − Mean)·Scale + Offset</c>.</summary>
         public (float[] Scale, float[] Offset) Forward()
         {
-            int C = Mean.Length;
+            float[] weight = Weight, bias = Bias;
+            double[] invStd = InvStd, lo = MeanLo;
+            int C = weight.Length;
             var scale = new float[C];
             var offset = new float[C];
             for (int c = 0; c < C; c++)
             {
-                scale[c] = (float)(Weight[c] * InvStd[c]);
-                offset[c] = (float)(Bias[c] - MeanLo[c] * scale[c]);
+                scale[c] = (float)(weight[c] * invStd[c]);
+                offset[c] = (float)(bias[c] - lo[c] * scale[c]);
             }
             return (scale, offset);
         }
@@ -237,6 +242,7 @@ internal static class BatchNormCore
         BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data, relu: relu, gs: scale, go: offset);
         if (mask is not null)
         {
+            float[] xs = x.Data, dys = dy.Data, dxs = dx.Data, hi = s.Mean;
             for (int e = 0; e < mask.Length; e++)
             {
                 if (mask[e] != 0) continue;
@@ -244,8 +250,8 @@ internal static class BatchNormCore
                 for (int c = 0; c < C; c++)
                 {
                     int at = (o * C + c) * layout.Inner + i;
-                    bool on = !relu || MathF.FusedMultiplyAdd(x.Data[at] - s.Mean[c], scale[c], offset[c]) > 0;
-                    dx.Data[at] = (on ? dy.Data[at] : 0f) * a[c];
+                    bool on = !relu || MathF.FusedMultiplyAdd(xs[at] - hi[c], scale[c], offset[c]) > 0;
+                    dxs[at] = (on ? dys[at] : 0f) * a[c];
                 }
             }
         }

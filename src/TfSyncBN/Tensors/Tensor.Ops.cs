@@ -87,7 +87,8 @@ public sealed partial class Tensor
     internal Tensor Map(Func<float, float> f)
     {
         var y = Uninitialized(shape);
-        for (int i = 0; i < Data.Length; i++) y.Data[i] = f(Data[i]);
+        float[] xs = Data, ys = y.Data;
+        for (int i = 0; i < xs.Length; i++) ys[i] = f(xs[i]);
         return y;
     }
 

@@ -185,7 +185,8 @@ public sealed partial class Tensor : ITensorLike
     {
         ArgumentNullException.ThrowIfNull(generator);
         var t = Uninitialized(CheckShape(shape, nameof(shape)));
-        for (int i = 0; i < t.Data.Length; i++) t.Data[i] = generator(i);
+        var values = t.Data;
+        for (int i = 0; i < values.Length; i++) values[i] = generator(i);
         return t;
     }
 

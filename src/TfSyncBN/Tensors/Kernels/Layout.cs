@@ -80,11 +80,12 @@ internal static class Layout
         int innerLen = shape[n - 1], innerStride = stride[n - 1];
         var idx = new int[n];
         int off = 0;
-        for (int o = 0; o < y.Size; o += innerLen)
+        float[] xs = x.Data, ys = y.Data;
+        for (int o = 0; o < ys.Length; o += innerLen)
         {
-            var dst = y.Data.AsSpan(o, innerLen);
-            if (innerStride == 1) x.Data.AsSpan(off, innerLen).CopyTo(dst);
-            else for (int j = 0; j < innerLen; j++) dst[j] = x.Data[off + j * innerStride];
+            var dst = ys.AsSpan(o, innerLen);
+            if (innerStride == 1) xs.AsSpan(off, innerLen).CopyTo(dst);
+            else for (int j = 0; j < innerLen; j++) dst[j] = xs[off + j * innerStride];
             for (int k = n - 2; k >= 0; k--)
             {
                 off += stride[k];

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using TfSyncBN.Tensors;
+using TfSyncBN.Tensors.Kernels;
+
+namespace TfSyncBN.Benchmarks;
+
+/// <summary>
+/// A fixed amount of work for load-independent comparisons (instruction counts under a counting tool, CPU time,
+/// bytes allocated): a fixed number of warm-up calls, then a fixed number of timed calls of one figure. Uses only the
+/// calls that exist unchanged since becf344, so the same file builds against older commits for A/B runs.
+/// </summary>
+internal static class FixedProbe
+{
+    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad (one kernel pass on preallocated arrays), bn-fwd, bn-fwdbwd, bn-inf, sbn-fwd, sbn-fwdbwd, sbn-inf (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
+    public static void Run(string figure, string shape, string layout, int threads, int warmup, int calls)
+    {
+        Func<float> call;
+        Action? cleanup = null;
+        if (figure == "cnn")
+        {
+            var bench = new TrainingBenchmarks { Replicas = threads };
+            bench.Setup();
+            call = () => bench.TrainStep();
+            cleanup = () =>
+            {
+                // A checksum of every weight's bits after the run: equal checksums mean bitwise-equal training.
+                Console.WriteLine($"weights checksum after {warmup + calls} steps: {Checksum(bench.Model.Weights.Select(w => w.Value.ToArray())):x16}");
+                bench.Cleanup();
+            };
+        }
+        else if (figure.StartsWith("k-", StringComparison.Ordinal))
+        {
+            KernelOptions.MaxThreads = threads;
+            var bn = new BatchNormCase(shape, layout);
+            var d = shape.Split('x').Select(int.Parse).ToArray();
+            var L = layout == "NHWC" ? new ChannelLayout(d[0] * d[1] * d[2], d[3], 1) : new ChannelLayout(d[0], d[3], d[1] * d[2]);
+            var x = bn.X.ToArray();
+            var g = bn.Dy.ToArray();
+            var y = new float[x.Length];
+            var m = new float[L.Channels];
+            var sc = new float[L.Channels];
+            var s1 = new double[L.Channels];
+            var s2 = new double[L.Channels];
+            Action kernel = figure switch
+            {
+                "k-moments" => () => BatchNormKernels.PairSums(x, x, L, m, m, s1, s2),
+                "k-bwdsums" => () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2),
+                "k-norm" => () => BatchNormKernels.Affine(x, default, L, m, sc, sc, default, y),
+                "k-igrad" => () => BatchNormKernels.Affine(x, g, L, m, sc, sc, sc, y),
+                _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
+            };
+            call = () => { kernel(); return y[0]; };
+        }
+        else
+        {
+            KernelOptions.MaxThreads = threads;
+            var bn = new BatchNormCase(shape, layout, synchronized: figure.StartsWith("sbn", StringComparison.Ordinal));
+            string kind = figure[(figure.IndexOf('-') + 1)..];
+            call = kind switch
+            {
+                "fwd" => bn.TrainForward,
+                "fwdbwd" => bn.TrainForwardBackward,
+                "inf" => bn.Inference,
+                _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
+            };
+            cleanup = () =>
+            {
+                // A checksum of one more call's output and its x, γ, β gradients: equal checksums mean bitwise-equal results.
+                using var tape = new GradientTape();
+                tape.Watch(bn.X);
+                var y = bn.Layer.Call(bn.X, training: kind != "inf");
+                var grads = tape.Gradient(y, bn.Sources, bn.Dy);
+                Console.WriteLine($"output and gradients checksum: {Checksum([y.ToArray(), .. grads.Select(g => g!.ToArray())]):x16}");
+            };
+        }
+        float sink = 0;
+        for (int i = 0; i < warmup; i++) sink += call();
+        var times = new double[calls];
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu0 = process.TotalProcessorTime;
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+        int gc0 = GC.CollectionCount(0);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < calls; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            sink += call();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        double wall = clock.Elapsed.TotalMilliseconds;
+        long alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        process.Refresh();
+        double cpu = (process.TotalProcessorTime - cpu0).TotalMilliseconds;
+        Array.Sort(times);
+        if (calls > 0)
+            Console.WriteLine($"{figure} {shape} {layout} t={threads}: calls {calls} min {times[0]:F3} median {times[calls / 2]:F3} mean {wall / calls:F3} ms, " +
+                $"cpu {cpu / calls:F3} ms/call, alloc {alloc / calls} B/call, gen0 {GC.CollectionCount(0) - gc0} (sink {sink:G3}), " +
+                $"System.Numerics.Tensors {typeof(System.Numerics.Tensors.TensorPrimitives).Assembly.GetName().Version}");
+        cleanup?.Invoke();
+    }
+
+    /// <summary>FNV-1a over the bits of every value, in order.</summary>
+    private static ulong Checksum(IEnumerable<float[]> arrays)
+    {
+        ulong hash = 14695981039346656037;
+        foreach (var a in arrays)
+            foreach (float v in a) hash = (hash ^ (uint)BitConverter.SingleToInt32Bits(v)) * 1099511628211;
+        return hash;
+    }
+}
