@@ -280,7 +280,9 @@ internal static partial class BatchNormCore
     private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
         ICollective? sync, long total, float[]? mask, GroupSlot slot, bool relu)
     {
-        if (x.HostArray is null) return RecordOnDevice(x, layout, gamma, beta, stats, training, sync, total, slot, relu);
+        // A device operand takes the device path, which refuses operands on different devices.
+        if (x.HostArray is null || gamma is { HostArray: null } || beta is { HostArray: null })
+            return RecordOnDevice(x, layout, gamma, beta, stats, training, sync, total, slot, relu);
         var y = Elemt(x, layout, stats, relu);
         Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
         GradientTape.Record(y, inputs, (dy, needed) =>
