@@ -55,16 +55,18 @@ public sealed class SyncBatchNormDeviceTests
     }
 
     [TestMethod]
-    [DataRow(2, new[] { 5, 3 })]
-    [DataRow(3, new[] { 4, 0, 4 })]
-    public void SyncBatchNormOnDeviceReplicas_EqualsHostBatchNormOnTheWholeBatch(int replicas, int[] sizes)
+    [DataRow(2, new[] { 5, 3 }, -1)]
+    [DataRow(3, new[] { 4, 0, 4 }, -1)]
+    [DataRow(3, new[] { 2, 5, 0 }, 1)]
+    public void SyncBatchNormOnDeviceReplicas_EqualsHostBatchNormOnTheWholeBatch(int replicas, int[] sizes, int axis)
     {
-        var rng = new Random(1234 + replicas);
+        var rng = new Random(1234 + replicas + axis);
         int total = sizes.Sum(), h = 2, c = 3, row = h * c;
         int[] shape = [total, h, c];
-        var gammaInit = Normal(rng, c, 1, 0.5);
-        var betaInit = Normal(rng, c, 0, 0.5);
-        BatchNormalization Make(bool sync) => new(momentum: 0.8f, epsilon: 1e-3f, gammaInitializer: new Fixed(gammaInit),
+        int channels = axis == 1 ? h : c;   // axis 1: channels first, [N, C, L]
+        var gammaInit = Normal(rng, channels, 1, 0.5);
+        var betaInit = Normal(rng, channels, 0, 0.5);
+        BatchNormalization Make(bool sync) => new(axis: [axis], momentum: 0.8f, epsilon: 1e-3f, gammaInitializer: new Fixed(gammaInit),
             betaInitializer: new Fixed(betaInit), synchronized: sync);
         string[] names = [.. Enumerable.Range(1, replicas).Select(r => $"ilgpu-cpu:{r}")];
         using var strategy = new MirroredStrategy(devices: names, collectiveTimeout: TimeSpan.FromMinutes(2));
@@ -90,11 +92,11 @@ public sealed class SyncBatchNormDeviceTests
                 Assert.AreEqual(strategy.Devices[r], per[r].DxDevice, "dx stays on the replica's device");
                 Assert.AreEqual(strategy.Devices[r], per[r].DGammaDevice, "dgamma stays on the replica's device");
             }
-            string label = $"R={replicas} [{string.Join(",", sizes)}] step {step}";
+            string label = $"R={replicas} [{string.Join(",", sizes)}] axis {axis} step {step}";
             AssertClose([.. per.SelectMany(p => p.Y)], refStep.Y, Tol, $"y {label}");
             AssertClose([.. per.SelectMany(p => p.Dx)], refStep.Dx, Tol, $"dx {label}");
-            AssertClose([.. Enumerable.Range(0, c).Select(k => per.Sum(p => p.DGamma[k]))], refStep.DGamma, SumTol, $"summed dgamma {label}");
-            AssertClose([.. Enumerable.Range(0, c).Select(k => per.Sum(p => p.DBeta[k]))], refStep.DBeta, SumTol, $"summed dbeta {label}");
+            AssertClose([.. Enumerable.Range(0, channels).Select(k => per.Sum(p => p.DGamma[k]))], refStep.DGamma, SumTol, $"summed dgamma {label}");
+            AssertClose([.. Enumerable.Range(0, channels).Select(k => per.Sum(p => p.DBeta[k]))], refStep.DBeta, SumTol, $"summed dbeta {label}");
 
             // Negative control: plain BN on the same device replicas normalizes each replica by its own statistics.
             var localY = strategy.Run(ctx => local.Call(Part(xData, ctx.ReplicaId).To(ctx.Device), training: true).ToArray()).Values;
