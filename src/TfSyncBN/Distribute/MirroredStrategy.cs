@@ -61,13 +61,27 @@ public sealed class MirroredStrategy : Strategy
     /// <exception cref="InvalidOperationException">A device cannot be opened (no <c>TfSyncBN.Gpu</c> assembly, or no such CUDA GPU).</exception>
     public MirroredStrategy(IReadOnlyList<string> devices, TimeSpan? collectiveTimeout = null)
     {
+        timeout = collectiveTimeout ?? DefaultCollectiveTimeout;
+        if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(collectiveTimeout), timeout, "collectiveTimeout must be positive, or Timeout.InfiniteTimeSpan.");
+        var parsed = ParseDevices(devices, nameof(devices));
+        this.devices = parsed;
+        pool = new ReplicaPool(parsed.Length);
+    }
+
+    /// <summary>Parses one device name per replica and opens every device named (see the device-list constructor).</summary>
+    /// <exception cref="ArgumentNullException"><paramref name="devices"/> or an entry is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="devices"/> is empty, or an entry is not a device name.</exception>
+    /// <exception cref="InvalidOperationException">A device cannot be opened.</exception>
+    internal static Device[] ParseDevices(IReadOnlyList<string> devices, string paramName)
+    {
         ArgumentNullException.ThrowIfNull(devices);
         if (devices.Count == 0)
-            throw new ArgumentException("devices must name at least one device ('cpu', 'ilgpu-cpu:N' or 'cuda:N').", nameof(devices));
+            throw new ArgumentException("devices must name at least one device ('cpu', 'ilgpu-cpu:N' or 'cuda:N').", paramName);
         var parsed = new Device[devices.Count];
         for (int r = 0; r < parsed.Length; r++)
         {
-            if (devices[r] is not { } name) throw new ArgumentNullException(nameof(devices), $"devices[{r}] is null.");
+            if (devices[r] is not { } name) throw new ArgumentNullException(paramName, $"devices[{r}] is null.");
             try
             {
                 parsed[r] = Device.Parse(name);
@@ -76,15 +90,11 @@ public sealed class MirroredStrategy : Strategy
             {
                 throw new ArgumentException(
                     $"devices[{r}] is '{name}', not a device name. Accepted: 'cpu', 'ilgpu-cpu:N' (ILGPU's CPU accelerator N) or 'cuda:N' (NVIDIA GPU N), with N >= 0.",
-                    nameof(devices), e);
+                    paramName, e);
             }
         }
-        timeout = collectiveTimeout ?? DefaultCollectiveTimeout;
-        if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(collectiveTimeout), timeout, "collectiveTimeout must be positive, or Timeout.InfiniteTimeSpan.");
-        foreach (var d in parsed.Distinct()) Backends.Open(d, nameof(devices));
-        this.devices = parsed;
-        pool = new ReplicaPool(parsed.Length);
+        foreach (var d in parsed.Distinct()) Backends.Open(d, paramName);
+        return parsed;
     }
 
     /// <summary>The device of each replica, in replica order (every entry <c>cpu</c> for the count-only constructor).</summary>

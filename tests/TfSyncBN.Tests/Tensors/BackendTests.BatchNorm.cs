@@ -72,6 +72,47 @@ public sealed partial class BackendTests
         Assert.ThrowsExactly<NotSupportedException>(() => strategy.Run(ctx => dev.Call(x.To(ctx.Device), training: true, mask: Tensor.Ones([6]))));
     }
 
+    /// <summary>
+    /// MultiWorkerMirroredStrategy with device replicas: 2 in-memory workers × 2 local replicas, every replica on the scalar
+    /// device, run SyncBatchNormalization over the 4 replicas (uneven split, one empty replica); the outputs and every
+    /// moving-mean copy (on the device, bitwise identical across all 4) equal host BN of the whole batch.
+    /// </summary>
+    [TestMethod]
+    public void MultiWorker_WithDeviceReplicas_SyncBatchNormEqualsHostBatchNorm() => TfSyncBN.Tests.Distribute.Bounded.Run(() =>
+    {
+        var x = Random(41, 9, 3);
+        int[] sizes = [4, 0, 2, 3], starts = [0, 4, 4, 6];
+        var host = new BatchNormalization(momentum: 0.5f);
+        var expected = host.Call(x, training: true).ToArray();
+        var results = TfSyncBN.Tests.Distribute.MultiWorkerMirroredStrategyTests.InMemoryWorkers.Run(2, comm =>
+        {
+            using var s = new TfSyncBN.Distribute.MultiWorkerMirroredStrategy(comm, devices: [Dev.ToString(), Dev.ToString()]);
+            Assert.AreEqual(2, s.LocalReplicas);
+            Assert.AreEqual(Dev, s.Devices[1]);
+            BatchNormalization layer;
+            using (s.Scope()) layer = new SyncBatchNormalization(momentum: 0.5f);
+            var ys = s.Run(ctx =>
+            {
+                var y = layer.Call(x.Slice(0, starts[ctx.ReplicaId], sizes[ctx.ReplicaId]).To(ctx.Device), training: true);
+                Assert.AreEqual(Dev, y.Device);
+                return y.ToArray();
+            }).Values.ToArray();
+            return (Ys: ys, Moving: layer.MovingMean!.Replicas.Select(t => (t.Device, Values: t.ToArray())).ToArray());
+        });
+        Close(expected, [.. results.SelectMany(r => r.Ys.SelectMany(v => v))], "outputs over 2 workers x 2 device replicas");
+        var copies = results.SelectMany(r => r.Moving).ToArray();
+        Assert.AreEqual(4, copies.Length);
+        foreach (var (device, values) in copies)
+        {
+            Assert.AreEqual(Dev, device, "the moving-mean copy lives on its replica's device");
+            Close(host.MovingMean!.Value.ToArray(), values, "moving mean");
+            CollectionAssert.AreEqual(copies[0].Values, values, "copies are bitwise identical over workers and replicas");
+        }
+        var names = TfSyncBN.Tests.Distribute.MultiWorkerMirroredStrategyTests.InMemoryWorkers.Run(1, comm => Assert.ThrowsExactly<ArgumentException>(
+            () => new TfSyncBN.Distribute.MultiWorkerMirroredStrategy(comm, localReplicas: 3, devices: [Dev.ToString()])).ParamName);
+        Assert.AreEqual("devices", names[0]);
+    });
+
     private static void Close(float[] expected, float[] actual, string what)
     {
         Assert.AreEqual(expected.Length, actual.Length, what);
