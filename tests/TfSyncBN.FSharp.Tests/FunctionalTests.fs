@@ -30,3 +30,27 @@ type FunctionalTests() =
         let nested = Functional([ z ], [ Dense(2).Call(model.Call(z)) ])
         Assert.IsInstanceOfType<ModelLayer>(nested.Layers[1]) |> ignore
         Assert.AreEqual(4, nested.TrainableWeights.Count)
+
+    [<TestMethod>]
+    member _.``Two inputs and two outputs train from F# lists, with per-output losses, weights and metrics``() =
+        let a = Model.Input([ 3 ], name = "a")
+        let b = Model.Input([ 2 ], name = "b")
+        let logits = Dense(3, kernelInitializer = Initializers.GlorotUniform(seed = 1), name = "logits").Call(Concatenate().Call([ a; b ]))
+        let value = Dense(1, kernelInitializer = Initializers.GlorotUniform(seed = 2), name = "value").Call(b)
+        let model = Functional([ a; b ], [ logits; value ])
+        let losses: obj list = [ SparseCategoricalCrossentropy(fromLogits = true) :> obj; "mse" :> obj ]
+        let metrics: obj list = [ ([ "accuracy" :> obj ]: obj list) :> obj; ([]: obj list) :> obj ]
+        model.Compile(SGD(learningRate = 0.1f), losses, metrics = metrics, lossWeights = [ 1.0f; 0.5f ])
+        let xa = Tensor.FromFunction([ 8; 3 ], fun i -> float32 (i % 5) * 0.2f - 0.4f)
+        let xb = Tensor.FromFunction([ 8; 2 ], fun i -> float32 (i % 3) * 0.3f - 0.3f)
+        let labels = Tensor.FromArray([| 0.0f; 1.0f; 2.0f; 0.0f; 1.0f; 2.0f; 0.0f; 1.0f |])
+        let targets = Tensor.FromFunction([ 8; 1 ], fun i -> float32 i * 0.1f)
+        let before = model.Evaluate([ xa; xb ], [ labels; targets ], batchSize = 4)
+        // The total is the weighted sum of the per-output losses.
+        Assert.AreEqual(before["logits_loss"] + 0.5 * before["value_loss"], before["loss"], 1e-5)
+        let history = model.Fit([ xa; xb ], [ labels; targets ], batchSize = 4, epochs = 3, verbose = 0, shuffle = false)
+        Assert.IsTrue(history["loss"][2] < before["loss"], "training lowers the loss")
+        Assert.IsTrue(history.Values.ContainsKey "logits_accuracy")
+        let outputs = model.Predict([ xa; xb ])
+        Assert.AreEqual(2, outputs.Count)
+        Assert.AreEqual(3, outputs[0].Shape[1])

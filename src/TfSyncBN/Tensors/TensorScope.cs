@@ -18,7 +18,7 @@ namespace TfSyncBN.Tensors;
 /// nursery is cheaper than the bookkeeping. Each thread's pool keeps at most <see cref="MaxPooledBytesPerThread"/>
 /// bytes of free storage; what a disposed scope returns beyond that is left to the garbage collector.</para>
 /// <para>Scopes are per thread and nest; each must be disposed on the thread that began it, innermost first.
-/// <see cref="Keras.Model.TrainStep"/> runs each replica's step in a scope of its own.</para>
+/// <see cref="Keras.Model.TrainStep(Tensor, Tensor)"/> runs each replica's step in a scope of its own.</para>
 /// </remarks>
 public sealed class TensorScope : IDisposable
 {

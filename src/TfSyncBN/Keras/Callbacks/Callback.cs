@@ -1,7 +1,7 @@
 namespace TfSyncBN.Keras;
 
 /// <summary>
-/// The base of training callbacks (<c>keras.callbacks.Callback</c>): <see cref="Model.Fit"/> calls these hooks, in the
+/// The base of training callbacks (<c>keras.callbacks.Callback</c>): <c>Model.Fit</c> calls these hooks, in the
 /// order of its <c>callbacks</c> list, on the thread that called Fit. Override the ones you need; the defaults do nothing.
 /// </summary>
 /// <remarks>
@@ -11,7 +11,7 @@ namespace TfSyncBN.Keras;
 /// </remarks>
 public abstract class Callback
 {
-    /// <summary>The model being trained; set by <see cref="Keras.Model.Fit"/> before <see cref="OnTrainBegin"/> (<c>set_model</c>).</summary>
+    /// <summary>The model being trained; set by <c>Keras.Model.Fit</c> before <see cref="OnTrainBegin"/> (<c>set_model</c>).</summary>
     public Model? Model { get; set; }
 
     /// <summary>The arguments of the training run (set by Fit before <see cref="OnTrainBegin"/>).</summary>
@@ -33,7 +33,7 @@ public abstract class Callback
     public virtual void OnTrainBatchEnd(int batch, IReadOnlyDictionary<string, double> logs) { }
 }
 
-/// <summary>The arguments of a <see cref="Model.Fit"/> run, for callbacks (Keras <c>callback.params</c>).</summary>
+/// <summary>The arguments of a <c>Model.Fit</c> run, for callbacks (Keras <c>callback.params</c>).</summary>
 /// <param name="Epochs">The number of epochs requested.</param>
 /// <param name="Steps">The number of batches per epoch.</param>
 /// <param name="Samples">The number of training samples per epoch.</param>

@@ -1,7 +1,7 @@
 namespace TfSyncBN.Keras;
 
 /// <summary>
-/// The record of a <see cref="Model.Fit"/> run (<c>keras.callbacks.History</c>): for every log key (<c>loss</c>, each
+/// The record of a <c>Model.Fit</c> run (<c>keras.callbacks.History</c>): for every log key (<c>loss</c>, each
 /// metric, <c>val_loss</c>, ...), its value at the end of each epoch.
 /// </summary>
 public sealed partial class History : Callback

@@ -5,7 +5,7 @@ using System.Text;
 namespace TfSyncBN.Keras;
 
 /// <summary>
-/// Keras-style progress output of <see cref="Model.Fit"/> (<c>keras.callbacks.ProgbarLogger</c>):
+/// Keras-style progress output of <c>Model.Fit</c> (<c>keras.callbacks.ProgbarLogger</c>):
 /// <c>Epoch 1/5</c>, then a bar with the step count, elapsed time, loss, metrics and throughput in images (samples) per
 /// second, redrawn in place after each batch.
 /// </summary>

@@ -131,7 +131,9 @@ public sealed partial class Functional
     private static string NameOf(Layer layer, Dictionary<string, Layer> byName) =>
         byName.First(p => ReferenceEquals(p.Value, layer)).Key;
 
-    private static Layer CreateLayer(IReadOnlyDictionary<string, object?> entry)
+    /// <summary>A layer from its model JSON entry: an input layer, a nested Functional or Sequential model (as its
+    /// <see cref="ModelLayer"/>), or a built-in layer.</summary>
+    internal static Layer CreateLayer(IReadOnlyDictionary<string, object?> entry)
     {
         var className = KerasConfig.GetString(entry, "class_name");
         var inner = KerasConfig.GetDictionary(entry, "config") ?? new Dictionary<string, object?>();

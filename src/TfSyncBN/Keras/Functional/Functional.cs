@@ -13,9 +13,14 @@ namespace TfSyncBN.Keras;
 /// layer) has one set of weights, and its gradient is the sum over its uses. A model called inside the graph is listed
 /// in <see cref="Layers"/> as a <see cref="ModelLayer"/> and shares its weights with the model.</para>
 /// <para>The model captures the current strategy and builds every layer at construction, under that strategy (create
-/// it inside <c>strategy.Scope()</c> to train data-parallel). <see cref="Model.Call(Tensor, bool)"/>,
-/// <see cref="Model.Fit"/>, <see cref="Model.Evaluate"/>, <see cref="Model.Predict"/> and <see cref="Model.TrainStep"/>
-/// need one input and one output; <see cref="Call(IReadOnlyList{Tensor}, bool)"/> runs any number of each.</para>
+/// it inside <c>strategy.Scope()</c> to train data-parallel). <see cref="Model.Call(Tensor, bool)"/> and the
+/// single-tensor overloads of <c>Fit</c>, <c>Evaluate</c>, <c>Predict</c> and <c>TrainStep</c> need one input and one
+/// output; <see cref="Call(IReadOnlyList{Tensor}, bool)"/> and the lists overloads take any number of each (one tensor per
+/// input in <see cref="Inputs"/> order, one target per output in <see cref="Outputs"/> order).</para>
+/// <para>As in <see cref="Sequential"/>, a batch normalization whose output only a plain ReLU reads (<c>ReLU()</c> with
+/// Keras defaults or <c>Activation("relu")</c>; not a model output) runs with it as one fused op, with bit for bit the
+/// results of the two calls; and in inference a batch normalization that alone reads the output of a linear Conv2D
+/// (channels last) or Dense is folded into it. Neither applies while the numerics check is on.</para>
 /// </remarks>
 public sealed partial class Functional : Model
 {
@@ -24,6 +29,7 @@ public sealed partial class Functional : Model
     private readonly Node[] nodes;
     private readonly Layer[] layers;
     private readonly Dictionary<Node, int> localIndex = new(ReferenceEqualityComparer.Instance);
+    private readonly int[] soleReader;
 
     /// <summary>Creates the model from its symbolic inputs and outputs and builds it.</summary>
     /// <param name="inputs">The model's inputs, each from <see cref="Model.Input"/>, in the order <c>Call</c> takes them.</param>
@@ -66,6 +72,8 @@ public sealed partial class Functional : Model
                 if (seen.Contains(node)) localIndex[node] = k++;
         }
 
+        soleReader = SoleReaders(nodes, this.outputs);
+
         using var scope = EnterScope();
         foreach (var node in nodes)
             if (node.Inputs.Count > 0) node.Layer.BuildForNode(node.Inputs.Select(t => (IReadOnlyList<int>)Layer.Concrete(t.ShapeArray)).ToArray());
@@ -98,6 +106,10 @@ public sealed partial class Functional : Model
 
     /// <summary>Every layer of the graph once, in the order they are first run: the input layers first (Keras <c>model.layers</c>).</summary>
     public override IReadOnlyList<Layer> Layers => layers;
+
+    internal override int InputCount => inputs.Length;
+
+    internal override IReadOnlyList<string> OutputNames => outputs.Select(o => o.Node.Layer.Name).ToArray();
 
     /// <summary>Always true: the model is built at construction.</summary>
     public override bool Built => true;
@@ -148,13 +160,69 @@ public sealed partial class Functional : Model
                 throw new ArgumentException($"The inputs have different batch sizes: {values[0].Shape[0]} and {values[i].Shape[0]} (input {i}).", "inputs");
             map[inputs[i]] = values[i];
         }
-        foreach (var node in nodes)
+        var skip = new bool[nodes.Length];
+        for (int j = 0; j < nodes.Length; j++)
         {
-            if (node.Inputs.Count == 0) continue;
+            var node = nodes[j];
+            if (node.Inputs.Count == 0 || skip[j]) continue;
+            if (soleReader[j] is int c and >= 0 && RunFused(node, nodes[c], map, training))
+            {
+                skip[c] = true;
+                continue;
+            }
             var results = node.Layer.CallOutputs(node.Inputs.Select(t => map[t]).ToArray(), training);
-            for (int j = 0; j < node.Outputs.Count; j++) map[node.Outputs[j]] = results[j];
+            for (int k = 0; k < node.Outputs.Count; k++) map[node.Outputs[k]] = results[k];
         }
         return outputs.Select(o => map[o]).ToArray();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="node"/> and <paramref name="reader"/>, the only call that reads its output, as one op when
+    /// the rules of <see cref="LayerFusion"/> allow (inference folding first, as in Sequential, then BN+ReLU fusion),
+    /// writing the reader's output. False when they do not apply (nothing is run).
+    /// </summary>
+    private static bool RunFused(Node node, Node reader, Dictionary<KerasTensor, Tensor> map, bool training)
+    {
+        var input = map[node.Inputs[0]];
+        if (!training && LayerFusion.InferenceFold(node.Layer, reader.Layer, input.Rank) is var (scale, shift))
+        {
+            map[reader.Outputs[0]] = ((KernelLayer)node.Layer).CallFolded(input, scale, shift);
+            return true;
+        }
+        if (LayerFusion.ReluFusion(node.Layer, reader.Layer) is { } bn)
+        {
+            map[reader.Outputs[0]] = bn.CallWithRelu(input, training);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// For each node, the index of the only node that reads its output, or -1: a candidate pair for
+    /// <see cref="LayerFusion"/> needs a node with one input and one output whose output is read exactly once in the
+    /// graph (by a call with that one input) and is not a model output.
+    /// </summary>
+    private static int[] SoleReaders(Node[] nodes, KerasTensor[] outputs)
+    {
+        var uses = new Dictionary<KerasTensor, int>(ReferenceEqualityComparer.Instance);
+        var reader = new Dictionary<KerasTensor, int>(ReferenceEqualityComparer.Instance);
+        for (int j = 0; j < nodes.Length; j++)
+            foreach (var t in nodes[j].Inputs)
+            {
+                uses[t] = uses.GetValueOrDefault(t) + 1;
+                reader[t] = j;
+            }
+        foreach (var t in outputs) uses[t] = uses.GetValueOrDefault(t) + 1;
+        var result = new int[nodes.Length];
+        for (int j = 0; j < nodes.Length; j++)
+        {
+            result[j] = -1;
+            if (nodes[j].Inputs.Count != 1 || nodes[j].Outputs.Count != 1) continue;
+            var output = nodes[j].Outputs[0];
+            if (uses.GetValueOrDefault(output) == 1 && reader.TryGetValue(output, out int r) && nodes[r].Inputs.Count == 1)
+                result[j] = r;
+        }
+        return result;
     }
 
     private void CheckShape(IReadOnlyList<int> shape, KerasTensor input, string paramName)

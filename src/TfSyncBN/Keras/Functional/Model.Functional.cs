@@ -88,8 +88,12 @@ public abstract partial class Model
         return AsLayer.CallSymbolic(inputs);
     }
 
-    /// <summary>This model as a layer of other models (one object, so that every use shares it).</summary>
-    internal ModelLayer AsLayer
+    /// <summary>
+    /// This model as a layer of other models (Keras uses a model as a layer directly): put it in a
+    /// <see cref="Sequential"/> (<c>new Sequential([inner.AsLayer, new Dense(10)])</c>); functional models record it
+    /// when <see cref="Call(KerasTensor)"/> is used. One object per model, so every use shares the model's weights.
+    /// </summary>
+    public ModelLayer AsLayer
     {
         get
         {

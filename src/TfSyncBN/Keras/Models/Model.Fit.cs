@@ -3,10 +3,41 @@ using TfSyncBN.Tensors;
 
 namespace TfSyncBN.Keras;
 
-/// <summary>Validation inputs and targets for <see cref="Model.Fit"/> (<c>validation_data=(x, y)</c>).</summary>
-/// <param name="X">The inputs, samples on axis 0.</param>
-/// <param name="Y">The targets, samples on axis 0.</param>
-public sealed record ValidationData(Tensor X, Tensor Y);
+/// <summary>Validation inputs and targets for <see cref="Model.Fit(Tensor, Tensor, int, int, int, IReadOnlyList{Callback}?, float, ValidationData?, bool, int?)"/>
+/// (<c>validation_data=(x, y)</c>).</summary>
+/// <param name="X">The inputs, samples on axis 0 (the first input when built from lists).</param>
+/// <param name="Y">The targets, samples on axis 0 (the first target when built from lists).</param>
+public sealed record ValidationData(Tensor X, Tensor Y)
+{
+    private readonly Tensor[]? inputs;
+    private readonly Tensor[]? targets;
+
+    /// <summary>Validation data for a model with several inputs or outputs (<c>validation_data=([a, b], [y1, y2])</c>).</summary>
+    /// <param name="x">One tensor per model input, in input order, samples on axis 0.</param>
+    /// <param name="y">One tensor per model output, in output order, samples on axis 0.</param>
+    /// <exception cref="ArgumentNullException">A list or an entry is null.</exception>
+    /// <exception cref="ArgumentException">A list is empty.</exception>
+    public ValidationData(IReadOnlyList<Tensor> x, IReadOnlyList<Tensor> y) : this(First(x, nameof(x)), First(y, nameof(y)))
+    {
+        inputs = [.. x];
+        targets = [.. y];
+    }
+
+    /// <summary>The inputs: the list given to the lists constructor, else <c>[X]</c>.</summary>
+    public IReadOnlyList<Tensor> Inputs => inputs ?? [X];
+
+    /// <summary>The targets: the list given to the lists constructor, else <c>[Y]</c>.</summary>
+    public IReadOnlyList<Tensor> Targets => targets ?? [Y];
+
+    private static Tensor First(IReadOnlyList<Tensor> list, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(list, paramName);
+        if (list.Count == 0) throw new ArgumentException($"{paramName} is empty; give one tensor per model input/output.", paramName);
+        for (int i = 0; i < list.Count; i++)
+            if (list[i] is null) throw new ArgumentNullException(paramName, $"{paramName}[{i}] is null.");
+        return list[0];
+    }
+}
 
 public abstract partial class Model
 {
@@ -15,14 +46,15 @@ public abstract partial class Model
     /// </summary>
     /// <remarks>
     /// <para>Each epoch resets the metrics, shuffles the sample order (when <paramref name="shuffle"/>), and runs
-    /// <see cref="TrainStep"/> on consecutive global batches of <paramref name="batchSize"/> samples (the last one
-    /// smaller when the count does not divide). Then, with validation data, it runs <see cref="Evaluate"/> and logs its
+    /// <see cref="TrainStep(Tensor, Tensor)"/> on consecutive global batches of <paramref name="batchSize"/> samples (the last one
+    /// smaller when the count does not divide). Then, with validation data, it runs <see cref="Evaluate(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}, int)"/> and logs its
     /// results with a <c>val_</c> prefix. <paramref name="validationSplit"/> holds out the LAST fraction of the samples,
     /// before any shuffling, as Keras does.</para>
     /// <para>Callbacks run in order, on this thread; <see cref="History"/> is always added first and returned.
     /// <paramref name="verbose"/> 1 adds a <see cref="ProgressBar"/> (plain lines when the output is not an interactive
     /// console: redirected, <c>CI</c> set or <c>TERM=dumb</c>), 2 a
     /// <see cref="ProgressBar"/> that writes one line per epoch, 0 nothing.</para>
+    /// <para>A model with several inputs or outputs takes the lists overload (see <see cref="TrainStep(IReadOnlyList{Tensor}, IReadOnlyList{Tensor})"/>).</para>
     /// </remarks>
     /// <param name="x">The training inputs, samples on axis 0.</param>
     /// <param name="y">The training targets, samples on axis 0.</param>
@@ -36,7 +68,8 @@ public abstract partial class Model
     /// <param name="seed">The seed of the shuffling; a random one when null.</param>
     /// <returns>The per-epoch logs.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> or <paramref name="y"/> is null.</exception>
-    /// <exception cref="ArgumentException">The sample counts differ or the data does not fit the model.</exception>
+    /// <exception cref="ArgumentException">The model has several inputs or outputs (use the lists overload), the sample
+    /// counts differ, or the data does not fit the model.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An argument is outside its range.</exception>
     /// <exception cref="InvalidOperationException">The model is not compiled, or it belongs to no strategy (created outside
     /// any scope) and is used inside a multi-replica strategy's scope.</exception>
@@ -46,30 +79,62 @@ public abstract partial class Model
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
-        CheckSamples(x, y);
+        return Fit([x], [y], batchSize, epochs, verbose, callbacks, validationSplit, validationData, shuffle, seed);
+    }
+
+    /// <summary>
+    /// Trains a model with any number of inputs and outputs (<c>model.fit([a, b], [y1, y2])</c>); see
+    /// <see cref="Fit(Tensor, Tensor, int, int, int, IReadOnlyList{Callback}?, float, ValidationData?, bool, int?)"/>. Every
+    /// input and target is shuffled, batched, split over the replicas and held out by <paramref name="validationSplit"/>
+    /// with the same sample order. A separate overload because C# has no "tensor or list" type; it mirrors
+    /// <see cref="Call(IReadOnlyList{Tensor}, bool)"/>.
+    /// </summary>
+    /// <param name="x">One tensor per model input, in the order of the model's inputs, samples on axis 0.</param>
+    /// <param name="y">One tensor of targets per model output, in output order, samples on axis 0.</param>
+    /// <param name="batchSize">The global batch size, ≥ 1 (split over the replicas).</param>
+    /// <param name="epochs">The number of epochs, ≥ 0.</param>
+    /// <param name="verbose">0 (silent), 1 (progress bar) or 2 (one line per epoch).</param>
+    /// <param name="callbacks">Callbacks to call, or null.</param>
+    /// <param name="validationSplit">The fraction of the samples to hold out for validation, in [0, 1); ignored when <paramref name="validationData"/> is given.</param>
+    /// <param name="validationData">Validation inputs and targets (one per model input and output), or null.</param>
+    /// <param name="shuffle">Whether to shuffle the training samples before each epoch.</param>
+    /// <param name="seed">The seed of the shuffling; a random one when null.</param>
+    /// <returns>The per-epoch logs.</returns>
+    /// <exception cref="ArgumentNullException">A list or an entry is null.</exception>
+    /// <exception cref="ArgumentException">A list (or the validation data's) does not have one tensor per model
+    /// input/output, the sample counts differ, or the data does not fit the model.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is outside its range.</exception>
+    /// <exception cref="InvalidOperationException">As the single-tensor overload.</exception>
+    public History Fit(IReadOnlyList<Tensor> x, IReadOnlyList<Tensor> y, int batchSize = 32, int epochs = 1, int verbose = 1,
+        IReadOnlyList<Callback>? callbacks = null, float validationSplit = 0f, ValidationData? validationData = null,
+        bool shuffle = true, int? seed = null)
+    {
+        var (xs, ys) = CheckData(x, y, nameof(x), nameof(y));
         RequireCompiled();
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be at least 1.");
         if (epochs < 0) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "epochs must be >= 0.");
         if (verbose is < 0 or > 2) throw new ArgumentOutOfRangeException(nameof(verbose), verbose, "verbose must be 0, 1 or 2.");
         if (!(validationSplit >= 0 && validationSplit < 1))
             throw new ArgumentOutOfRangeException(nameof(validationSplit), validationSplit, "validationSplit must be in [0, 1).");
-        if (validationData is not null) CheckSamples(validationData.X, validationData.Y);
-        if (validationData is null && validationSplit > 0)
+        Tensor[]? valX = null, valY = null;
+        if (validationData is not null) (valX, valY) = CheckData(validationData.Inputs, validationData.Targets, "validationData.Inputs", "validationData.Targets");
+        else if (validationSplit > 0)
         {
-            int n = x.Shape[0];
+            int n = xs[0].Shape[0];
             // The split as the decimal the caller wrote (0.2f is 0.2, not 0.2000000030), so 600 samples keep 480, as in Keras.
             int split = (int)Math.Floor(n * (1.0 - KerasConfig.Number(validationSplit)));
             if (split == 0 || split == n)
                 throw new ArgumentOutOfRangeException(nameof(validationSplit), validationSplit, $"validationSplit {validationSplit} of {n} samples leaves no training or no validation samples.");
             using (GradientTape.Pause())
             {
-                validationData = new ValidationData(x.Slice(0, split, n - split), y.Slice(0, split, n - split));
-                x = x.Slice(0, 0, split);
-                y = y.Slice(0, 0, split);
+                valX = xs.Select(t => t.Slice(0, split, n - split)).ToArray();
+                valY = ys.Select(t => t.Slice(0, split, n - split)).ToArray();
+                xs = xs.Select(t => t.Slice(0, 0, split)).ToArray();
+                ys = ys.Select(t => t.Slice(0, 0, split)).ToArray();
             }
         }
 
-        int samples = x.Shape[0];
+        int samples = xs[0].Shape[0];
         int steps = (samples + batchSize - 1) / batchSize;
         var history = new History();
         var list = new List<Callback> { history };
@@ -79,7 +144,7 @@ public abstract partial class Model
         hooks.Configure(this, new TrainingParameters(epochs, steps, samples, verbose));
 
         AgreeOnPlanAcrossWorkers(steps, batchSize, samples, epochs);
-        Prepare(x.Shape);
+        Prepare(xs[0].Shape);
         var random = seed is int s ? new Random(s) : new Random();
         var order = Enumerable.Range(0, samples).ToArray();
         StopTraining = false;
@@ -94,16 +159,16 @@ public abstract partial class Model
             for (int step = 0; step < steps; step++)
             {
                 int start = step * batchSize, count = Math.Min(batchSize, samples - start);
-                var xb = Rows(x, order, start, count, shuffle);
-                var yb = Rows(y, order, start, count, shuffle);
+                var xb = xs.Select(t => Rows(t, order, start, count, shuffle)).ToArray();
+                var yb = ys.Select(t => Rows(t, order, start, count, shuffle)).ToArray();
                 logs = TrainStep(xb, yb);
                 hooks.BatchEnd(step, logs);
                 if (StopTraining) break;   // as Keras 3: a callback may stop training after any batch
             }
             var all = new Dictionary<string, double>(logs);
-            if (validationData is not null)
+            if (valX is not null && valY is not null)
             {
-                foreach (var (k, v) in Evaluate(validationData.X, validationData.Y, batchSize)) all["val_" + k] = v;
+                foreach (var (k, v) in Evaluate(valX, valY, batchSize)) all["val_" + k] = v;
             }
             epochLogs = all;
             hooks.EpochEnd(epoch, epochLogs);
@@ -123,9 +188,10 @@ public abstract partial class Model
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="y">The targets, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
-    /// <returns><c>loss</c> and each compiled metric by name.</returns>
+    /// <returns><c>loss</c>, each output's loss (several outputs), and each compiled metric by its logged name.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="ArgumentException">The sample counts differ or the data does not fit the model.</exception>
+    /// <exception cref="ArgumentException">The model has several inputs or outputs (use the lists overload), the sample
+    /// counts differ, or the data does not fit the model.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
     /// <exception cref="InvalidOperationException">The model is not compiled, or it belongs to no strategy (created outside
     /// any scope) and is used inside a multi-replica strategy's scope.</exception>
@@ -133,70 +199,85 @@ public abstract partial class Model
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
-        CheckSamples(x, y);
-        var (_, loss) = RequireCompiled();
+        return Evaluate([x], [y], batchSize);
+    }
+
+    /// <summary>
+    /// The loss and metrics of a model with any number of inputs and outputs (<c>model.evaluate([a, b], [y1, y2])</c>);
+    /// see <see cref="Evaluate(Tensor, Tensor, int)"/>. The loss is <c>Σ_k lossWeights[k] · loss_k</c> plus the
+    /// penalties; each output's unweighted loss is logged as <c>&lt;output&gt;_loss</c>.
+    /// </summary>
+    /// <param name="x">One tensor per model input, in input order, samples on axis 0.</param>
+    /// <param name="y">One tensor of targets per model output, in output order, samples on axis 0.</param>
+    /// <param name="batchSize">The global batch size, ≥ 1.</param>
+    /// <returns><c>loss</c>, each output's loss (several outputs), and each compiled metric by its logged name.</returns>
+    /// <exception cref="ArgumentNullException">A list or an entry is null.</exception>
+    /// <exception cref="ArgumentException">A list does not have one tensor per model input/output, the sample counts
+    /// differ, or the data does not fit the model.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">As the single-tensor overload.</exception>
+    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<Tensor> x, IReadOnlyList<Tensor> y, int batchSize = 32)
+    {
+        var (xs, ys) = CheckData(x, y, nameof(x), nameof(y));
+        RequireCompiled();
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be at least 1.");
-        Prepare(x.Shape);
+        Prepare(xs[0].Shape);
         var evalMetrics = compiledMetrics;
+        int outputs = outputLosses.Length, metricsAt = 2 * outputs;
         var tracker = new Mean("loss");
+        var outputTrackers = outputLossTrackers.Select(t => new Mean(t.Name)).ToArray();
         var totals = new double[evalMetrics.Length * 2];
         float penalty;
         using (GradientTape.Pause()) penalty = Losses.Sum(p => p.ToScalar());
-        int n = x.Shape[0];
+        int n = xs[0].Shape[0];
         for (int start = 0; start < n; start += batchSize)
         {
             int count = Math.Min(batchSize, n - start);
-            Tensor xb, yb;
+            Tensor[] xb, yb;
             using (GradientTape.Pause())
             {
-                xb = x.Slice(0, start, count);
-                yb = y.Slice(0, start, count);
+                xb = xs.Select(t => t.Slice(0, start, count)).ToArray();
+                yb = ys.Select(t => t.Slice(0, start, count)).ToArray();
             }
-            var xs = Split(xb, strategy.NumReplicasInSync);
-            var ys = Split(yb, strategy.NumReplicasInSync);
+            var xParts = SplitAll(xb, strategy.NumReplicasInSync);
+            var yParts = SplitAll(yb, strategy.NumReplicasInSync);
             var parts = strategy.Run(c =>
             {
                 int r = c.ReplicaId;
-                var result = new double[2 + 2 * evalMetrics.Length];
-                if (xs[r].Shape[0] == 0) return result;
+                var result = new double[metricsAt + 2 * evalMetrics.Length];
+                if (xParts[r][0].Shape[0] == 0) return result;
                 using var pause = GradientTape.Pause();
                 using var tensors = TensorScope.Begin(); // only doubles leave the replica: its tensors are recycled
-                // On a device the slice moves there and the prediction back (loss and metrics run on the host).
-                var prediction = Call(xs[r].To(c.Device), training: false).To(Device.Cpu);
-                var losses = loss.Unreduced(ys[r], prediction);
-                result[0] = losses.Sum().ToScalar();
-                result[1] = losses.Size;
+                // On a device the slice moves there and the predictions back (loss and metrics run on the host).
+                var predictions = OnHost(Call(OnDevice(xParts[r], c.Device), training: false));
+                for (int k = 0; k < outputs; k++)
+                {
+                    var losses = outputLosses[k].Unreduced(yParts[r][k], predictions[k]);
+                    result[2 * k] = losses.Sum().ToScalar();
+                    result[2 * k + 1] = losses.Size;
+                }
                 for (int m = 0; m < evalMetrics.Length; m++)
                 {
-                    var c2 = evalMetrics[m].Contribution(ys[r], prediction);
-                    result[2 + 2 * m] = c2.Total;
-                    result[3 + 2 * m] = c2.Count;
+                    var (metric, output, _) = evalMetrics[m];
+                    var c2 = metric.Contribution(yParts[r][output], predictions[output]);
+                    result[metricsAt + 2 * m] = c2.Total;
+                    result[metricsAt + 2 * m + 1] = c2.Count;
                 }
                 return result;
             });
-            double lossSum = 0, lossCount = 0;
-            if (strategy.SpansWorkers)
-            {
-                // Run returned this worker's replicas only: add the other workers' sums (a collective on every worker).
-                var batch = new double[2 + totals.Length];
-                foreach (var p in parts) for (int i = 0; i < batch.Length; i++) batch[i] += p[i];
-                strategy.SumAcrossWorkers(batch);
-                (lossSum, lossCount) = (batch[0], batch[1]);
-                for (int i = 0; i < totals.Length; i++) totals[i] += batch[2 + i];
-            }
-            else
-            {
-                foreach (var p in parts)
-                {
-                    lossSum += p[0];
-                    lossCount += p[1];
-                    for (int i = 0; i < totals.Length; i++) totals[i] += p[2 + i];
-                }
-            }
-            tracker.Update((lossCount > 0 ? lossSum / lossCount : 0) + penalty, count);
+            var batch = new double[metricsAt + totals.Length];
+            foreach (var p in parts) for (int i = 0; i < batch.Length; i++) batch[i] += p[i];
+            // Under a multi-worker strategy Run returned this worker's replicas only: add the other workers' sums (a
+            // collective on every worker).
+            if (strategy.SpansWorkers) strategy.SumAcrossWorkers(batch);
+            for (int i = 0; i < totals.Length; i++) totals[i] += batch[metricsAt + i];
+            tracker.Update(WeightedLoss(batch) + penalty, count);
+            for (int k = 0; k < outputTrackers.Length; k++)
+                if (batch[2 * k + 1] > 0) outputTrackers[k].Update(batch[2 * k] / batch[2 * k + 1], count);
         }
         var logs = new Dictionary<string, double> { ["loss"] = tracker.Result() };
-        for (int m = 0; m < evalMetrics.Length; m++) logs[evalMetrics[m].Name] = totals[2 * m + 1] == 0 ? 0 : totals[2 * m] / totals[2 * m + 1];
+        foreach (var t in outputTrackers) logs[t.Name] = t.Result();
+        for (int m = 0; m < evalMetrics.Length; m++) logs[evalMetrics[m].LogName] = totals[2 * m + 1] == 0 ? 0 : totals[2 * m] / totals[2 * m + 1];
         return logs;
     }
 
@@ -205,46 +286,69 @@ public abstract partial class Model
     /// </summary>
     /// <remarks>Batches are split over the replicas, which run in parallel; the results are concatenated in order.
     /// Under a multi-worker strategy every worker predicts its replicas' rows and receives all of them (every worker
-    /// must call it).</remarks>
+    /// must call it). A model with several inputs or outputs takes the lists overload.</remarks>
     /// <param name="x">The inputs, samples on axis 0.</param>
     /// <param name="batchSize">The global batch size, ≥ 1.</param>
     /// <exception cref="ArgumentNullException"><paramref name="x"/> is null.</exception>
-    /// <exception cref="ArgumentException">The data does not fit the model, or has no batch axis.</exception>
+    /// <exception cref="ArgumentException">The model has several inputs or outputs (use the lists overload), the data
+    /// does not fit the model, or has no batch axis.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
     /// <exception cref="InvalidOperationException">The model belongs to no strategy (created outside any scope) and is used
     /// inside a multi-replica strategy's scope.</exception>
     public Tensor Predict(Tensor x, int batchSize = 32)
     {
-        RequireStrategyScope();
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Rank == 0) throw new ArgumentException("x needs a batch axis (axis 0), but is a scalar.", nameof(x));
+        if (OutputNames.Count != 1)
+            throw new ArgumentException($"Model '{Name}' has {OutputNames.Count} outputs ({string.Join(", ", OutputNames)}); call Predict(IReadOnlyList<Tensor>), which returns one tensor per output.", nameof(x));
+        return Predict([x], batchSize)[0];
+    }
+
+    /// <summary>
+    /// The outputs of a model with any number of inputs and outputs for all samples (<c>model.predict([a, b])</c>): one
+    /// tensor per model output, in output order; see <see cref="Predict(Tensor, int)"/>.
+    /// </summary>
+    /// <param name="x">One tensor per model input, in input order, samples on axis 0.</param>
+    /// <param name="batchSize">The global batch size, ≥ 1.</param>
+    /// <exception cref="ArgumentNullException">The list or an entry is null.</exception>
+    /// <exception cref="ArgumentException">The list does not have one tensor per model input, the sample counts differ,
+    /// or the data does not fit the model.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
+    /// <exception cref="InvalidOperationException">As the single-tensor overload.</exception>
+    public IReadOnlyList<Tensor> Predict(IReadOnlyList<Tensor> x, int batchSize = 32)
+    {
+        RequireStrategyScope();
+        var (xs, _) = CheckData(x, null, nameof(x), "y");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be at least 1.");
-        Prepare(x.Shape);
-        int n = x.Shape[0];
+        Prepare(xs[0].Shape);
+        int n = xs[0].Shape[0];
         if (n == 0)
         {
-            using (GradientTape.Pause()) return Call(x, training: false);
+            using (GradientTape.Pause()) return Call(xs, training: false);
         }
-        var outputs = new List<Tensor>();
+        int outputCount = OutputNames.Count;
+        var outputs = Enumerable.Range(0, outputCount).Select(_ => new List<Tensor>()).ToArray();
         for (int start = 0; start < n; start += batchSize)
         {
             int count = Math.Min(batchSize, n - start);
-            Tensor xb;
-            using (GradientTape.Pause()) xb = x.Slice(0, start, count);
-            var xs = Split(xb, strategy.NumReplicasInSync);
+            Tensor[] xb;
+            using (GradientTape.Pause()) xb = xs.Select(t => t.Slice(0, start, count)).ToArray();
+            var xParts = SplitAll(xb, strategy.NumReplicasInSync);
             // Inference needs no collectives, so replicas with an empty slice simply skip it.
             var parts = strategy.Run(c =>
             {
                 using var pause = GradientTape.Pause();
-                if (xs[c.ReplicaId].Shape[0] == 0) return null;
+                if (xParts[c.ReplicaId][0].Shape[0] == 0) return null;
                 // The activations are recycled; the predictions are kept (they leave the scope).
                 using var tensors = TensorScope.Begin();
-                return tensors.Keep(Call(xs[c.ReplicaId].To(c.Device), training: false).To(Device.Cpu));
+                return OnHost(Call(OnDevice(xParts[c.ReplicaId], c.Device), training: false)).Select(tensors.Keep).ToArray();
             });
-            if (strategy.SpansWorkers) outputs.Add(GatherPredictionsAcrossWorkers(parts.Values, xs, xb));
-            else foreach (var p in parts) if (p is not null) outputs.Add(p);
+            for (int k = 0; k < outputCount; k++)
+            {
+                if (strategy.SpansWorkers) outputs[k].Add(GatherPredictionsAcrossWorkers(parts.Values.Select(p => p?[k]).ToArray(), xParts.Select(p => p[0]).ToArray(), xb, k));
+                else foreach (var p in parts) if (p is not null) outputs[k].Add(p[k]);
+            }
         }
-        using (GradientTape.Pause()) return outputs.Count == 1 ? outputs[0] : Tensor.Concat(outputs, 0);
+        using (GradientTape.Pause()) return outputs.Select(o => o.Count == 1 ? o[0] : Tensor.Concat(o, 0)).ToArray();
     }
 
     /// <summary>Rows <c>order[start..start+count)</c> of <paramref name="t"/> (a slice when not shuffled).</summary>

@@ -6,27 +6,29 @@ namespace TfSyncBN.Keras;
 public abstract partial class Model
 {
     /// <summary>
-    /// One <see cref="Predict"/> batch under a strategy whose replicas span several worker processes: every worker
-    /// computed the outputs of its own replicas' rows, and all receive the whole batch's outputs, in row order.
+    /// One <see cref="Predict(IReadOnlyList{Tensor}, int)"/> batch's output <paramref name="output"/> under a strategy whose
+    /// replicas span several worker processes: every worker computed the outputs of its own replicas' rows, and all
+    /// receive the whole batch's outputs, in row order (<paramref name="slices"/>: each replica's slice of the first input).
     /// </summary>
     /// <remarks>
     /// Each worker writes its rows (as float64, exactly) at their offsets in a zero buffer for the batch, and one sum
     /// over the workers fills in the rest: x + 0 is x, so the rows arrive unchanged (only a -0 output becomes +0). The
     /// trailing output shape comes from the model on no rows, so a worker whose replicas got no rows knows it too.
     /// </remarks>
-    private Tensor GatherPredictionsAcrossWorkers(IReadOnlyList<Tensor?> parts, IReadOnlyList<Tensor> slices, Tensor batch)
+    private Tensor GatherPredictionsAcrossWorkers(IReadOnlyList<Tensor?> parts, IReadOnlyList<Tensor> slices, IReadOnlyList<Tensor> batch, int output)
     {
         int[] rowShape;
-        using (GradientTape.Pause()) rowShape = [.. Call(batch.Slice(0, 0, 0), training: false).Shape.Skip(1)];
+        using (GradientTape.Pause()) rowShape = [.. Call(batch.Select(b => b.Slice(0, 0, 0)).ToArray(), training: false)[output].Shape.Skip(1)];
+        int rows = batch[0].Shape[0];
         int rowSize = Tensor.ShapeSize(rowShape);
-        var all = new double[batch.Shape[0] * rowSize];
+        var all = new double[rows * rowSize];
         int first = strategy.FirstLocalReplicaId, offset = 0;
         for (int r = 0; r < slices.Count; r++)
         {
             int local = r - first;
-            if (local >= 0 && local < parts.Count && parts[local] is { } output)
+            if (local >= 0 && local < parts.Count && parts[local] is { } part)
             {
-                var values = output.ToArray();
+                var values = part.ToArray();
                 for (int i = 0; i < values.Length; i++) all[offset + i] = values[i];
             }
             offset += slices[r].Shape[0] * rowSize;
@@ -34,11 +36,11 @@ public abstract partial class Model
         strategy.SumAcrossWorkers(all);
         var floats = new float[all.Length];
         for (int i = 0; i < all.Length; i++) floats[i] = (float)all[i];
-        return Tensor.FromArray(floats, [batch.Shape[0], .. rowShape]);
+        return Tensor.FromArray(floats, [rows, .. rowShape]);
     }
 
     /// <summary>
-    /// Under a multi-worker strategy, makes every worker compare its plan for <see cref="Fit"/> (steps per epoch, global
+    /// Under a multi-worker strategy, makes every worker compare its plan for <c>Fit</c> (steps per epoch, global
     /// batch, samples, epochs) with every other worker's, in one collective, before any step: workers whose plans differ
     /// would pair steps of different batches (wrong gradients) and then hang. A mismatch throws on every worker, naming
     /// each worker's values.

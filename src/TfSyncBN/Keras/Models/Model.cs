@@ -6,13 +6,13 @@ namespace TfSyncBN.Keras;
 
 /// <summary>
 /// The base of Keras-style models (<c>keras.Model</c>): a stack of layers with training (<see cref="Compile"/>,
-/// <see cref="Fit"/>, <see cref="TrainStep"/>), evaluation and prediction, data-parallel under a distribution strategy.
+/// <c>Fit</c>, <see cref="TrainStep(Tensor, Tensor)"/>), evaluation and prediction, data-parallel under a distribution strategy.
 /// </summary>
 /// <remarks>
 /// <para>The model's <see cref="Strategy"/> is the one current when it was created (inside <c>strategy.Scope()</c>), or
 /// else the one current at <see cref="Compile"/>; without one it is <see cref="Strategy.Default"/> (a single device).
 /// The weights are created under that strategy, so they are mirrored over its replicas.</para>
-/// <para>Data-parallel semantics of a training step (see <see cref="TrainStep"/>): the global batch is split over the
+/// <para>Data-parallel semantics of a training step (see <see cref="TrainStep(Tensor, Tensor)"/>): the global batch is split over the
 /// replicas; each replica runs the forward pass, sums its per-example losses and takes the gradient of that sum; ONE
 /// fused all-reduce (Sum) per step carries every trainable variable's gradient (zeros where a replica has none, e.g. an
 /// empty batch), the global per-example count, the loss sum and every metric's total and count; each replica then
@@ -60,7 +60,7 @@ public abstract partial class Model
     /// <exception cref="ArgumentException">The input does not fit a layer.</exception>
     public abstract Tensor Call(Tensor inputs, bool training = false);
 
-    /// <summary>Set by a callback to end <see cref="Fit"/> after the current epoch (<c>model.stop_training</c>).</summary>
+    /// <summary>Set by a callback to end <c>Fit</c> after the current epoch (<c>model.stop_training</c>).</summary>
     public bool StopTraining { get; set; }
 
     /// <summary>The weights an optimizer trains: each layer's trainable weights, in layer order, each once.</summary>

@@ -13,7 +13,8 @@ public sealed partial class Sequential
 
     /// <summary>
     /// A new model from Keras model JSON (<c>keras.models.model_from_json</c>), as written by <see cref="Model.ToJson"/> or by
-    /// tf.keras for a Sequential model of supported layers (<see cref="Keras.Layers.Names"/>). The model captures the
+    /// tf.keras for a Sequential model of supported layers (<see cref="Keras.Layers.Names"/>) and nested Sequential or
+    /// Functional models (entries of class <c>Sequential</c>/<c>Functional</c>, read as <see cref="Model.AsLayer"/>). The model captures the
     /// current strategy (call it inside <c>strategy.Scope()</c> to train data-parallel) and is built at once when the
     /// JSON gives the input shape; its weights are freshly initialized (load them with <see cref="Model.LoadWeights"/>).
     /// </summary>

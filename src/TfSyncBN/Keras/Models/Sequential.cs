@@ -7,7 +7,7 @@ namespace TfSyncBN.Keras;
 /// </summary>
 /// <remarks>
 /// <para>Build it inside <c>strategy.Scope()</c> to train it data-parallel (see <see cref="Model"/>). The layers are
-/// built on the first <see cref="Model.Call(Tensor, bool)"/>, <see cref="Model.Fit"/> or <see cref="Build"/>, or at once when an
+/// built on the first <see cref="Model.Call(Tensor, bool)"/>, <c>Model.Fit</c> or <see cref="Build"/>, or at once when an
 /// input shape is given; <see cref="Model.Summary"/> needs a built model.</para>
 /// <para>This class is <c>partial</c>: model JSON and weight files live in other files.</para>
 /// </remarks>
@@ -104,23 +104,12 @@ public sealed partial class Sequential : Model
         return x;
     }
 
-    /// <summary>
-    /// In inference, the per-channel map of layer <paramref name="i"/> + 1 when it is a batch normalization that can be
-    /// folded into layer <paramref name="i"/>, a Conv2D or Dense with a linear activation (see
-    /// <see cref="BatchNormalization.InferenceFold"/>); <paramref name="rank"/> is the input's rank, which those layers keep.
-    /// </summary>
+    /// <summary>In inference, the map of layer <paramref name="i"/> + 1 when it folds into layer <paramref name="i"/>
+    /// (see <see cref="LayerFusion.InferenceFold"/>); <paramref name="rank"/> is the input's rank.</summary>
     private (Tensor Scale, Tensor Shift)? FoldsNext(int i, int rank) =>
-        i + 1 < layers.Count && layers[i] is Dense { Activation: "linear" } or Conv2D { Activation: "linear", DataFormat: LayerConfig.ChannelsLast }
-        && !Debugging.CheckNumericsEnabled
-        && layers[i + 1] is BatchNormalization next ? next.InferenceFold(rank) : null;
+        i + 1 < layers.Count ? LayerFusion.InferenceFold(layers[i], layers[i + 1], rank) : null;
 
-    /// <summary>
-    /// Layer <paramref name="i"/> when it is a batch normalization whose output only a plain ReLU reads (the next
-    /// layer is <c>ReLU()</c> with Keras defaults or <c>Activation("relu")</c>): the pair then runs as one fused op.
-    /// Not while the numerics check is on, which inspects each layer's output.
-    /// </summary>
+    /// <summary>Layer <paramref name="i"/> when it runs fused with the ReLU after it (see <see cref="LayerFusion.ReluFusion"/>).</summary>
     private BatchNormalization? FusesWithNext(int i) =>
-        i + 1 < layers.Count && layers[i] is BatchNormalization bn && !Debugging.CheckNumericsEnabled
-        && layers[i + 1] is ReLU { MaxValue: null, NegativeSlope: 0f, Threshold: 0f } or Activation { Function: "relu" }
-            ? bn : null;
+        i + 1 < layers.Count ? LayerFusion.ReluFusion(layers[i], layers[i + 1]) : null;
 }

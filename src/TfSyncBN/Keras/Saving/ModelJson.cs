@@ -77,7 +77,7 @@ internal static class ModelJson
             Layer layer;
             try
             {
-                layer = Layers.Deserialize(entry);
+                layer = Functional.CreateLayer(entry);
             }
             catch (ArgumentException e)
             {

@@ -12,7 +12,7 @@ namespace TfSyncBN.Tests.Keras.Functional;
 [TestClass]
 public sealed class FunctionalModelTests
 {
-    private static Dense SeededDense(int units, int seed, string? name = null) =>
+    internal static Dense SeededDense(int units, int seed, string? name = null) =>
         new(units, kernelInitializer: Initializers.GlorotUniform(seed: seed), biasInitializer: Initializers.RandomUniform(-0.5f, 0.5f, seed: seed + 100), name: name);
 
     /// <summary>x·K + b in float64 for x [n, k], K [k, m], b [m].</summary>
@@ -147,8 +147,8 @@ public sealed class FunctionalModelTests
         Assert.ThrowsExactly<ArgumentException>(() => model.Call(xa), "one tensor for a two-input model");
         Assert.ThrowsExactly<ArgumentException>(() => model.Call([xb, xa]), "inputs swapped: shapes do not match");
         model.Compile("sgd", "mse");
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => model.Fit(xa, xa, verbose: 0));
-        StringAssert.Contains(e.Message, "one input and one output");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => model.Fit(xa, xa, verbose: 0));
+        StringAssert.Contains(e.Message, "2 inputs");
     }
 
     [TestMethod]
