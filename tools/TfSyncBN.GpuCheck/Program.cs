@@ -57,6 +57,8 @@ using (device)
     Guard("determinism", () => Report(Checks.Determinism(device, quick ? [64, 8] : [64, 32, 32, 16])));
     foreach (int replicas in new[] { 1, 2, 3, 4 })
         Guard($"SyncBN {replicas} replicas", () => { foreach (var r in Checks.SyncBatchNorm(deviceName, replicas, quick ? [13, 3, 2, 5] : [32, 16, 16, 32])) Report(r); });
+    foreach (int replicas in new[] { 1, 2, 3 })
+        Guard($"SyncBatchNormalization layer {replicas} replicas", () => { foreach (var r in PlacementCheck.SyncBatchNormLayer(deviceName, replicas, quick ? [13, 3, 2, 5] : [32, 16, 16, 32])) Report(r); });
     Guard("CNN training", () =>
     {
         // On ILGPU's CPU accelerator, GEMM tiles of 1 (same results, see DeterminismTests) keep the simulated barriers cheap.

@@ -46,13 +46,31 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
     /// <see cref="MirroredStrategy.DefaultCollectiveTimeout"/> when omitted, <see cref="Timeout.InfiniteTimeSpan"/> to wait
     /// for ever. Waiting for other workers is bounded by the communicator's own timeout.
     /// </param>
-    /// <remarks>The constructor makes one cross-worker collective, to check that every worker has the same replica count.</remarks>
-    /// <exception cref="ArgumentNullException"><paramref name="communicator"/> is null.</exception>
+    /// <param name="devices">
+    /// The device of each local replica, as in <see cref="MirroredStrategy(IReadOnlyList{string}, TimeSpan?)"/>
+    /// (<c>cpu</c>, <c>ilgpu-cpu:N</c>, <c>cuda:N</c>); its count is the number of local replicas (leave
+    /// <paramref name="localReplicas"/> at 1 or give the same count). Null: every local replica runs on the host.
+    /// </param>
+    /// <remarks>The constructor makes one cross-worker collective, to check that every worker has the same replica count.
+    /// Collectives of device tensors are staged through host memory, then cross the workers as host buffers.</remarks>
+    /// <exception cref="ArgumentNullException"><paramref name="communicator"/> is null, or an entry of <paramref name="devices"/> is.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="localReplicas"/> is less than 1, the timeout is neither positive nor infinite, or the communicator's size or rank is invalid.</exception>
-    /// <exception cref="ArgumentException">The workers were created with different <paramref name="localReplicas"/> (thrown on every worker).</exception>
-    public MultiWorkerMirroredStrategy(ICrossWorkerCommunicator communicator, int localReplicas = 1, TimeSpan? collectiveTimeout = null)
+    /// <exception cref="ArgumentException">The workers were created with different <paramref name="localReplicas"/> (thrown on every
+    /// worker); <paramref name="devices"/> is empty, names something that is not a device, or has another count than a
+    /// <paramref name="localReplicas"/> other than 1.</exception>
+    /// <exception cref="InvalidOperationException">A device cannot be opened (no <c>TfSyncBN.Gpu</c> assembly, or no such CUDA GPU).</exception>
+    public MultiWorkerMirroredStrategy(ICrossWorkerCommunicator communicator, int localReplicas = 1, TimeSpan? collectiveTimeout = null,
+        IReadOnlyList<string>? devices = null)
     {
         ArgumentNullException.ThrowIfNull(communicator);
+        if (devices is not null)
+        {
+            this.devices = MirroredStrategy.ParseDevices(devices, nameof(devices));
+            if (localReplicas != 1 && localReplicas != this.devices.Length)
+                throw new ArgumentException(
+                    $"devices names {this.devices.Length} local replicas but localReplicas is {localReplicas}: give one device per local replica.", nameof(devices));
+            localReplicas = this.devices.Length;
+        }
         if (localReplicas < 1)
             throw new ArgumentOutOfRangeException(nameof(localReplicas), localReplicas, "localReplicas must be at least 1.");
         timeout = collectiveTimeout ?? MirroredStrategy.DefaultCollectiveTimeout;
@@ -78,8 +96,20 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
                         nameof(localReplicas));
             }
         }
+        this.devices ??= new Device[localReplicas];
         pool = new ReplicaPool(localReplicas);
     }
+
+    private readonly Device[] devices;
+
+    /// <summary>The device of each local replica, in local order (every entry <c>cpu</c> unless <c>devices</c> was given).</summary>
+    public IReadOnlyList<Device> Devices => Array.AsReadOnly(devices);
+
+    /// <inheritdoc/>
+    internal override Device LocalReplicaDevice(int localReplica) => devices[localReplica];
+
+    /// <inheritdoc/>
+    internal override bool PlacesOnDevices => devices.Any(d => !d.IsHost);
 
     /// <summary>The number of replicas over all workers: <see cref="NumWorkers"/> × <see cref="LocalReplicas"/>.</summary>
     public override int NumReplicasInSync => communicator.Size * pool.Count;
@@ -112,7 +142,7 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
         try
         {
             return pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout, communicator, signatures),
-                (local, group) => new ReplicaContext(this, FirstReplicaId + local, group, local), fn, RunReplica);
+                (local, group) => new ReplicaContext(this, FirstReplicaId + local, group, local, devices[local]), fn, RunReplica);
         }
         catch (Exception e) when (communicator.Size > 1 && e is not ObjectDisposedException)
         {

@@ -126,8 +126,8 @@ public sealed partial class Tensor
     public Tensor Reshape(IReadOnlyList<int> newShape)
     {
         var s = ResolveShape(newShape, Size, nameof(newShape));
-        var y = new Tensor(Data, s);
-        GradientTape.Record(y, [this], (dy, _) => [new Tensor(dy.Data, shape)]);
+        var y = ShareStorage(s);
+        GradientTape.Record(y, [this], (dy, _) => [dy.ShareStorage(shape)]);
         return y;
     }
 

@@ -224,7 +224,7 @@ public sealed class MultiWorkerMirroredStrategyTests
     });
 
     /// <summary>W workers on W threads, joined by an in-memory communicator.</summary>
-    private sealed class InMemoryWorkers : ICrossWorkerCommunicator
+    internal sealed class InMemoryWorkers : ICrossWorkerCommunicator
     {
         private readonly Shared shared;
 

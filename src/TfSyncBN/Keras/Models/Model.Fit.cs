@@ -248,7 +248,8 @@ public abstract partial class Model
                 if (xParts[r][0].Shape[0] == 0) return result;
                 using var pause = GradientTape.Pause();
                 using var tensors = TensorScope.Begin(); // only doubles leave the replica: its tensors are recycled
-                var predictions = Call(xParts[r], training: false);
+                // On a device the slice moves there and the predictions back (loss and metrics run on the host).
+                var predictions = OnHost(Call(OnDevice(xParts[r], c.Device), training: false));
                 for (int k = 0; k < outputs; k++)
                 {
                     var losses = outputLosses[k].Unreduced(yParts[r][k], predictions[k]);
@@ -339,7 +340,7 @@ public abstract partial class Model
                 if (xParts[c.ReplicaId][0].Shape[0] == 0) return null;
                 // The activations are recycled; the predictions are kept (they leave the scope).
                 using var tensors = TensorScope.Begin();
-                return Call(xParts[c.ReplicaId], training: false).Select(tensors.Keep).ToArray();
+                return OnHost(Call(OnDevice(xParts[c.ReplicaId], c.Device), training: false)).Select(tensors.Keep).ToArray();
             });
             for (int k = 0; k < outputCount; k++)
             {

@@ -150,6 +150,20 @@ public abstract partial class Model
         return total;
     }
 
+    /// <summary>The tensors on <paramref name="device"/> (the list itself on the host).</summary>
+    private static IReadOnlyList<Tensor> OnDevice(IReadOnlyList<Tensor> tensors, Device device) =>
+        device.IsHost ? tensors : [.. tensors.Select(t => t.To(device))];
+
+    /// <summary>The tensors on the host (the list itself when all are there already).</summary>
+    private static IReadOnlyList<Tensor> OnHost(IReadOnlyList<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            if (!t.Device.IsHost) return [.. tensors.Select(u => u.To(Device.Cpu))];
+        }
+        return tensors;
+    }
+
     private IReadOnlyDictionary<string, double> ReplicaTrainStepCore(ReplicaContext ctx, IReadOnlyList<Tensor> x, IReadOnlyList<Tensor> y)
     {
         // Every tensor of the step dies with it (what lasts is assigned to variables, which take their storage out of
@@ -163,7 +177,9 @@ public abstract partial class Model
         IReadOnlyList<Tensor?> grads;
         using (var tape = new GradientTape())
         {
-            predictions = Call(x, training: true);
+            // The replica's slice goes to its device once; the loss and metrics run on the host, on copies of the
+            // predictions (a sync point whose gradient goes back to the device). On the host both moves are no-ops.
+            predictions = OnHost(Call(OnDevice(x, ctx.Device), training: true));
             (var objective, localSums, localCounts) = CompiledLoss(y, predictions);
             grads = tape.Gradient(objective, variables);
         }
@@ -221,7 +237,7 @@ public abstract partial class Model
             bool any = buffer[flags + i] > 0 || penaltyGrads?[i] is not null;
             if (any && count > 0)
             {
-                globalGrads[i] = TrainingOps.ScaledFromHost(buffer.AsSpan(at, size), count, [.. variables[i].Shape], penaltyGrads?[i]);
+                globalGrads[i] = TrainingOps.ScaledFromHost(buffer.AsSpan(at, size), count, [.. variables[i].Shape], penaltyGrads?[i]).To(ctx.Device);
             }
             at += size;
         }
