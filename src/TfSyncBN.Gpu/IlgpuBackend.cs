@@ -7,7 +7,7 @@ namespace TfSyncBN.Gpu;
 /// storage is <see cref="IlgpuStorage"/> from the device's pool, registered with the open <see cref="TensorScope"/>; every
 /// member enqueues one kernel (or one copy) on the device's stream, in call order.
 /// </summary>
-internal sealed class IlgpuBackend(IlgpuDevice owner, Tensors.Device device) : IBackend
+internal sealed partial class IlgpuBackend(IlgpuDevice owner, Tensors.Device device) : IBackend
 {
     /// <summary>The ILGPU device that runs the kernels.</summary>
     public IlgpuDevice Owner { get; } = owner;

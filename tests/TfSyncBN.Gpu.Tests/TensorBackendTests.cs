@@ -99,10 +99,10 @@ public sealed class TensorBackendTests
     public void UnsupportedOp_ThrowsNamingTheOpAndTheDevice()
     {
         var x = Tensor.FromArray(Random(6, 8), [2, 4], Dev);
-        var e = Assert.ThrowsExactly<NotSupportedException>(() => x.Relu());
-        StringAssert.Contains(e.Message, "Relu");
+        var e = Assert.ThrowsExactly<NotSupportedException>(() => x.Exp());
+        StringAssert.Contains(e.Message, "Exp");
         StringAssert.Contains(e.Message, "ilgpu-cpu:0");
-        e = Assert.ThrowsExactly<NotSupportedException>(() => x.Sum());
+        e = Assert.ThrowsExactly<NotSupportedException>(() => x.Sum([1]));
         StringAssert.Contains(e.Message, "Sum");
         StringAssert.Contains(e.Message, "ilgpu-cpu:0");
     }

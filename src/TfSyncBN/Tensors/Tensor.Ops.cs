@@ -53,7 +53,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>The same values, cut off from the tape: no gradient flows through the result (<c>tf.stop_gradient</c>).</summary>
-    public Tensor StopGradient() => new(Data, shape);
+    public Tensor StopGradient() => ShareStorage(shape);
 
     /// <summary>Element-wise negation.</summary>
     public Tensor Negate() => Unary(TensorPrimitives.Negate, (dy, x, y) => -dy);
@@ -98,6 +98,7 @@ public sealed partial class Tensor
     public Tensor Sum(IReadOnlyList<int>? axes = null, bool keepDims = false)
     {
         var ax = NormalizeAxes(axes, Rank, nameof(axes));
+        if (HostArray is null) return DeviceNn.SumLeading(this, ax, keepDims);
         var y = this;
         using (GradientTape.Pause())
         {
@@ -125,8 +126,8 @@ public sealed partial class Tensor
     public Tensor Reshape(IReadOnlyList<int> newShape)
     {
         var s = ResolveShape(newShape, Size, nameof(newShape));
-        var y = new Tensor(Data, s);
-        GradientTape.Record(y, [this], (dy, _) => [new Tensor(dy.Data, shape)]);
+        var y = ShareStorage(s);
+        GradientTape.Record(y, [this], (dy, _) => [dy.ShareStorage(shape)]);
         return y;
     }
 

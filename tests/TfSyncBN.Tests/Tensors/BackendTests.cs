@@ -9,7 +9,7 @@ namespace TfSyncBN.Tests.Tensors;
 /// </summary>
 [TestClass]
 [DoNotParallelize]
-public sealed class BackendTests
+public sealed partial class BackendTests
 {
     private static readonly Device Dev = new(DeviceKind.IlgpuCpu, 9);
 
@@ -136,7 +136,7 @@ public sealed class BackendTests
     }
 
     /// <summary>A device whose kernels are scalar loops over private arrays (float arithmetic, one element at a time).</summary>
-    private sealed class ScalarBackend(Device device) : IBackend
+    private sealed partial class ScalarBackend(Device device) : IBackend
     {
         public sealed class Storage(float[] values, Device device) : TensorStorage
         {

@@ -6,7 +6,7 @@ namespace TfSyncBN.Tensors;
 /// The host backend: <see cref="HostStorage"/> over managed arrays (pooled by <see cref="TensorScope"/>) and the span
 /// kernels of <c>Tensors/Kernels</c> and <see cref="TensorPrimitives"/>. The reference every other backend must match.
 /// </summary>
-internal sealed class CpuBackend : IBackend
+internal sealed partial class CpuBackend : IBackend
 {
     /// <summary>The single instance.</summary>
     public static CpuBackend Instance { get; } = new();

@@ -36,7 +36,7 @@ internal enum BinaryOpKind
 /// <para>The host backend is <see cref="CpuBackend"/>. Another assembly (<c>TfSyncBN.Gpu</c>) implements this interface
 /// and registers it with <see cref="Backends.Register"/>.</para>
 /// </remarks>
-internal interface IBackend
+internal partial interface IBackend
 {
     /// <summary>The device this backend runs on.</summary>
     Device Device { get; }
