@@ -9,7 +9,7 @@ namespace TfSyncBN.Gpu;
 
 /// <summary>
 /// One ILGPU accelerator with its kernels and its <see cref="DevicePool"/>: <c>cuda:N</c> (an NVIDIA GPU through the
-/// CUDA driver) or <c>ilgpu-cpu:0</c> (ILGPU's CPU accelerator, a SIMT simulator that runs the same kernels on the host).
+/// CUDA driver) or <c>ilgpu-cpu:N</c> (ILGPU's CPU accelerator, a SIMT simulator that runs the same kernels on the host).
 /// The ops (one method each) enqueue kernels on the device's default stream; <see cref="GpuTensor.ToArray"/> waits.
 /// Not thread-safe: use one device per thread, or lock around ops.
 /// </summary>
@@ -43,19 +43,20 @@ public sealed partial class IlgpuDevice : IDisposable
     }
 
     /// <summary>
-    /// Opens a device by name: <c>"cuda:N"</c> (the N-th CUDA GPU) or <c>"ilgpu-cpu:0"</c> (ILGPU's CPU accelerator,
-    /// simulating groups of up to 4 threads in warps of 2, so that barrier-heavy kernels stay cheap on a few cores).
+    /// Opens a device by name: <c>"cuda:N"</c> (the N-th CUDA GPU) or <c>"ilgpu-cpu:N"</c> (a new ILGPU CPU accelerator
+    /// with its own context and pool, simulating groups of up to 4 threads in warps of 2, so that barrier-heavy kernels
+    /// stay cheap on a few cores; every call, and every N, makes a separate accelerator).
     /// </summary>
     /// <param name="device">The device name.</param>
-    /// <exception cref="ArgumentException">The name is not <c>cuda:N</c> or <c>ilgpu-cpu:0</c>.</exception>
+    /// <exception cref="ArgumentException">The name is not <c>cuda:N</c> or <c>ilgpu-cpu:N</c>.</exception>
     /// <exception cref="InvalidOperationException">No CUDA device N exists (no NVIDIA driver or GPU), or CUDA failed to start.</exception>
     public static IlgpuDevice Create(string device = "ilgpu-cpu:0")
     {
         ArgumentNullException.ThrowIfNull(device);
         var parts = device.Split(':');
         if (parts.Length != 2 || !int.TryParse(parts[1], out int ordinal) || ordinal < 0
-            || parts[0] is not ("cuda" or "ilgpu-cpu") || (parts[0] == "ilgpu-cpu" && ordinal != 0))
-            throw new ArgumentException($"device must be \"cuda:N\" (N >= 0) or \"ilgpu-cpu:0\", but is \"{device}\".", nameof(device));
+            || parts[0] is not ("cuda" or "ilgpu-cpu"))
+            throw new ArgumentException($"device must be \"cuda:N\" or \"ilgpu-cpu:N\" (N >= 0), but is \"{device}\".", nameof(device));
         if (parts[0] == "ilgpu-cpu")
         {
             var cpuContext = Context.Create(b => b.CPU(new CPUDevice(2, 2, 1)).EnableAlgorithms());

@@ -47,7 +47,8 @@ internal sealed class IlgpuStorage : TensorStorage
     {
         if (destination.Length < Length)
             throw new ArgumentException($"The destination holds {destination.Length} elements, fewer than the storage's {Length}.", nameof(destination));
-        if (Length > 0) View.CopyToCPU(destination[..Length]);
+        if (Length == 0) return;
+        lock (device) View.CopyToCPU(destination[..Length]);
     }
 
     /// <summary>Copies <paramref name="values"/> (of <see cref="Length"/> elements) into the storage.</summary>
@@ -55,7 +56,7 @@ internal sealed class IlgpuStorage : TensorStorage
     {
         if (Length == 0) return;
         var target = (buffer ?? throw new ObjectDisposedException(nameof(IlgpuStorage))).View.SubView(0, Length);
-        target.CopyFromCPU(ref MemoryMarshal.GetReference(values), Length);
+        lock (device) target.CopyFromCPU(ref MemoryMarshal.GetReference(values), Length);
     }
 
     /// <inheritdoc/>

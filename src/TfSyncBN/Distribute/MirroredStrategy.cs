@@ -1,8 +1,11 @@
+using TfSyncBN.Tensors;
+
 namespace TfSyncBN.Distribute;
 
 /// <summary>
-/// Synchronous data parallelism in one process (<c>tf.distribute.MirroredStrategy</c>): <c>numReplicas</c> replicas,
-/// each a logical CPU device with its own thread, running the same function in lockstep over mirrored variables.
+/// Synchronous data parallelism in one process (<c>tf.distribute.MirroredStrategy</c>): replicas, each with its own
+/// thread, running the same function in lockstep over mirrored variables. Each replica runs on the host (the
+/// count-only constructor) or on a device of its own (the device-list constructor).
 /// </summary>
 /// <remarks>
 /// <para>The replica threads live as long as the strategy; dispose it to release them (an undisposed strategy releases
@@ -19,6 +22,7 @@ public sealed class MirroredStrategy : Strategy
 
     private readonly ReplicaPool pool;
     private readonly TimeSpan timeout;
+    private readonly Device[] devices;
 
     /// <summary>Creates a strategy with <paramref name="numReplicas"/> replicas.</summary>
     /// <param name="numReplicas">The number of replicas, at least 1.</param>
@@ -34,8 +38,63 @@ public sealed class MirroredStrategy : Strategy
         timeout = collectiveTimeout ?? DefaultCollectiveTimeout;
         if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(collectiveTimeout), timeout, "collectiveTimeout must be positive, or Timeout.InfiniteTimeSpan.");
+        devices = new Device[numReplicas];
         pool = new ReplicaPool(numReplicas);
     }
+
+    /// <summary>
+    /// Creates a strategy with one replica per entry of <paramref name="devices"/>: replica r runs on device r, and each
+    /// mirrored variable keeps replica r's copy in that device's memory. Several replicas may name the same device.
+    /// </summary>
+    /// <remarks>
+    /// Device names: <c>cpu</c> (host memory and the CPU kernels, as the count-only constructor), <c>ilgpu-cpu:N</c>
+    /// (ILGPU's CPU accelerator, a SIMT simulator running the GPU kernels on the host; each N is a separate accelerator
+    /// with its own memory pool) and <c>cuda:N</c> (the N-th NVIDIA GPU through ILGPU). Devices other than <c>cpu</c>
+    /// need the <c>TfSyncBN.Gpu</c> assembly, which opens each one on first use for the life of the process.
+    /// Collectives stage device tensors through host memory (see <see cref="ReplicaContext.AllReduce(ReduceOp, Tensor)"/>).
+    /// </remarks>
+    /// <param name="devices">One device name per replica, at least one.</param>
+    /// <param name="collectiveTimeout">As in the count-only constructor.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="devices"/> or one of its entries is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="devices"/> is empty, or an entry is not a device name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is neither positive nor infinite.</exception>
+    /// <exception cref="InvalidOperationException">A device cannot be opened (no <c>TfSyncBN.Gpu</c> assembly, or no such CUDA GPU).</exception>
+    public MirroredStrategy(IReadOnlyList<string> devices, TimeSpan? collectiveTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(devices);
+        if (devices.Count == 0)
+            throw new ArgumentException("devices must name at least one device ('cpu', 'ilgpu-cpu:N' or 'cuda:N').", nameof(devices));
+        var parsed = new Device[devices.Count];
+        for (int r = 0; r < parsed.Length; r++)
+        {
+            if (devices[r] is not { } name) throw new ArgumentNullException(nameof(devices), $"devices[{r}] is null.");
+            try
+            {
+                parsed[r] = Device.Parse(name);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException(
+                    $"devices[{r}] is '{name}', not a device name. Accepted: 'cpu', 'ilgpu-cpu:N' (ILGPU's CPU accelerator N) or 'cuda:N' (NVIDIA GPU N), with N >= 0.",
+                    nameof(devices), e);
+            }
+        }
+        timeout = collectiveTimeout ?? DefaultCollectiveTimeout;
+        if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+            throw new ArgumentOutOfRangeException(nameof(collectiveTimeout), timeout, "collectiveTimeout must be positive, or Timeout.InfiniteTimeSpan.");
+        foreach (var d in parsed.Distinct()) Backends.Open(d, nameof(devices));
+        this.devices = parsed;
+        pool = new ReplicaPool(parsed.Length);
+    }
+
+    /// <summary>The device of each replica, in replica order (every entry <c>cpu</c> for the count-only constructor).</summary>
+    public IReadOnlyList<Device> Devices => Array.AsReadOnly(devices);
+
+    /// <inheritdoc/>
+    internal override Device LocalReplicaDevice(int localReplica) => devices[localReplica];
+
+    /// <inheritdoc/>
+    internal override bool PlacesOnDevices => devices.Any(d => !d.IsHost);
 
     /// <inheritdoc/>
     public override int NumReplicasInSync => pool.Count;
@@ -44,7 +103,7 @@ public sealed class MirroredStrategy : Strategy
     public TimeSpan CollectiveTimeout => timeout;
 
     private protected override T[] RunReplicas<T>(Func<ReplicaContext, T> fn) =>
-        pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout), (r, group) => new ReplicaContext(this, r, group), fn, RunReplica);
+        pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout), (r, group) => new ReplicaContext(this, r, group, device: devices[r]), fn, RunReplica);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing) => pool?.Stop(join: disposing);

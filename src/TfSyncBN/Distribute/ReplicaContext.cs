@@ -13,7 +13,8 @@ namespace TfSyncBN.Distribute;
 /// forever; a replica that does not arrive within the strategy's collective timeout makes them fail with a
 /// <see cref="TimeoutException"/>.</para>
 /// <para>Results are deterministic: element-wise sums in replica order (then divided by the replica count for a mean),
-/// identical in every bit on every replica and from run to run.</para>
+/// identical in every bit on every replica and from run to run. A tensor on a device is copied to host memory, reduced
+/// there, and the result copied back to the tensor's device.</para>
 /// <para>A context is valid only inside its own <see cref="Strategy.Run{T}"/>, on its replica's thread.</para>
 /// </remarks>
 public sealed class ReplicaContext : IReplica
@@ -24,8 +25,10 @@ public sealed class ReplicaContext : IReplica
     /// <param name="replicaId">The global replica id.</param>
     /// <param name="group">The collective group of this process's replicas, or null for the default strategy.</param>
     /// <param name="localReplicaIndex">The index among this process's replicas (equal to the id in one process).</param>
-    internal ReplicaContext(Strategy strategy, int replicaId, CollectiveGroup? group, int localReplicaIndex = -1)
+    /// <param name="device">The device the replica runs on.</param>
+    internal ReplicaContext(Strategy strategy, int replicaId, CollectiveGroup? group, int localReplicaIndex = -1, Device device = default)
     {
+        Device = device;
         Strategy = strategy;
         ReplicaId = replicaId;
         LocalReplicaIndex = localReplicaIndex < 0 ? replicaId : localReplicaIndex;
@@ -48,6 +51,12 @@ public sealed class ReplicaContext : IReplica
 
     /// <summary>The number of replicas running in lockstep, over all workers.</summary>
     public int NumReplicasInSync => group?.GlobalSize ?? 1;
+
+    /// <summary>
+    /// The device this replica runs on: its mirrored variables' copies live there, and its inputs should be moved there
+    /// (<see cref="Tensor.To"/>); <c>cpu</c> unless the strategy was created with a device list.
+    /// </summary>
+    public Device Device { get; }
 
     /// <summary>This replica's index among the replicas of its own process (its copy of a mirrored variable).</summary>
     internal int LocalReplicaIndex { get; }
@@ -72,18 +81,22 @@ public sealed class ReplicaContext : IReplica
 
     private Tensor AllReduceCore(ReduceOp op, Tensor value, string detail)
     {
-        // ToArray is the copy to host memory that the collective reduces in place; the result takes the array.
+        // ToArray is the copy to host memory that the collective reduces in place; the result takes the array (for a
+        // device tensor, the reduced array goes back to the device: the all-reduce is staged through the host).
         var values = value.ToArray();
         AllReduceInPlace(op, values, "AllReduce", detail);
-        var result = new Tensor(values, value.ShapeArray);
+        var result = OnDevice(values, value.ShapeArray, value.Device);
         GradientTape.Record(result, [value], (dy, _) =>
         {
             var grad = dy.ToArray();
             AllReduceInPlace(op, grad, "AllReduce gradient", detail);
-            return [new Tensor(grad, dy.ShapeArray)];
+            return [OnDevice(grad, dy.ShapeArray, dy.Device)];
         });
         return result;
     }
+
+    private static Tensor OnDevice(float[] values, int[] shape, Device device) =>
+        device.IsHost ? new Tensor(values, shape) : new Tensor(Backends.For(device).Upload(values), shape);
 
     /// <summary>
     /// All-reduces several tensors in one collective (one fused buffer), returning the results in order.
@@ -108,6 +121,12 @@ public sealed class ReplicaContext : IReplica
         }
         CollectiveGroup.CheckOp(op, nameof(op));
         if (group is null || values.Count == 0) return values.ToArray();
+        if (values.Any(v => !v.Device.IsHost))
+        {
+            // Staged through the host: one fused collective there, each result back on its tensor's device.
+            var staged = AllReduce(op, values.Select(v => v.To(Device.Cpu)).ToArray());
+            return [.. staged.Select((t, i) => t.To(values[i].Device))];
+        }
         var flat = Tensor.Concat(values.Select(v => v.Reshape([-1])).ToArray(), 0);
         var shapes = values.Count == 1
             ? Tensor.ShapeString(values[0].ShapeArray)

@@ -186,6 +186,8 @@ public abstract class Strategy : IDisposable, IMirroringStrategy
         }
         using var _ = GradientTape.Pause();
         IReadOnlyList<Tensor> parts = value.Values;
+        // Values on devices are combined on the host (a sync point); the result is a host tensor.
+        if (parts.Any(t => !t.Device.IsHost)) parts = [.. parts.Select(t => t.To(Device.Cpu))];
         long count = parts.Count;
         if (axis is int a)
         {
@@ -241,6 +243,16 @@ public abstract class Strategy : IDisposable, IMirroringStrategy
     /// this worker's replica results itself; every worker must call it. Nothing in one process.
     /// </summary>
     internal virtual void SumAcrossWorkers(double[] values) { }
+
+    /// <summary>The device that this process's replica <paramref name="localReplica"/> runs on (<c>cpu</c> unless the strategy was given devices).</summary>
+    internal virtual Device LocalReplicaDevice(int localReplica) => Device.Cpu;
+
+    /// <summary>Whether some replica runs on a device other than the host.</summary>
+    internal virtual bool PlacesOnDevices => false;
+
+    bool IMirroringStrategy.PlacesOnDevices => PlacesOnDevices;
+
+    Device IMirroringStrategy.ReplicaDevice(int localReplica) => LocalReplicaDevice(localReplica);
 
     int IMirroringStrategy.LocalReplicaCount => LocalReplicaCount;
 

@@ -34,13 +34,13 @@ internal readonly record struct GroupSlot(int Groups, int Group)
 /// forward map clamps as it writes, and the backward passes recompute the pre-activation from x with the forward's
 /// own arithmetic and drop dy where it is not &gt; 0, so the results equal the separate ops bit for bit.</para>
 /// </remarks>
-internal static class BatchNormCore
+internal static partial class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
         ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default, bool relu = false)
     {
         // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
-        var mask = maskTensor?.Data;
+        var mask = x.HostArray is null ? DeviceMask(maskTensor) : maskTensor?.Data;
         int C = layout.Channels;
         if (slot.Groups == 0) slot = GroupSlot.All;
         var (n, mean, m2) = LocalMoments(x, layout, mask);
@@ -78,7 +78,7 @@ internal static class BatchNormCore
     /// <summary>Inference with the statistics held by two tensors of C elements.</summary>
     public static Tensor Inference(Tensor x, ChannelLayout layout, Tensor mean, Tensor variance, Tensor? gamma, Tensor? beta, double epsilon,
         bool relu = false) =>
-        Inference(x, layout, mean.Data, variance.Data, gamma, beta, epsilon, relu);
+        Inference(x, layout, mean.HostArray ?? mean.ToArray(), variance.HostArray ?? variance.ToArray(), gamma, beta, epsilon, relu);
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
         Tensor? gamma, Tensor? beta, double epsilon, bool relu = false)
@@ -97,6 +97,7 @@ internal static class BatchNormCore
     /// <summary>Count, mean and M2 (sum of squared deviations) per channel of the local (unmasked) elements.</summary>
     private static (long Count, double[] Mean, double[] M2) LocalMoments(Tensor x, ChannelLayout layout, float[]? mask)
     {
+        if (x.HostArray is null) return DeviceMoments(x, layout);
         int C = layout.Channels;
         var mean = new double[C];
         var m2 = new double[C];
@@ -177,6 +178,9 @@ internal static class BatchNormCore
         {
             int C = mean.Length;
             var s = new Statistics(new float[C], new double[C], new double[C], new float[C], new float[C]);
+            // γ and β on a device are read back once (C values each).
+            if (gamma is { HostArray: null }) gamma = Tensor.FromArray(gamma.ToArray());
+            if (beta is { HostArray: null }) beta = Tensor.FromArray(beta.ToArray());
             for (int c = 0; c < C; c++)
             {
                 s.Mean[c] = (float)mean[c];
@@ -222,16 +226,7 @@ internal static class BatchNormCore
         double[] sumDyXmu, double count, float[]? mask = null, bool relu = false)
     {
         int C = layout.Channels;
-        var a = new float[C];
-        var k = new float[C];
-        var b = new float[C];
-        for (int c = 0; c < C; c++)
-        {
-            double g = s.Weight[c] * s.InvStd[c];
-            a[c] = (float)g;
-            k[c] = (float)(-g * s.InvStd[c] * s.InvStd[c] * sumDyXmu[c] / count);
-            b[c] = (float)(-g * sumDy[c] / count - s.MeanLo[c] * k[c]);
-        }
+        var (a, k, b) = BackwardCoefficients(s, sumDy, sumDyXmu, count);
         var dx = Tensor.Uninitialized(x.ShapeArray);
         var (scale, offset) = relu ? s.Forward() : (Array.Empty<float>(), Array.Empty<float>());
         BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data, relu: relu, gs: scale, go: offset);
@@ -252,9 +247,42 @@ internal static class BatchNormCore
         return dx;
     }
 
+    /// <summary>The per-channel constants of <see cref="BackwardElemt"/>: <c>dx = dy·a + (x − Mean)·k + b</c>.</summary>
+    private static (float[] A, float[] K, float[] B) BackwardCoefficients(Statistics s, double[] sumDy, double[] sumDyXmu, double count)
+    {
+        int C = s.Mean.Length;
+        var a = new float[C];
+        var k = new float[C];
+        var b = new float[C];
+        for (int c = 0; c < C; c++)
+        {
+            double g = s.Weight[c] * s.InvStd[c];
+            a[c] = (float)g;
+            k[c] = (float)(-g * s.InvStd[c] * s.InvStd[c] * sumDyXmu[c] / count);
+            b[c] = (float)(-g * sumDy[c] / count - s.MeanLo[c] * k[c]);
+        }
+        return (a, k, b);
+    }
+
+    /// <summary>The backward pass's one collective: <c>[Σdy | Σdy·(x−μ)]</c> summed over the replicas of this replica's group.</summary>
+    private static (double[] SumDy, double[] SumDyXmu) SumGradientSums(ICollective sync, GroupSlot slot, double[] sumDy, double[] sumDyXmu)
+    {
+        int C = sumDy.Length;
+        int off = slot.Group * 2 * C;
+        var buffer = new double[slot.Groups * 2 * C];
+        sumDy.CopyTo(buffer, off);
+        sumDyXmu.CopyTo(buffer, off + C);
+        sync.SumInPlace(buffer, "SyncBatchNormalization gradient",
+            slot.Groups == 1 ? $"{C} channels" : $"{C} channels, {slot.Groups} process groups");
+        return (buffer[off..(off + C)], buffer[(off + C)..(off + 2 * C)]);
+    }
+
     private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
         ICollective? sync, long total, float[]? mask, GroupSlot slot, bool relu)
     {
+        // A device operand takes the device path, which refuses operands on different devices.
+        if (x.HostArray is null || gamma is { HostArray: null } || beta is { HostArray: null })
+            return RecordOnDevice(x, layout, gamma, beta, stats, training, sync, total, slot, relu);
         var y = Elemt(x, layout, stats, relu);
         Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
         GradientTape.Record(y, inputs, (dy, needed) =>
@@ -277,17 +305,7 @@ internal static class BatchNormCore
                 grads[0] = BackwardElemt(x, dy, layout, stats, new double[C], new double[C], 1, relu: relu);
                 return grads;
             }
-            if (sync is { IsDistributed: true })
-            {
-                int off = slot.Group * 2 * C;
-                var buffer = new double[slot.Groups * 2 * C];
-                sumDy.CopyTo(buffer, off);
-                sumDyXmu.CopyTo(buffer, off + C);
-                sync.SumInPlace(buffer, "SyncBatchNormalization gradient",
-                    slot.Groups == 1 ? $"{C} channels" : $"{C} channels, {slot.Groups} process groups");
-                sumDy = buffer[off..(off + C)];
-                sumDyXmu = buffer[(off + C)..(off + 2 * C)];
-            }
+            if (sync is { IsDistributed: true }) (sumDy, sumDyXmu) = SumGradientSums(sync, slot, sumDy, sumDyXmu);
             grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask, relu);
             return grads;
         });

@@ -93,8 +93,12 @@ public static class Ops
     }
 
     /// <summary><c>keep·moving + (1 − keep)·batch</c>, computed in float64 and rounded once.</summary>
-    internal static Tensor MovingAverage(Tensor moving, double[] batch, double keep) =>
-        Tensor.FromFunction(moving.ShapeArray, c => (float)(keep * moving.Data[c] + (1 - keep) * batch[c]));
+    internal static Tensor MovingAverage(Tensor moving, double[] batch, double keep)
+    {
+        // A moving statistic on a device is read back once (a sync point); the host result goes back with the variable's assignment.
+        var m = moving.HostArray ?? moving.ToArray();
+        return Tensor.FromFunction(moving.ShapeArray, c => (float)(keep * m[c] + (1 - keep) * batch[c]));
+    }
 
     private static Tensor? CheckChannels(Tensor? t, int channels, string name) =>
         t is null || (t.Rank == 1 && t.ShapeArray[0] == channels)

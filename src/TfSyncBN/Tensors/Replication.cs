@@ -22,6 +22,12 @@ internal interface IMirroringStrategy : IDistributionStrategy
 
     /// <summary>The initial value every copy of a new mirrored variable starts from (the same on every worker).</summary>
     Tensor AgreeOnInitialValue(Tensor value);
+
+    /// <summary>Whether some replica runs on a device other than the host: each copy of a mirrored variable then lives on its replica's device.</summary>
+    bool PlacesOnDevices { get; }
+
+    /// <summary>The device of this process's replica <paramref name="localReplica"/> (<c>cpu</c> unless <see cref="PlacesOnDevices"/>).</summary>
+    Device ReplicaDevice(int localReplica);
 }
 
 /// <summary>
@@ -71,9 +77,9 @@ internal static class Replication
     /// <summary>Installs the runtime (called once by the distribution runtime's type initializer).</summary>
     internal static void Register(IReplicaRuntime value) => runtime = value;
 
-    /// <summary>The strategy in effect on the calling thread if it has more than one replica, else null.</summary>
+    /// <summary>The strategy in effect on the calling thread if it has more than one replica or places its replicas on devices, else null.</summary>
     internal static IMirroringStrategy? CurrentMirroringStrategy =>
-        runtime?.CurrentStrategy is { NumReplicasInSync: > 1 } s ? s : null;
+        runtime?.CurrentStrategy is { NumReplicasInSync: > 1 } or { PlacesOnDevices: true } ? runtime.CurrentStrategy : null;
 
     /// <summary>See <see cref="IReplicaRuntime.CurrentContext"/>; null before the runtime registers (no strategy exists yet).</summary>
     internal static IReplica? CurrentContext => runtime?.CurrentContext;

@@ -19,7 +19,10 @@ public enum VariableAggregation
 /// <remarks>
 /// <para>A variable created while a multi-replica strategy is current (inside its <c>Scope()</c> or its
 /// <c>Run</c>) is mirrored: it holds one copy per replica. Inside <c>Run</c> each replica reads and
-/// writes its own copy; cross-replica code reads according to <see cref="Aggregation"/> and writes every copy.</para>
+/// writes its own copy; cross-replica code reads according to <see cref="Aggregation"/> and writes every copy. When the
+/// strategy places replicas on devices, each copy lives on its replica's device: a value written to a copy is moved there
+/// (<see cref="Tensor.To"/>), and a <see cref="VariableAggregation.Mean"/> or <see cref="VariableAggregation.Sum"/> read
+/// in cross-replica code combines the copies on the host.</para>
 /// <para>Reads of a trainable variable are recorded by an active <see cref="GradientTape"/>.</para>
 /// </remarks>
 public sealed class Variable : ITensorLike
@@ -46,7 +49,30 @@ public sealed class Variable : ITensorLike
         shape = initialValue.ShapeArray;
         strategy = Replication.CurrentMirroringStrategy;
         copies = new Tensor[strategy?.LocalReplicaCount ?? 1]; // a multi-worker strategy's other workers hold their own
-        copies.AsSpan().Fill(Own(strategy?.AgreeOnInitialValue(initialValue) ?? initialValue));
+        var initial = strategy?.AgreeOnInitialValue(initialValue) ?? initialValue;
+        if (strategy is { PlacesOnDevices: true })
+        {
+            devices = new Device[copies.Length];
+            for (int r = 0; r < copies.Length; r++)
+            {
+                devices[r] = strategy.ReplicaDevice(r);
+                using (GradientTape.Pause()) copies[r] = Own(initial.To(devices[r]));
+            }
+        }
+        else
+        {
+            copies.AsSpan().Fill(Own(initial));
+        }
+    }
+
+    /// <summary>The device of each copy when the strategy places replicas on devices, else null (every copy on the host).</summary>
+    private readonly Device[]? devices;
+
+    /// <summary>The value to store as copy <paramref name="replica"/>: on that copy's device.</summary>
+    private Tensor Place(Tensor value, int replica)
+    {
+        if (devices is null) return value;
+        using (GradientTape.Pause()) return value.To(devices[replica]);
     }
 
     /// <summary>The variable's name.</summary>
@@ -96,10 +122,12 @@ public sealed class Variable : ITensorLike
         if (strategy is null) return copies[0];
         int replica = strategy.CurrentReplicaId;
         if (replica >= 0) return copies[replica];
+        // Copies on devices are combined on the host (a sync point), in replica order.
+        var hostCopies = devices is null || Aggregation == VariableAggregation.None ? copies : Array.ConvertAll(copies, c => c.To(Device.Cpu));
         return Aggregation switch
         {
-            VariableAggregation.Mean => Kernels.Elementwise.MeanOf(copies),
-            VariableAggregation.Sum => Kernels.Elementwise.SumOf(copies),
+            VariableAggregation.Mean => Kernels.Elementwise.MeanOf(hostCopies),
+            VariableAggregation.Sum => Kernels.Elementwise.SumOf(hostCopies),
             _ => copies[0],
         };
     }
@@ -150,7 +178,7 @@ public sealed class Variable : ITensorLike
         int replica = strategy.CurrentReplicaId;
         if (replica >= 0)
         {
-            copies[replica] = Own(update(copies[replica]));
+            copies[replica] = Own(Place(update(copies[replica]), replica));
             return;
         }
         // Writing every copy is right in cross-replica code only. A replica of another strategy's Run would write every
@@ -159,7 +187,7 @@ public sealed class Variable : ITensorLike
             throw new InvalidOperationException(
                 $"Variable '{Name}' is mirrored over another strategy than the one running replica {other.ReplicaId} of {other.NumReplicasInSync}, " +
                 "so that replica would overwrite every copy. Write a variable inside Run of the strategy it was created under (or in cross-replica code).");
-        for (int r = 0; r < copies.Length; r++) copies[r] = Own(update(copies[r]));
+        for (int r = 0; r < copies.Length; r++) copies[r] = Own(Place(update(copies[r]), r));
     }
 
     /// <summary>

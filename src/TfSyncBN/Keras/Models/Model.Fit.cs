@@ -161,7 +161,8 @@ public abstract partial class Model
                 if (xs[r].Shape[0] == 0) return result;
                 using var pause = GradientTape.Pause();
                 using var tensors = TensorScope.Begin(); // only doubles leave the replica: its tensors are recycled
-                var prediction = Call(xs[r], training: false);
+                // On a device the slice moves there and the prediction back (loss and metrics run on the host).
+                var prediction = Call(xs[r].To(c.Device), training: false).To(Device.Cpu);
                 var losses = loss.Unreduced(ys[r], prediction);
                 result[0] = losses.Sum().ToScalar();
                 result[1] = losses.Size;
@@ -238,7 +239,7 @@ public abstract partial class Model
                 if (xs[c.ReplicaId].Shape[0] == 0) return null;
                 // The activations are recycled; the predictions are kept (they leave the scope).
                 using var tensors = TensorScope.Begin();
-                return tensors.Keep(Call(xs[c.ReplicaId], training: false));
+                return tensors.Keep(Call(xs[c.ReplicaId].To(c.Device), training: false).To(Device.Cpu));
             });
             if (strategy.SpansWorkers) outputs.Add(GatherPredictionsAcrossWorkers(parts.Values, xs, xb));
             else foreach (var p in parts) if (p is not null) outputs.Add(p);

@@ -104,7 +104,9 @@ public abstract partial class Model
         IReadOnlyList<Tensor?> grads;
         using (var tape = new GradientTape())
         {
-            prediction = Call(x, training: true);
+            // The replica's slice goes to its device once; the loss and metrics run on the host, on a copy of the
+            // prediction (a sync point whose gradient goes back to the device). On the host both moves are no-ops.
+            prediction = Call(x.To(ctx.Device), training: true).To(Device.Cpu);
             var losses = loss.Unreduced(y, prediction);
             var lossSum = losses.Sum();
             localLossSum = lossSum.ToScalar();
@@ -160,7 +162,7 @@ public abstract partial class Model
             bool any = buffer[flags + i] > 0 || penaltyGrads?[i] is not null;
             if (any && count > 0)
             {
-                globalGrads[i] = TrainingOps.ScaledFromHost(buffer.AsSpan(at, size), count, [.. variables[i].Shape], penaltyGrads?[i]);
+                globalGrads[i] = TrainingOps.ScaledFromHost(buffer.AsSpan(at, size), count, [.. variables[i].Shape], penaltyGrads?[i]).To(ctx.Device);
             }
             at += size;
         }
