@@ -31,11 +31,7 @@ public sealed class NnBackendTests
     [ClassInitialize]
     public static void Attach(TestContext _) => Dev = Device.Cpu.AttachToTensors();
 
-    private static float[] Random(int seed, int n, float scale = 4f)
-    {
-        var rng = new Random(seed);
-        return [.. Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * scale))];
-    }
+    private static float[] Random(int seed, int n, float scale = 4f) => TensorBackendTests.Random(seed, n, scale);
 
     private static int[] Bits(float[] v) => [.. v.Select(BitConverter.SingleToInt32Bits)];
 

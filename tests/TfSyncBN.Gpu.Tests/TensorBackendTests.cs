@@ -18,7 +18,8 @@ public sealed class TensorBackendTests
     [ClassInitialize]
     public static void Attach(TestContext _) => Dev = Device.Cpu.AttachToTensors();
 
-    private static float[] Random(int seed, int n, float scale = 4f)
+    /// <summary>n seeded values uniform in [−scale/2, scale/2) (shared with the other backend suites).</summary>
+    internal static float[] Random(int seed, int n, float scale = 4f)
     {
         var rng = new Random(seed);
         return [.. Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * scale))];
