@@ -7,18 +7,19 @@ using TfSyncBN.Keras;
 internal static class FashionMnistCnn
 {
     /// <summary>Creates the model with seeded initializers; call it inside <c>strategy.Scope()</c> to mirror its weights.</summary>
-    public static Sequential Build() => new(
+    /// <param name="widthDivisor">Divides the widths 32/64/128 (tests on ILGPU's slow CPU accelerator use 4); 1 is the example's model.</param>
+    public static Sequential Build(int widthDivisor = 1) => new(
     [
-        new Conv2D(32, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
+        new Conv2D(32 / widthDivisor, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
         new SyncBatchNormalization(momentum: 0.9f),
         new ReLU(),
         new MaxPooling2D([2, 2]),
-        new Conv2D(64, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 2)),
+        new Conv2D(64 / widthDivisor, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 2)),
         new SyncBatchNormalization(momentum: 0.9f),
         new ReLU(),
         new MaxPooling2D([2, 2]),
         new Flatten(),
-        new Dense(128, useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
+        new Dense(128 / widthDivisor, useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
         new SyncBatchNormalization(momentum: 0.9f),
         new ReLU(),
         new Dropout(0.3f, seed: 4),

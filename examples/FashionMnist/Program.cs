@@ -1,7 +1,11 @@
 // Fashion-MNIST with SyncBatchNormalization, trained data-parallel with Fit under MirroredStrategy.
 //
-//   dotnet run --project examples/FashionMnist -c Release [-- --replicas 2 --epochs 3 --batch-size 128
-//              --max-train 8000 --data DIR --subset --save PATH]
+//   dotnet run --project examples/FashionMnist -c Release [-- --device cpu|ilgpu-cpu|cuda --replicas 2 --epochs 3
+//              --batch-size 128 --max-train 8000 --data DIR --subset --save PATH]
+//
+// --device: cpu (the default) runs the replicas as host threads; ilgpu-cpu runs replica r on ilgpu-cpu:r, ILGPU's CPU
+// accelerator r (the GPU kernels simulated on the host: very slow, use --max-train 64 or so); cuda runs every replica on
+// cuda:0, the first NVIDIA GPU (this path has not yet run on a GPU).
 //
 // The data: --data DIR, else the full data set where FashionMnist.Load() finds it (Keras's cache ~/.keras/datasets/
 // fashion-mnist, Debian's /usr/share/datasets/fashion-mnist, else a verified download into Keras's cache), else (no
@@ -46,7 +50,22 @@ var testY = Labels(data.TestLabels);
 Console.WriteLine($"Data: {data.Directory}{(data.IsSubset ? " (subset)" : "")}: {trainX.Shape[0]} training images" +
     $"{(trainX.Shape[0] < data.TrainImages.Shape[0] ? $" (first {trainX.Shape[0]} of {data.TrainImages.Shape[0]})" : "")}, {testX.Shape[0]} test images, loaded in {loadClock.Elapsed.TotalSeconds:F1} s");
 
-using var strategy = new MirroredStrategy(options.Replicas);
+MirroredStrategy opened;
+try
+{
+    opened = options.Device switch
+    {
+        "ilgpu-cpu" => new MirroredStrategy(devices: [.. Enumerable.Range(0, options.Replicas).Select(r => $"ilgpu-cpu:{r}")]),
+        "cuda" => new MirroredStrategy(devices: [.. Enumerable.Repeat("cuda:0", options.Replicas)]),
+        _ => new MirroredStrategy(options.Replicas),
+    };
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine($"error: device '{options.Device}' cannot be opened: {e.Message}");
+    return 1;
+}
+using var strategy = opened;
 Sequential model;
 using (strategy.Scope())
 {
@@ -58,7 +77,7 @@ using (strategy.Scope())
     model.Compile(new Adam(learningRate: options.LearningRate, schedule: schedule), new SparseCategoricalCrossentropy(fromLogits: true), ["accuracy"]);
 }
 model.Summary(Console.WriteLine);
-Console.WriteLine($"Training on {strategy.NumReplicasInSync} replicas (threads), global batch {options.BatchSize} " +
+Console.WriteLine($"Training on {strategy.NumReplicasInSync} replicas ({string.Join(", ", strategy.Devices)}), global batch {options.BatchSize} " +
     $"(about {options.BatchSize / (double)options.Replicas:0.#} per replica), {options.Epochs} epochs, Adam lr {options.LearningRate} with cosine decay to 0");
 
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(options.SavePath))!);
@@ -129,14 +148,15 @@ sealed class EpochTimer : Callback
 }
 
 /// <summary>The command-line options.</summary>
-sealed record Options(int Replicas, int Epochs, int BatchSize, string? DataDirectory, bool Subset, int MaxTrain, float LearningRate, string SavePath)
+sealed record Options(string Device, int Replicas, int Epochs, int BatchSize, string? DataDirectory, bool Subset, int MaxTrain, float LearningRate, string SavePath)
 {
     public static Options? Parse(string[] args) => CommandLine.Parse(args,
-        new Options(2, 3, 128, null, false, 8000, 0.001f, Path.Combine(AppContext.BaseDirectory, "output", "fashion_mnist.weights")),
-        "usage: FashionMnist [--replicas N (2)] [--epochs N (3)] [--batch-size N (128)] [--max-train N (8000; 0 = all)] " +
+        new Options("cpu", 2, 3, 128, null, false, 8000, 0.001f, Path.Combine(AppContext.BaseDirectory, "output", "fashion_mnist.weights")),
+        "usage: FashionMnist [--device cpu|ilgpu-cpu|cuda (cpu)] [--replicas N (2)] [--epochs N (3)] [--batch-size N (128)] [--max-train N (8000; 0 = all)] " +
         "[--data DIR] [--subset] [--lr X (0.001)] [--save PATH (output/fashion_mnist.weights next to the program)]",
         (a, o) => a.Option switch
         {
+            "--device" => o with { Device = a.Value() is var d && d is "cpu" or "ilgpu-cpu" or "cuda" ? d : throw new ArgumentException($"--device must be cpu, ilgpu-cpu or cuda, but is '{d}'.") },
             "--replicas" => o with { Replicas = a.Int(1) },
             "--epochs" => o with { Epochs = a.Int(0) },
             "--batch-size" => o with { BatchSize = a.Int(1) },

@@ -152,7 +152,11 @@ public sealed partial class IlgpuDevice
     /// fixed order documented there. <paramref name="launchThreads"/> sets the width of the level-1 launch (default: one
     /// thread per tile and channel); the result does not depend on it.
     /// </summary>
-    internal PooledBuffer<double> ChannelSums(GpuTensor x, GpuTensor? u, PooledBuffer<double>? mean, ChannelLayout l, int mode, int? launchThreads = null)
+    internal PooledBuffer<double> ChannelSums(GpuTensor x, GpuTensor? u, PooledBuffer<double>? mean, ChannelLayout l, int mode, int? launchThreads = null) =>
+        ChannelSums(x.View, (u ?? x).View, mean, l, mode, launchThreads);
+
+    /// <summary><see cref="ChannelSums(GpuTensor, GpuTensor?, PooledBuffer{double}?, ChannelLayout, int, int?)"/> on views (<paramref name="u"/> = <paramref name="x"/> when unused).</summary>
+    internal PooledBuffer<double> ChannelSums(ArrayView<float> x, ArrayView<float> u, PooledBuffer<double>? mean, ChannelLayout l, int mode, int? launchThreads = null)
     {
         int c = l.Channels;
         var result = new PooledBuffer<double>(Pool, c, joinScope: false);
@@ -163,7 +167,7 @@ public sealed partial class IlgpuDevice
         using var partials = new PooledBuffer<double>(Pool, items, joinScope: false);
         Kernel(nameof(ReductionKernels.ChannelPartials), () => Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
             ArrayView<double>, ChannelLayout, int, int, int, ArrayView<double>>(ReductionKernels.ChannelPartials))(
-            stride, x.View, (u ?? x).View, (mean ?? result).View, l, mode, items, stride, partials.View);
+            stride, x, u, (mean ?? result).View, l, mode, items, stride, partials.View);
         Kernel(nameof(ReductionKernels.CombinePartials), () => Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, int, int,
             ArrayView<double>>(ReductionKernels.CombinePartials))(c, partials.View, c, tiles, result.View);
         return result;

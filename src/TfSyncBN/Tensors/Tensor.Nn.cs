@@ -10,6 +10,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise rectified linear unit <c>y = max(x, 0)</c>; the gradient is <c>dy</c> where x &gt; 0 and 0 elsewhere (0 at x = 0, as in TensorFlow).</summary>
     public Tensor Relu()
     {
+        if (HostArray is null) return DeviceNn.Activation(this, ActivationKind.Relu);
         var y = Uninitialized(shape);
         TensorPrimitives.Max(Data, 0f, y.Data);
         GradientTape.Record(y, [this], (dy, _) =>
@@ -24,6 +25,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise logistic sigmoid <c>y = 1/(1 + exp(−x))</c>; gradient <c>dy·y·(1 − y)</c>.</summary>
     public Tensor Sigmoid()
     {
+        if (HostArray is null) return DeviceNn.Activation(this, ActivationKind.Sigmoid);
         var y = Uninitialized(shape);
         TensorPrimitives.Sigmoid(Data, y.Data);
         GradientTape.Record(y, [this], (dy, _) =>
@@ -38,6 +40,7 @@ public sealed partial class Tensor
     /// <summary>Element-wise hyperbolic tangent; gradient <c>dy·(1 − y²)</c>.</summary>
     public Tensor Tanh()
     {
+        if (HostArray is null) return DeviceNn.Activation(this, ActivationKind.Tanh);
         var y = Uninitialized(shape);
         TensorPrimitives.Tanh(Data, y.Data);
         GradientTape.Record(y, [this], (dy, _) =>
@@ -71,6 +74,7 @@ public sealed partial class Tensor
         int ax = NormalizeAxes([axis], Rank, nameof(axis))[0];
         var (outer, inner) = Layout.Split(shape, ax);
         int len = shape[ax];
+        if (HostArray is null) return DeviceNn.Softmax(this, outer, len, inner, log);
         var y = Uninitialized(shape);
         NnKernels.Softmax(Data, y.Data, outer, len, inner, log);
         GradientTape.Record(y, [this], (dy, _) =>
@@ -101,6 +105,7 @@ public sealed partial class Tensor
         int kb = transposeB ? other.shape[1] : other.shape[0], n = transposeB ? other.shape[0] : other.shape[1];
         if (k != kb)
             throw new ArgumentException($"MatMul: the inner dimensions differ: op(a) is [{m}, {k}] and op(b) is [{kb}, {n}] (shapes {ShapeString(shape)}{(transposeA ? "ᵀ" : "")} and {ShapeString(other.shape)}{(transposeB ? "ᵀ" : "")}).", nameof(other));
+        if (HostArray is null || other.HostArray is null) return DeviceNn.MatMul(this, other, transposeA, transposeB, m, n, k);
         var a = this;
         var y = Uninitialized([m, n]);
         Gemm.Multiply(m, n, k, a.Data, transposeA, other.Data, transposeB, y.Data, accumulate: false);
@@ -137,6 +142,7 @@ public sealed partial class Tensor
         if (Rank == 0) throw new ArgumentException("BiasAdd needs a tensor of rank >= 1, but this one is a scalar.", nameof(bias));
         if (bias.Rank != 1 || bias.shape[0] != shape[^1])
             throw new ArgumentException($"bias must have shape [{shape[^1]}] (the last dimension of {ShapeString(shape)}), but has shape {ShapeString(bias.shape)}.", nameof(bias));
+        if (HostArray is null || bias.HostArray is null) return DeviceNn.BiasAdd(this, bias);
         var y = Uninitialized(shape);
         if (bias.Size > 0) NnKernels.BiasAdd(Data, bias.Data, y.Data);
         GradientTape.Record(y, [this, bias], (dy, needed) =>
@@ -182,12 +188,16 @@ public sealed partial class Tensor
         var (dh, dw) = Window.Pair(dilations, [1, 1], nameof(dilations));
         bool same = Window.IsSame(padding, nameof(padding));
         if (Window.IsChannelsFirst(dataFormat, nameof(dataFormat)))
+        {
+            if (HostArray is null) throw DeviceNn.Unsupported("Conv2D", "dataFormat \"NCHW\"", Device);
             return Window.ToNhwc(this).Conv2D(kernel, [sh, sw], padding, [dh, dw], groups).Transpose(Window.NhwcToNchw);
+        }
         int channels = shape[3];
         if (kernel.Rank != 4 || channels % groups != 0 || kernel.shape[2] * groups != channels || kernel.shape[3] % groups != 0)
             throw new ArgumentException($"kernel must have shape [KH, KW, {(channels % groups == 0 ? (channels / groups).ToString(System.Globalization.CultureInfo.InvariantCulture) : "C/groups")}, F] with F a multiple of groups = {groups} for an input of {channels} channels (groups must divide the channels), but has shape {ShapeString(kernel.shape)}.", nameof(kernel));
         if (groups > 1)
         {
+            if (HostArray is null) throw DeviceNn.Unsupported("Conv2D", $"groups = {groups}", Device);
             int cin = channels / groups, cout = kernel.shape[3] / groups;
             var parts = new Tensor[groups];
             for (int g = 0; g < groups; g++)
@@ -196,6 +206,7 @@ public sealed partial class Tensor
         }
         var geometry = Window.Geometry(shape, kernel.shape[0], kernel.shape[1], sh, sw, same, "kernel", dh, dw);
         int filters = kernel.shape[3];
+        if (HostArray is null || kernel.HostArray is null) return DeviceNn.Conv2D(this, kernel, geometry, filters);
         var x = this;
         var y = Uninitialized([geometry.N, geometry.OH, geometry.OW, filters]);
         ConvKernels.Conv2DForward(x.Data, kernel.Data, filters, geometry, y.Data);
@@ -229,8 +240,12 @@ public sealed partial class Tensor
         var (sh, sw) = Window.Pair(strides, [ph, pw], nameof(strides));
         bool same = Window.IsSame(padding, nameof(padding));
         if (Window.IsChannelsFirst(dataFormat, nameof(dataFormat)))
+        {
+            if (HostArray is null) throw DeviceNn.Unsupported("MaxPool2D", "dataFormat \"NCHW\"", Device);
             return Window.ToNhwc(this).MaxPool2D([ph, pw], [sh, sw], padding).Transpose(Window.NhwcToNchw);
+        }
         var g = Window.Geometry(shape, ph, pw, sh, sw, same, nameof(poolSize));
+        if (HostArray is null) return DeviceNn.MaxPool2D(this, g);
         var x = this;
         var y = Uninitialized([g.N, g.OH, g.OW, g.C]);
         ConvKernels.MaxPoolForward(x.Data, g, y.Data);

@@ -53,7 +53,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>The same values, cut off from the tape: no gradient flows through the result (<c>tf.stop_gradient</c>).</summary>
-    public Tensor StopGradient() => new(Data, shape);
+    public Tensor StopGradient() => ShareStorage(shape);
 
     /// <summary>Element-wise negation.</summary>
     public Tensor Negate() => Unary(TensorPrimitives.Negate, (dy, x, y) => -dy);
@@ -99,6 +99,7 @@ public sealed partial class Tensor
     public Tensor Sum(IReadOnlyList<int>? axes = null, bool keepDims = false)
     {
         var ax = NormalizeAxes(axes, Rank, nameof(axes));
+        if (HostArray is null) return DeviceNn.SumLeading(this, ax, keepDims);
         var y = this;
         using (GradientTape.Pause())
         {

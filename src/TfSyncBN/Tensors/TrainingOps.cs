@@ -109,6 +109,15 @@ internal static class TrainingOps
         if (t.Rank == 0 || t.ShapeArray[^1] == 0)
             throw new ArgumentException($"ArgMax needs a non-empty last axis, but the tensor has shape {Tensor.ShapeString(t.ShapeArray)}.", nameof(t));
         int classes = t.ShapeArray[^1], rows = t.Size / classes;
+        if (t.HostArray is null)
+        {
+            var backend = Backends.For(t.Device);
+            var indices = backend.Allocate(rows);
+            backend.ArgMax(t.Storage, rows, classes, indices);
+            var copy = new float[rows];
+            indices.CopyTo(copy);
+            return Array.ConvertAll(copy, v => (int)v);
+        }
         ReadOnlySpan<float> p = t.Data;
         var result = new int[rows];
         for (int r = 0; r < rows; r++) result[r] = TensorPrimitives.IndexOfMax(p.Slice(r * classes, classes));
@@ -121,9 +130,26 @@ internal static class TrainingOps
     {
         if (a.Size != b.Size)
             throw new ArgumentException($"CountEqual needs tensors of the same size, but they have {a.Size} and {b.Size} elements.", nameof(b));
-        ReadOnlySpan<float> x = a.Data, y = b.Data;
-        int hits = 0;
-        for (int i = 0; i < x.Length; i++) hits += x[i] == y[i] ? 1 : 0;
-        return hits;
+        if (a.HostArray is null || b.HostArray is null) return Backends.For(DeviceOps.Common("CountEqual", a, b, nameof(b))).CountEqual(a.Storage, b.Storage);
+        return CpuBackend.CountEqual(a.Data, b.Data);
+    }
+
+    /// <summary>
+    /// The mask of the Keras <c>Dropout</c> layer on <paramref name="device"/>: shape <paramref name="shape"/>, element i
+    /// <paramref name="scale"/> when word i mod 4 of Philox4x32-10 at counter (i/4, call, replica) and key
+    /// <paramref name="key"/> is ≥ <paramref name="threshold"/>, else 0. Made where it is used: on the host, or by the
+    /// device's kernel.
+    /// </summary>
+    internal static Tensor DropoutMask(Device device, int[] shape, ulong key, long call, int replica, uint threshold, float scale)
+    {
+        if (device.IsHost)
+        {
+            var m = new float[Tensor.ShapeSize(shape)];
+            CpuBackend.DropoutMask(m, key, call, replica, threshold, scale);
+            return new Tensor(m, shape);
+        }
+        var mask = DeviceOps.Allocate(device, shape);
+        Backends.For(device).DropoutMask(mask.Storage, key, call, replica, threshold, scale);
+        return mask;
     }
 }

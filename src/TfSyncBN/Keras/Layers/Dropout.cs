@@ -55,29 +55,12 @@ public sealed class Dropout : Layer
         if (!training || Rate == 0f || inputs.Size == 0) return inputs;
         int replica = ReplicaContext.Current?.ReplicaId ?? 0;
         long call = calls.AddOrUpdate(replica, 0, static (_, c) => c + 1);
-        return inputs * new Tensor(Mask(inputs.Size, call, replica), inputs.ShapeArray);
+        return inputs * Mask(inputs, call, replica);
     }
 
     /// <summary>The mask values <c>keep/(1 − rate)</c> of one call.</summary>
-    private float[] Mask(int size, long call, int replica)
-    {
-        var m = new float[size];
-        uint threshold = (uint)Math.Min(Math.Round(Rate * 4294967296.0), uint.MaxValue);
-        float scale = 1f / (1f - Rate);
-        uint k0 = (uint)key, k1 = (uint)(key >> 32);
-        Span<uint> words = stackalloc uint[4];
-        for (int i = 0; i < size; i += 4)
-        {
-            var b = StatelessRandom.Philox((uint)(i >> 2), (uint)call, (uint)(call >> 32), (uint)replica, k0, k1);
-            words[0] = b.X0;
-            words[1] = b.X1;
-            words[2] = b.X2;
-            words[3] = b.X3;
-            int n = Math.Min(4, size - i);
-            for (int j = 0; j < n; j++) m[i + j] = words[j] >= threshold ? scale : 0f;
-        }
-        return m;
-    }
+    private Tensor Mask(Tensor like, long call, int replica) => TrainingOps.DropoutMask(like.Device, like.ShapeArray, key, call, replica,
+        (uint)Math.Min(Math.Round(Rate * 4294967296.0), uint.MaxValue), 1f / (1f - Rate));
 
     /// <summary>The Keras config: <c>name, trainable, dtype, rate, seed, noise_shape</c> (always null).</summary>
     public override IReadOnlyDictionary<string, object?> GetConfig() => LayerConfig.With(base.GetConfig(),

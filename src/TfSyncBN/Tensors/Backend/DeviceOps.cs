@@ -33,9 +33,12 @@ internal static class DeviceOps
 
     /// <summary>The element-wise binary op <typeparamref name="TOp"/> on a device (operands of one shape: a device has no broadcasting yet).</summary>
     /// <exception cref="ArgumentException">The operands are on different devices.</exception>
-    /// <exception cref="NotSupportedException">The shapes differ (broadcasting runs on the host only).</exception>
+    /// <remarks>A one-element host operand (e.g. <c>Tensor.Scalar</c>) of rank at most the other's is broadcast on the device.</remarks>
+    /// <exception cref="NotSupportedException">The shapes differ otherwise (other broadcasting runs on the host only).</exception>
     internal static Tensor Binary<TOp>(Tensor a, Tensor b) where TOp : IBinaryOp
     {
+        if (a.HostArray is { Length: 1 } sa && b.Rank >= a.Rank) return Scalar<TOp>(b, sa[0], scalarFirst: true);
+        if (b.HostArray is { Length: 1 } sb && a.Rank >= b.Rank) return Scalar<TOp>(a, sb[0], scalarFirst: false);
         var device = Common(TOp.Name, a, b);
         if (!Tensor.SameShape(a.ShapeArray, b.ShapeArray))
             throw new NotSupportedException(
@@ -44,6 +47,15 @@ internal static class DeviceOps
         var y = backend.Allocate(a.Size);
         backend.Binary(Kind<TOp>(), a.Storage, b.Storage, y);
         return new Tensor(y, a.ShapeArray);
+    }
+
+    /// <summary><c>op(s, x)</c> or <c>op(x, s)</c> for a device tensor x and a one-element host tensor s (broadcast to x's shape).</summary>
+    private static Tensor Scalar<TOp>(Tensor x, float s, bool scalarFirst) where TOp : IBinaryOp
+    {
+        var backend = Backends.For(x.Device);
+        var y = backend.Allocate(x.Size);
+        backend.BinaryScalar(Kind<TOp>(), x.Storage, s, scalarFirst, y);
+        return new Tensor(y, x.ShapeArray);
     }
 
     private static BinaryOpKind Kind<TOp>() where TOp : IBinaryOp =>

@@ -26,13 +26,15 @@ internal static class SoftmaxCrossEntropy
         if (labels.Size != rows)
             throw new ArgumentException($"Sparse labels must hold one class id per row of the logits ({rows} rows of {classes} classes, logits shape {Tensor.ShapeString(logits.ShapeArray)}), but have shape {Tensor.ShapeString(labels.ShapeArray)}.", nameof(labels));
         var ids = new int[rows];
+        var values = labels.HostArray ?? labels.ToArray();
         for (int r = 0; r < rows; r++)
         {
-            float v = labels.Data[r];
+            float v = values[r];
             if (!(v >= 0 && v < classes) || v != MathF.Floor(v))
                 throw new ArgumentException($"Sparse labels must be integers in [0, {classes}), but label {r} is {v}.", nameof(labels));
             ids[r] = (int)v;
         }
+        if (logits.HostArray is null) return DeviceNn.SparseSoftmaxCrossEntropy(labels, logits, values, rows, classes);
         var logp = LogSoftmax(logits, rows, classes);
         var loss = Tensor.Uninitialized(logits.ShapeArray[..^1]);
         for (int r = 0; r < rows; r++) loss.Data[r] = -logp[r * classes + ids[r]];
@@ -40,13 +42,7 @@ internal static class SoftmaxCrossEntropy
         {
             var dx = Tensor.Uninitialized(logits.ShapeArray);
             for (int r = 0; r < rows; r++)
-            {
-                var d = dx.Data.AsSpan(r * classes, classes);
-                float g = dy.Data[r];
-                TensorPrimitives.Exp(logp.AsSpan(r * classes, classes), d);
-                TensorPrimitives.Multiply(d, g, d);
-                d[ids[r]] -= g;
-            }
+                CpuBackend.SparseSoftmaxCrossEntropyRowBackward(logp.AsSpan(r * classes, classes), ids[r], dy.Data[r], dx.Data.AsSpan(r * classes, classes));
             return [dx];
         });
         return loss;
