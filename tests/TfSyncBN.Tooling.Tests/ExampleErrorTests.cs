@@ -35,7 +35,7 @@ public sealed class ExampleErrorTests
                 (["--batch-size", "x"], "error: The input string 'x' was not in a correct format."),
                 (["--data"], "error: --data needs a value."),
                 (["--bogus"], "error: Unknown option '--bogus'."),
-                (["--help"], $"usage: {example} [--replicas N (2)]"),
+                (["--help"], "[--replicas N (2)] [--epochs N (3)]"),
             })
             {
                 var (code, output) = Repo.Dotnet(Repo.Root, TimeSpan.FromSeconds(60), null, [path, .. args]);

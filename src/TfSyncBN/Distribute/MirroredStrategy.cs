@@ -5,7 +5,7 @@ namespace TfSyncBN.Distribute;
 /// <summary>
 /// Synchronous data parallelism in one process (<c>tf.distribute.MirroredStrategy</c>): replicas, each with its own
 /// thread, running the same function in lockstep over mirrored variables. Each replica runs on the host (the
-/// count-only constructor) or on a device of its own (the device-list constructor).
+/// default) or on a device of its own (<c>devices</c>).
 /// </summary>
 /// <remarks>
 /// <para>The replica threads live as long as the strategy; dispose it to release them (an undisposed strategy releases
@@ -24,52 +24,55 @@ public sealed class MirroredStrategy : Strategy
     private readonly TimeSpan timeout;
     private readonly Device[] devices;
 
-    /// <summary>Creates a strategy with <paramref name="numReplicas"/> replicas.</summary>
-    /// <param name="numReplicas">The number of replicas, at least 1.</param>
+    /// <summary>
+    /// Creates a strategy with <paramref name="numReplicas"/> replicas on the host, or with one replica per entry of
+    /// <paramref name="devices"/>: replica r runs on device r, and each mirrored variable keeps replica r's copy in that
+    /// device's memory. Several replicas may name the same device.
+    /// </summary>
+    /// <remarks>
+    /// Device names: <c>cpu</c> (host memory and the CPU kernels), <c>ilgpu-cpu:N</c> (ILGPU's CPU accelerator, a SIMT
+    /// simulator running the GPU kernels on the host; each N is a separate accelerator with its own memory pool) and
+    /// <c>cuda:N</c> (the N-th NVIDIA GPU through ILGPU). Devices other than <c>cpu</c> need the <c>TfSyncBN.Gpu</c>
+    /// assembly, which opens each one on first use for the life of the process. Collectives stage device tensors through
+    /// host memory (see <see cref="ReplicaContext.AllReduce(ReduceOp, Tensor)"/>). With neither argument the strategy has
+    /// one host replica, as <c>tf.distribute.MirroredStrategy()</c> on a machine without GPUs.
+    /// </remarks>
+    /// <param name="numReplicas">
+    /// The number of replicas: at least 1, or 0 (the default) for one per entry of <paramref name="devices"/> (one host
+    /// replica when <paramref name="devices"/> is null). With <paramref name="devices"/>, a nonzero count must equal its length.
+    /// </param>
     /// <param name="collectiveTimeout">
     /// How long a replica waits in a collective for the others before failing the run; <see cref="DefaultCollectiveTimeout"/>
     /// when omitted, <see cref="Timeout.InfiniteTimeSpan"/> to wait for ever.
     /// </param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numReplicas"/> is less than 1, or the timeout is neither positive nor infinite.</exception>
-    public MirroredStrategy(int numReplicas, TimeSpan? collectiveTimeout = null)
-    {
-        if (numReplicas < 1)
-            throw new ArgumentOutOfRangeException(nameof(numReplicas), numReplicas, "numReplicas must be at least 1.");
-        timeout = collectiveTimeout ?? DefaultCollectiveTimeout;
-        if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-            throw new ArgumentOutOfRangeException(nameof(collectiveTimeout), timeout, "collectiveTimeout must be positive, or Timeout.InfiniteTimeSpan.");
-        devices = new Device[numReplicas];
-        pool = new ReplicaPool(numReplicas);
-    }
-
-    /// <summary>
-    /// Creates a strategy with one replica per entry of <paramref name="devices"/>: replica r runs on device r, and each
-    /// mirrored variable keeps replica r's copy in that device's memory. Several replicas may name the same device.
-    /// </summary>
-    /// <remarks>
-    /// Device names: <c>cpu</c> (host memory and the CPU kernels, as the count-only constructor), <c>ilgpu-cpu:N</c>
-    /// (ILGPU's CPU accelerator, a SIMT simulator running the GPU kernels on the host; each N is a separate accelerator
-    /// with its own memory pool) and <c>cuda:N</c> (the N-th NVIDIA GPU through ILGPU). Devices other than <c>cpu</c>
-    /// need the <c>TfSyncBN.Gpu</c> assembly, which opens each one on first use for the life of the process.
-    /// Collectives stage device tensors through host memory (see <see cref="ReplicaContext.AllReduce(ReduceOp, Tensor)"/>).
-    /// </remarks>
-    /// <param name="devices">One device name per replica, at least one.</param>
-    /// <param name="collectiveTimeout">As in the count-only constructor.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="devices"/> or one of its entries is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="devices"/> is empty, or an entry is not a device name.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The timeout is neither positive nor infinite.</exception>
+    /// <param name="devices">One device name per replica, at least one; null for host replicas.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="numReplicas"/> is negative, or the timeout is neither positive nor infinite.</exception>
+    /// <exception cref="ArgumentNullException">An entry of <paramref name="devices"/> is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="devices"/> is empty, an entry is not a device name, or <paramref name="numReplicas"/> is nonzero and differs from its length.
+    /// </exception>
     /// <exception cref="InvalidOperationException">A device cannot be opened (no <c>TfSyncBN.Gpu</c> assembly, or no such CUDA GPU).</exception>
-    public MirroredStrategy(IReadOnlyList<string> devices, TimeSpan? collectiveTimeout = null)
+    public MirroredStrategy(int numReplicas = 0, TimeSpan? collectiveTimeout = null, IReadOnlyList<string>? devices = null)
     {
+        if (numReplicas < 0)
+            throw new ArgumentOutOfRangeException(nameof(numReplicas), numReplicas, "numReplicas must be at least 1, or 0 for one replica per device (one host replica without devices).");
         timeout = collectiveTimeout ?? DefaultCollectiveTimeout;
         if (timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(collectiveTimeout), timeout, "collectiveTimeout must be positive, or Timeout.InfiniteTimeSpan.");
-        var parsed = ParseDevices(devices, nameof(devices));
-        this.devices = parsed;
-        pool = new ReplicaPool(parsed.Length);
+        if (devices is null)
+        {
+            this.devices = new Device[Math.Max(1, numReplicas)];
+        }
+        else
+        {
+            if (numReplicas != 0 && numReplicas != devices.Count)
+                throw new ArgumentException($"numReplicas is {numReplicas} but devices names {devices.Count}: give one device per replica, or leave numReplicas 0.", nameof(numReplicas));
+            this.devices = ParseDevices(devices, nameof(devices));
+        }
+        pool = new ReplicaPool(this.devices.Length);
     }
 
-    /// <summary>Parses one device name per replica and opens every device named (see the device-list constructor).</summary>
+    /// <summary>Parses one device name per replica and opens every device named (see the constructor).</summary>
     /// <exception cref="ArgumentNullException"><paramref name="devices"/> or an entry is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="devices"/> is empty, or an entry is not a device name.</exception>
     /// <exception cref="InvalidOperationException">A device cannot be opened.</exception>
@@ -97,7 +100,7 @@ public sealed class MirroredStrategy : Strategy
         return parsed;
     }
 
-    /// <summary>The device of each replica, in replica order (every entry <c>cpu</c> for the count-only constructor).</summary>
+    /// <summary>The device of each replica, in replica order (every entry <c>cpu</c> without <c>devices</c>).</summary>
     public IReadOnlyList<Device> Devices => Array.AsReadOnly(devices);
 
     /// <inheritdoc/>

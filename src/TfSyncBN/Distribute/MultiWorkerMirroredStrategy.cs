@@ -47,7 +47,7 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
     /// for ever. Waiting for other workers is bounded by the communicator's own timeout.
     /// </param>
     /// <param name="devices">
-    /// The device of each local replica, as in <see cref="MirroredStrategy(IReadOnlyList{string}, TimeSpan?)"/>
+    /// The device of each local replica, as in <see cref="MirroredStrategy(int, TimeSpan?, IReadOnlyList{string})"/>
     /// (<c>cpu</c>, <c>ilgpu-cpu:N</c>, <c>cuda:N</c>); its count is the number of local replicas (leave
     /// <paramref name="localReplicas"/> at 1 or give the same count). Null: every local replica runs on the host.
     /// </param>

@@ -19,14 +19,24 @@ public sealed class StrategyLifecycleTests
     [TestMethod]
     public void Constructor_RejectsBadArguments()
     {
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new MirroredStrategy(0));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new MirroredStrategy(-1));
         Assert.AreEqual("numReplicas", e.ParamName);
+        var mismatch = Assert.ThrowsExactly<ArgumentException>(() => new MirroredStrategy(3, devices: ["cpu", "cpu"]));
+        Assert.AreEqual("numReplicas", mismatch.ParamName);
+        StringAssert.Contains(mismatch.Message, "numReplicas is 3 but devices names 2");
         e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new MirroredStrategy(2, TimeSpan.Zero));
         Assert.AreEqual("collectiveTimeout", e.ParamName);
         e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new MirroredStrategy(2, TimeSpan.FromMilliseconds(-5)));
         Assert.AreEqual("collectiveTimeout", e.ParamName);
         using var s = new MirroredStrategy(2);
         Assert.AreEqual(MirroredStrategy.DefaultCollectiveTimeout, s.CollectiveTimeout);
+        // Keras's MirroredStrategy() without GPUs: one host replica; with devices and no count, one replica per device.
+        using var one = new MirroredStrategy();
+        Assert.AreEqual(1, one.NumReplicasInSync);
+        using var two = new MirroredStrategy(devices: ["cpu", "cpu"]);
+        Assert.AreEqual(2, two.NumReplicasInSync);
+        using var both = new MirroredStrategy(2, devices: ["cpu", "cpu"]);
+        CollectionAssert.AreEqual(new[] { Device.Cpu, Device.Cpu }, both.Devices.ToArray());
     }
 
     [TestMethod]
