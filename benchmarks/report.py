@@ -87,7 +87,7 @@ def main(out, target, blas_only=False):
         note = next((v for k, v in gen.items() if cpuid.startswith(k + ",") and "AMD" in meta["cpu"]), "")
         L.append(f"- CPU (lscpu): {cpuid}{note}; caches {meta['caches']}.")
     L.append(f"- Run: {meta['started']} to {meta['finished']} (UTC); load average (1/5/15 min) {meta['load_start']} at the start, {meta['load_end']} at the end.")
-    L.append(f"- Command: `{meta['command']}` (BenchmarkDotNet 0.14, in-process job: {meta.get('bdn_job', '6 warm-up and 9 measured iterations of ~120 ms')}; "
+    L.append(f"- Command: `{meta['command']}` (BenchmarkDotNet 0.15.8, in-process job: {meta.get('bdn_job', '6 warm-up and 9 measured iterations of ~120 ms')}; "
              f"PyTorch: median of repetitions over {torch.get('measureS', 0.8)} s after {torch.get('warmupS', 0.3)} s warm-up, allocator: {torch.get('allocator', 'glibc malloc, default settings')}).")
     load1 = float(meta["load_start"].split()[0])
     loaded = load1 >= 3 or float(meta["load_end"].split()[0]) >= 3
