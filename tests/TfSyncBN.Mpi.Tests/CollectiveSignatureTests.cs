@@ -35,8 +35,8 @@ public sealed class CollectiveSignatureTests
         var job = MpiJob.RunMpi(2, TimeSpan.FromSeconds(240), hostArgs);
         Assert.IsFalse(job.TimedOut, $"the job hung:\n{job.Output}");
         Assert.AreNotEqual(0, job.ExitCode, $"the job must fail:\n{job.Output}");
-        StringAssert.Contains(job.Output, "CollectiveMismatchException");
-        foreach (var text in expected) StringAssert.Contains(job.Output, text);
+        StringAssert.Contains(job.Messages, "CollectiveMismatchException", job.Output);
+        foreach (var text in expected) StringAssert.Contains(job.Messages, text, job.Output);
         Assert.IsFalse(job.Output.Contains("MPI_ERR_TRUNCATE", StringComparison.Ordinal), job.Output);
         Assert.IsFalse(job.Output.Contains(notReached, StringComparison.Ordinal), $"no worker got past the mismatch:\n{job.Output}");
     }
@@ -46,6 +46,6 @@ public sealed class CollectiveSignatureTests
         var job = MpiJob.RunMpi(2, TimeSpan.FromSeconds(240), hostArgs);
         Assert.IsFalse(job.TimedOut, $"the job hung:\n{job.Output}");
         Assert.AreEqual(0, job.ExitCode, job.Output);
-        foreach (var text in expected) StringAssert.Contains(job.Output, text);
+        foreach (var text in expected) StringAssert.Contains(job.Messages, text, job.Output);
     }
 }

@@ -16,9 +16,9 @@ public sealed class MismatchedWorkersTests
         var job = MpiJob.RunMpi(2, TimeSpan.FromSeconds(240), "plan", "128,96");
         Assert.IsFalse(job.TimedOut, $"the job hung:\n{job.Output}");
         Assert.AreNotEqual(0, job.ExitCode, $"the job must fail:\n{job.Output}");
-        StringAssert.Contains(job.Output, "the workers disagree on the plan of Fit");
-        StringAssert.Contains(job.Output, "worker 0: 3 steps per epoch of global batch 128");
-        StringAssert.Contains(job.Output, "worker 1: 4 steps per epoch of global batch 96");
+        StringAssert.Contains(job.Messages, "the workers disagree on the plan of Fit", job.Output);
+        StringAssert.Contains(job.Messages, "worker 0: 3 steps per epoch of global batch 128", job.Output);
+        StringAssert.Contains(job.Messages, "worker 1: 4 steps per epoch of global batch 96", job.Output);
         Assert.IsFalse(job.Output.Contains("fit finished", StringComparison.Ordinal), $"no worker finished Fit:\n{job.Output}");
     }
 

@@ -21,8 +21,8 @@ public sealed class MpiFaultTests
     {
         var job = MpiJob.RunMpi(3, Limit, "fault", "throw", "20");
         AssertEndedPromptly(job, expectedSeconds: Prompt);
-        StringAssert.Contains(job.Output, "TfSyncBN: worker 1 of 3 failed in Strategy.Run");
-        StringAssert.Contains(job.Output, "injected failure on worker 1 at step 3");
+        StringAssert.Contains(job.Messages, "TfSyncBN: worker 1 of 3 failed in Strategy.Run", job.Output);
+        StringAssert.Contains(job.Messages, "injected failure on worker 1 at step 3", job.Output);
     }
 
     [TestMethod]
@@ -31,7 +31,7 @@ public sealed class MpiFaultTests
     {
         var job = MpiJob.RunMpi(3, Limit, "fault", "exit", "20");
         AssertEndedPromptly(job, expectedSeconds: Prompt);
-        StringAssert.Contains(job.Output, "worker 1 of 3 exited with code 3");
+        StringAssert.Contains(job.Messages, "worker 1 of 3 exited with code 3", job.Output);
     }
 
     [TestMethod]
@@ -52,7 +52,7 @@ public sealed class MpiFaultTests
         var job = MpiJob.RunMpi(3, Limit, "fault", "leave", "3");
         AssertEndedPromptly(job, expectedSeconds: Prompt);
         Assert.IsTrue(job.Elapsed >= TimeSpan.FromSeconds(3), $"the job ended after {job.Elapsed}, before the 3 s timeout could expire");
-        StringAssert.Contains(job.Output, "waited more than 00:00:03 in MPI_Gather/MPI_Bcast");
+        StringAssert.Contains(job.Messages, "waited more than 00:00:03 in MPI_Gather/MPI_Bcast", job.Output);
     }
 
     private static void AssertEndedPromptly(JobResult job, double expectedSeconds)

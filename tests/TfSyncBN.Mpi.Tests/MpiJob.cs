@@ -4,7 +4,15 @@ using System.Text;
 namespace TfSyncBN.Mpi.Tests;
 
 /// <summary>The outcome of one test-host run.</summary>
-internal sealed record JobResult(int ExitCode, string Output, TimeSpan Elapsed, bool TimedOut);
+internal sealed record JobResult(int ExitCode, string Output, TimeSpan Elapsed, bool TimedOut)
+{
+    /// <summary>
+    /// <see cref="Output"/> without Open MPI's notices (blocks framed by lines of dashes, e.g. the MPI_ABORT note), which
+    /// mpirun writes into the same stream while it forwards a rank's output, so that a notice can land inside a rank's line.
+    /// </summary>
+    public string Messages => System.Text.RegularExpressions.Regex.Replace(Output, @"-{20,}\r?\n.*?-{20,}\r?\n", "",
+        System.Text.RegularExpressions.RegexOptions.Singleline);
+}
 
 /// <summary>Starts the test host (TfSyncBN.Mpi.TestHost.dll, next to the tests) under mpirun or alone, with a bounded wait.</summary>
 internal static class MpiJob
