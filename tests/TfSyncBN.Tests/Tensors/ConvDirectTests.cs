@@ -16,6 +16,8 @@ public sealed class ConvDirectTests
     [DataRow(1, 5, 7, 2, 5, 3, 5, 1, 2, true)]    // fewer filters than an AVX-512 vector (the 256-bit path)
     [DataRow(2, 6, 6, 2, 4, 4, 17, 1, 1, true)]   // patch 32 = the largest handled directly
     [DataRow(1, 2, 3, 1, 3, 3, 16, 1, 1, true)]   // windows mostly in the padding
+    [DataRow(2, 28, 28, 1, 3, 3, 32, 1, 1, true)] // the CNN's full 28×28 image: long interior rows
+    [DataRow(1, 11, 13, 2, 2, 4, 19, 3, 2, false)] // valid windows, strides 3×2: columns past the last window unused
     public void DirectForwardAndKernelGradient_MatchFloat64_AndTheGemmPath(int n, int h, int w, int c, int kh, int kw, int f, int sh, int sw, bool same)
     {
         var r = TestData.NewRandom(n * 1000 + h * 10 + c);
