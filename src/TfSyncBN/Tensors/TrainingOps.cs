@@ -55,8 +55,7 @@ internal static class TrainingOps
         var wt = DeviceOps.Allocate(device, weights.ShapeArray);
         if (device.IsHost)
         {
-            var tmp = Tensor.Uninitialized(weights.ShapeArray);
-            CpuBackend.AdamUpdate(weights.Data, gradient.Data, m.Data, v.Data, alpha, beta1, beta2, epsilon, wt.Data, mt.Data, vt.Data, tmp.Data);
+            CpuBackend.AdamUpdate(weights.Data, gradient.Data, m.Data, v.Data, alpha, beta1, beta2, epsilon, wt.Data, mt.Data, vt.Data);
         }
         else
         {

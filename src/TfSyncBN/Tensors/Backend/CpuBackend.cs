@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace TfSyncBN.Tensors;
@@ -87,26 +88,48 @@ internal sealed partial class CpuBackend : IBackend
 
     /// <inheritdoc/>
     public void AdamUpdate(TensorStorage weights, TensorStorage gradient, TensorStorage m, TensorStorage v, float alpha, float beta1,
-        float beta2, float epsilon, TensorStorage newWeights, TensorStorage newM, TensorStorage newV)
-    {
-        var scratch = TensorScope.Allocate(weights.Length);
-        AdamUpdate(A(weights), A(gradient), A(m), A(v), alpha, beta1, beta2, epsilon, A(newWeights), A(newM), A(newV), scratch);
-    }
+        float beta2, float epsilon, TensorStorage newWeights, TensorStorage newM, TensorStorage newV) =>
+        AdamUpdate(A(weights), A(gradient), A(m), A(v), alpha, beta1, beta2, epsilon, A(newWeights), A(newM), A(newV));
 
-    /// <summary>The kernel of <see cref="IBackend.AdamUpdate"/> on host spans, with <paramref name="tmp"/> as scratch.</summary>
+    /// <summary>
+    /// The kernel of <see cref="IBackend.AdamUpdate"/> on host spans, one pass over the elements. Each element takes the
+    /// float32 operations, each rounded, in this order (no fused multiply-add):
+    /// <c>m' = (g − m)·(1 − β₁) + m</c>, <c>v' = (g·g − v)·(1 − β₂) + v</c>, <c>w' = w − (m'·α)/(sqrt(v') + ε)</c>.
+    /// </summary>
     internal static void AdamUpdate(ReadOnlySpan<float> w, ReadOnlySpan<float> g, ReadOnlySpan<float> m, ReadOnlySpan<float> v,
-        float alpha, float beta1, float beta2, float epsilon, Span<float> update, Span<float> mNew, Span<float> vNew, Span<float> tmp)
+        float alpha, float beta1, float beta2, float epsilon, Span<float> update, Span<float> mNew, Span<float> vNew)
     {
-        TensorPrimitives.Subtract(g, m, tmp);
-        TensorPrimitives.MultiplyAdd(tmp, 1f - beta1, m, mNew);
-        TensorPrimitives.Multiply(g, g, tmp);
-        TensorPrimitives.Subtract(tmp, v, tmp);
-        TensorPrimitives.MultiplyAdd(tmp, 1f - beta2, v, vNew);
-        // w − (m·α)/(sqrt(v) + ε)
-        TensorPrimitives.Sqrt(vNew, tmp);
-        TensorPrimitives.Add(tmp, epsilon, tmp);
-        TensorPrimitives.Multiply(mNew, alpha, update);
-        TensorPrimitives.Divide(update, tmp, update);
-        TensorPrimitives.Subtract(w, update, update);
+        int n = w.Length;
+        if (g.Length != n || m.Length != n || v.Length != n || update.Length != n || mNew.Length != n || vNew.Length != n)
+            throw new ArgumentException("Adam's operands must all have the weights' length.");
+        float b1 = 1f - beta1, b2 = 1f - beta2;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vb1 = new Vector<float>(b1);
+            var vb2 = new Vector<float>(b2);
+            var va = new Vector<float>(alpha);
+            var ve = new Vector<float>(epsilon);
+            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
+            {
+                var gi = new Vector<float>(g[i..]);
+                var mi = new Vector<float>(m[i..]);
+                var vi = new Vector<float>(v[i..]);
+                var mt = (gi - mi) * vb1 + mi;
+                var vt = (gi * gi - vi) * vb2 + vi;
+                var wt = new Vector<float>(w[i..]) - mt * va / (Vector.SquareRoot(vt) + ve);
+                mt.CopyTo(mNew[i..]);
+                vt.CopyTo(vNew[i..]);
+                wt.CopyTo(update[i..]);
+            }
+        }
+        for (; i < n; i++)
+        {
+            float mt = (g[i] - m[i]) * b1 + m[i];
+            float vt = (g[i] * g[i] - v[i]) * b2 + v[i];
+            mNew[i] = mt;
+            vNew[i] = vt;
+            update[i] = w[i] - mt * alpha / (MathF.Sqrt(vt) + epsilon);
+        }
     }
 }

@@ -10,11 +10,12 @@ namespace TfSyncBN.Tensors.Kernels;
 /// im2col these products have k or m of only KH·KW·C, where a GEMM spends most of its time packing and writing C.
 /// </summary>
 /// <remarks>
-/// Forward: for each output pixel and each vector of filters, <c>acc = Σ_taps x·k[tap, f..]</c> over the window's
-/// positions inside the input (taps in (ky, kx, c) order, padding skipped), one fused multiply-add per tap.
-/// Kernel gradient: for each image, output row, tap and vector of filters, one float32 accumulator
-/// <c>Σ_ox x_tap·dy[pixel, f..]</c> over the row's columns where the tap is inside (left to right), added to the image's
-/// per-tap sums; each image's sums are then added into dk, image by image. Filters beyond the last whole vector use
+/// Forward: each output pixel's vector of filters is <c>Σ_taps x·k[tap, f..]</c> over the window's positions inside
+/// the input, one fused multiply-add per tap from 0, taps in (ky, kx, c) order (padding skipped). The loops run tap by
+/// tap over an output row, the tap's kernel vector held in a register, each pixel's sum in the row's output.
+/// Kernel gradient: for each image, output row, tap and vector of filters, <c>Σ_ox x_tap·dy[pixel, f..]</c> over the
+/// row's columns where the tap is inside, as four float32 partial sums of every fourth column (the columns past the
+/// last whole group of four go to the first) combined as <c>(s0 + s1) + (s2 + s3)</c> and added to the image's per-tap sums; each image's sums are then added into dk, image by image. Filters beyond the last whole vector use
 /// scalar loops of the same order.
 /// </remarks>
 internal static class ConvDirect
@@ -50,101 +51,56 @@ internal static class ConvDirect
         hi = Math.Max(lo, hi);
     }
 
-    /// <summary>
-    /// The taps of output row oy of image n whose window row lies inside the input, for a column where every window
-    /// column does: for each, its index in the patch ((ky·KW + kx)·C + c) and the input element's offset less ox·SW·C.
-    /// Returns the number of taps.
-    /// </summary>
-    private static int RowTaps(in WindowGeometry g, int n, int oy, Span<int> tap, Span<int> offset)
-    {
-        int count = 0, c = g.C;
-        for (int ky = 0; ky < g.KH; ky++)
-        {
-            int iy = oy * g.SH - g.PadTop + ky * g.DH;
-            if ((uint)iy >= (uint)g.H) continue;
-            for (int kx = 0; kx < g.KW; kx++)
-            {
-                for (int ci = 0; ci < c; ci++)
-                {
-                    tap[count] = (ky * g.KW + kx) * c + ci;
-                    offset[count++] = ((n * g.H + iy) * g.W + kx * g.DW - g.PadLeft) * c + ci;
-                }
-            }
-        }
-        return count;
-    }
 
-    /// <summary>
-    /// The taps of output pixel (oy, ox) of image n that lie inside the input: for each, its index in the patch
-    /// ((ky·KW + kx)·C + c) and the input element's offset. Returns the number of taps.
-    /// </summary>
-    private static int Taps(in WindowGeometry g, int n, int oy, int ox, Span<int> tap, Span<int> offset)
-    {
-        Span<int> position = stackalloc int[MaxPatch], pixel = stackalloc int[MaxPatch];
-        int inside = g.InsidePositions(n, oy, ox, position, pixel), count = 0, c = g.C;
-        for (int p = 0; p < inside; p++)
-        {
-            for (int ci = 0; ci < c; ci++)
-            {
-                tap[count] = position[p] * c + ci;
-                offset[count++] = pixel[p] + ci;
-            }
-        }
-        return count;
-    }
 
     private static void Forward<TV>(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
         where TV : struct, IVec<TV>
     {
-        Span<int> rowTap = stackalloc int[MaxPatch], rowOffset = stackalloc int[MaxPatch];
-        Span<int> edgeTap = stackalloc int[MaxPatch], edgeOffset = stackalloc int[MaxPatch];
-        Span<float> xs = stackalloc float[MaxPatch];
-        Columns(g, 0, out int interiorLo, out _);
-        Columns(g, g.KW - 1, out _, out int interiorHi);
-        int step = g.SW * g.C, at = 0;
+        int w = TV.Count, whole = filters / w * w, c = g.C, step = g.SW * c;
+        Span<int> lo = stackalloc int[g.KW], hi = stackalloc int[g.KW];
+        for (int kx = 0; kx < g.KW; kx++) Columns(g, kx, out lo[kx], out hi[kx]);
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref float k0 = ref MemoryMarshal.GetReference(kernel);
+        ref float y0 = ref MemoryMarshal.GetReference(y);
         for (int n = 0; n < g.N; n++)
         {
             for (int oy = 0; oy < g.OH; oy++)
             {
-                int rowCount = RowTaps(g, n, oy, rowTap, rowOffset);
-                for (int ox = 0; ox < g.OW; ox++, at += filters)
+                nint yRow = (nint)(n * g.OH + oy) * g.OW * filters;
+                y.Slice((int)yRow, g.OW * filters).Clear();
+                for (int ky = 0; ky < g.KH; ky++)
                 {
-                    if (ox >= interiorLo && ox < interiorHi)
+                    int iy = oy * g.SH - g.PadTop + ky * g.DH;
+                    if ((uint)iy >= (uint)g.H) continue;
+                    for (int kx = 0; kx < g.KW; kx++)
                     {
-                        int shift = ox * step;
-                        for (int i = 0; i < rowCount; i++) xs[i] = x[rowOffset[i] + shift];
-                        Pixel<TV>(xs[..rowCount], rowTap, kernel, filters, y.Slice(at, filters));
-                    }
-                    else
-                    {
-                        int count = Taps(g, n, oy, ox, edgeTap, edgeOffset);
-                        for (int i = 0; i < count; i++) xs[i] = x[edgeOffset[i]];
-                        Pixel<TV>(xs[..count], edgeTap, kernel, filters, y.Slice(at, filters));
+                        int from = lo[kx], to = hi[kx];
+                        nint xRow = (nint)((n * g.H + iy) * g.W + kx * g.DW - g.PadLeft) * c;
+                        for (int ci = 0; ci < c; ci++)
+                        {
+                            int t = (ky * g.KW + kx) * c + ci;
+                            for (int f = 0; f < whole; f += w)
+                            {
+                                TV k = TV.Load(ref Unsafe.Add(ref k0, t * filters + f));
+                                for (int ox = from; ox < to; ox++)
+                                {
+                                    ref float acc = ref Unsafe.Add(ref y0, yRow + (nint)ox * filters + f);
+                                    TV.Store(TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref x0, xRow + ci + (nint)ox * step)), k, TV.Load(ref acc)), ref acc);
+                                }
+                            }
+                            for (int f = whole; f < filters; f++)
+                            {
+                                float k = kernel[t * filters + f];
+                                for (int ox = from; ox < to; ox++)
+                                {
+                                    ref float acc = ref Unsafe.Add(ref y0, yRow + (nint)ox * filters + f);
+                                    acc = MathF.FusedMultiplyAdd(Unsafe.Add(ref x0, xRow + ci + (nint)ox * step), k, acc);
+                                }
+                            }
+                        }
                     }
                 }
             }
-        }
-    }
-
-    /// <summary>One output pixel: <c>y[f] = Σ_i xs[i]·k[tap[i], f]</c>, taps in order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Pixel<TV>(ReadOnlySpan<float> xs, ReadOnlySpan<int> tap, ReadOnlySpan<float> kernel, int filters, Span<float> y)
-        where TV : struct, IVec<TV>
-    {
-        int w = TV.Count, whole = filters / w * w, count = xs.Length;
-        ref float k0 = ref MemoryMarshal.GetReference(kernel);
-        for (int f = 0; f < whole; f += w)
-        {
-            TV acc = TV.Splat(0);
-            for (int i = 0; i < count; i++)
-                acc = TV.MultiplyAdd(TV.Splat(xs[i]), TV.Load(ref Unsafe.Add(ref k0, tap[i] * filters + f)), acc);
-            TV.Store(acc, ref y[f]);
-        }
-        for (int f = whole; f < filters; f++)
-        {
-            float acc = 0;
-            for (int i = 0; i < count; i++) acc = MathF.FusedMultiplyAdd(xs[i], kernel[tap[i] * filters + f], acc);
-            y[f] = acc;
         }
     }
 
@@ -181,14 +137,21 @@ internal static class ConvDirect
                                 int t = (ky * g.KW + kx) * c + ci;
                                 for (int f = 0; f < whole; f += w)
                                 {
-                                    TV acc = TV.Splat(0);
-                                    for (int ox = from; ox < to; ox++)
+                                    TV s0 = TV.Splat(0), s1 = s0, s2 = s0, s3 = s0;
+                                    ref float xc = ref Unsafe.Add(ref x0, xRow + ci);
+                                    ref float dyf = ref Unsafe.Add(ref dy0, dyRow + f);
+                                    int ox = from;
+                                    for (; ox + 4 <= to; ox += 4)
                                     {
-                                        acc = TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref x0, xRow + ci + (nint)ox * step)),
-                                            TV.Load(ref Unsafe.Add(ref dy0, dyRow + (nint)ox * filters + f)), acc);
+                                        s0 = TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref xc, (nint)ox * step)), TV.Load(ref Unsafe.Add(ref dyf, (nint)ox * filters)), s0);
+                                        s1 = TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref xc, (nint)(ox + 1) * step)), TV.Load(ref Unsafe.Add(ref dyf, (nint)(ox + 1) * filters)), s1);
+                                        s2 = TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref xc, (nint)(ox + 2) * step)), TV.Load(ref Unsafe.Add(ref dyf, (nint)(ox + 2) * filters)), s2);
+                                        s3 = TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref xc, (nint)(ox + 3) * step)), TV.Load(ref Unsafe.Add(ref dyf, (nint)(ox + 3) * filters)), s3);
                                     }
+                                    for (; ox < to; ox++)
+                                        s0 = TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref xc, (nint)ox * step)), TV.Load(ref Unsafe.Add(ref dyf, (nint)ox * filters)), s0);
                                     ref float sum = ref Unsafe.Add(ref a0, t * filters + f);
-                                    TV.Store(TV.Add(TV.Load(ref sum), acc), ref sum);
+                                    TV.Store(TV.Add(TV.Load(ref sum), TV.Add(TV.Add(s0, s1), TV.Add(s2, s3))), ref sum);
                                 }
                                 for (int f = whole; f < filters; f++)
                                 {
