@@ -125,7 +125,7 @@ public sealed class GemmBackendTests
             {
                 KernelOptions.UseNativeBlas = native;
                 var one = new float[200 * 90];
-                Gemm.Multiply(200, 90, 150, a.ToArray(), false, b.ToArray(), false, one, false, native, threads: 1);
+                Gemm.Multiply(200, 90, 150, a.ToArray(), false, b.ToArray(), false, one, false, Gemm.UsesNative(200, 90), threads: 1);
                 using var strategy = new MirroredStrategy(2);
                 var inside = strategy.Run(_ => a.MatMul(b).ToArray());
                 foreach (var values in inside.Values)
@@ -137,6 +137,27 @@ public sealed class GemmBackendTests
             KernelOptions.MaxThreads = savedMax;
             KernelOptions.MinElementsPerThread = savedMin;
             KernelOptions.UseNativeBlas = savedNative;
+        }
+    }
+
+    [TestMethod]
+    public void OpenBlasWithNarrowerKernels_LeavesTileSizedProductsToTheManagedAvx512Kernel()
+    {
+        // (m, n, native allowed, OpenBLAS has 512-bit kernels, CPU has 512-bit vectors) -> OpenBLAS?
+        Assert.IsTrue(Gemm.UsesNative(3528, 64, true, blas512: true, cpu512: true), "AVX-512 OpenBLAS on an AVX-512 CPU");
+        Assert.IsTrue(Gemm.UsesNative(3528, 64, true, blas512: false, cpu512: false), "no AVX-512 anywhere");
+        Assert.IsFalse(Gemm.UsesNative(3528, 64, true, blas512: false, cpu512: true), "OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU");
+        Assert.IsFalse(Gemm.UsesNative(6, 32, true, blas512: false, cpu512: true), "one managed tile");
+        Assert.IsTrue(Gemm.UsesNative(128, 10, true, blas512: false, cpu512: true), "narrower than one tile (the dense output layer)");
+        Assert.IsTrue(Gemm.UsesNative(5, 64, true, blas512: false, cpu512: true), "shorter than one tile");
+        Assert.IsFalse(Gemm.UsesNative(3528, 64, false, blas512: true, cpu512: true), "UseNativeBlas false, or no OpenBLAS");
+        Assert.IsTrue(NativeBlas.Is512BitCore("SkylakeX") && NativeBlas.Is512BitCore("Cooperlake") && NativeBlas.Is512BitCore("SapphireRapids"));
+        Assert.IsFalse(NativeBlas.Is512BitCore("Haswell") || NativeBlas.Is512BitCore("Zen") || NativeBlas.Is512BitCore(null));
+        if (NativeBlas.IsAvailable)
+        {
+            // The core OpenBLAS reports here follows OPENBLAS_CORETYPE (Haswell on these machines, Cooperlake unset).
+            string? forced = Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE");
+            if (!string.IsNullOrEmpty(forced)) StringAssert.Contains(NativeBlas.CoreName!.ToLowerInvariant(), forced.ToLowerInvariant());
         }
     }
 

@@ -11,7 +11,8 @@ namespace TfSyncBN.Tensors.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Two implementations behind one entry point: OpenBLAS's <c>cblas_sgemm</c> (<see cref="NativeBlas"/>) when it
-/// is installed and <see cref="KernelOptions.UseNativeBlas"/> is true, otherwise the managed kernel below. Both
+/// is installed, <see cref="KernelOptions.UseNativeBlas"/> is true and its kernels are as wide as the CPU's vectors
+/// (<see cref="UsesNative(int, int)"/>), otherwise the managed kernel below. Both
 /// accumulate in float32; their results differ by rounding only (a different order of the k terms).</para>
 /// <para>Threads: outside a multi-replica <c>Run</c>, a large product is split into up to
 /// <see cref="KernelOptions.MaxThreads"/> contiguous slabs of C rows (or of C columns when C is wider than tall), one
@@ -47,8 +48,22 @@ internal static class Gemm
     /// <remarks>A is m×k row-major, or k×m row-major when <c>transA</c>; B is k×n row-major, or n×k row-major when <c>transB</c>.</remarks>
     public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
         Span<float> c, bool accumulate) =>
-        Multiply(m, n, k, a, transA, b, transB, c, accumulate, KernelOptions.UseNativeBlas && NativeBlas.IsAvailable,
+        Multiply(m, n, k, a, transA, b, transB, c, accumulate, UsesNative(m, n),
             KernelOptions.ThreadsFor((long)m * n * k / WorkScale, Math.Max(m, n) / SlabAlign));
+
+    /// <summary>
+    /// Whether an m×n product goes to OpenBLAS: when it is loaded and <see cref="KernelOptions.UseNativeBlas"/> is true,
+    /// unless the CPU has 512-bit vectors that OpenBLAS's kernels do not use (e.g. under <c>OPENBLAS_CORETYPE=Haswell</c>)
+    /// and C is at least one managed micro-kernel tile wide and tall (n ≥ 32, m ≥ <see cref="MR"/>): there the managed
+    /// AVX-512 kernel is the faster one (BENCHMARKS.md, GEMM table). The choice depends on the shape only, so results
+    /// stay deterministic.
+    /// </summary>
+    internal static bool UsesNative(int m, int n) =>
+        UsesNative(m, n, KernelOptions.UseNativeBlas && NativeBlas.IsAvailable, NativeBlas.Has512BitKernels, Vector512.IsHardwareAccelerated);
+
+    /// <summary><see cref="UsesNative(int, int)"/> with the machine's facts given.</summary>
+    internal static bool UsesNative(int m, int n, bool nativeAllowed, bool blas512, bool cpu512) =>
+        nativeAllowed && (blas512 || !cpu512 || n < 2 * Vector512<float>.Count || m < MR);
 
     /// <summary>As the public overload, with the implementation and the thread count given (tests, benchmarks).</summary>
     internal static unsafe void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,

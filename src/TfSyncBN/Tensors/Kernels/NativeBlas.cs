@@ -50,6 +50,17 @@ internal static unsafe class NativeBlas
     private static string? ReadString(IntPtr lib, string export) =>
         NativeLibrary.TryGetExport(lib, export, out var f) ? Marshal.PtrToStringAnsi(((delegate* unmanaged<IntPtr>)f)()) : null;
 
+    /// <summary>
+    /// Whether the loaded OpenBLAS runs 512-bit kernels (its SkylakeX, Cooperlake and SapphireRapids kernel families);
+    /// false when none is loaded, or when it runs narrower ones, e.g. on a CPU without AVX-512 or under
+    /// <c>OPENBLAS_CORETYPE=Haswell</c>.
+    /// </summary>
+    public static bool Has512BitKernels => Is512BitCore(CoreName);
+
+    /// <summary>Whether OpenBLAS's kernel family <paramref name="coreName"/> (<c>openblas_get_corename</c>) uses 512-bit vectors.</summary>
+    internal static bool Is512BitCore(string? coreName) => coreName is not null &&
+        new[] { "skylakex", "cooperlake", "sapphirerapids" }.Any(f => coreName.Contains(f, StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Whether an OpenBLAS library was loaded.</summary>
     public static bool IsAvailable => Sgemm != null;
 
