@@ -204,6 +204,8 @@ public sealed class NnOpTests
     [DataRow(2, 7, 5, 3, 2, 2, 2, 2, false)]
     [DataRow(1, 6, 6, 9, 3, 2, 1, 2, true)]
     [DataRow(1, 5, 5, 1, 2, 2, 2, 2, true)]
+    [DataRow(2, 8, 6, 20, 2, 2, 2, 2, false)]  // windows tile the input: the one-write path, vectors and a channel tail
+    [DataRow(1, 6, 9, 33, 2, 3, 2, 3, true)]   // tiling under "same" (no padding needed), a window 2×3
     public void MaxPool2D_MatchesFloat64_AndGradients(int n, int h, int w, int c, int ph, int pw, int sh, int sw, bool same)
     {
         var r = TestData.NewRandom(h * 10 + c);
@@ -225,6 +227,40 @@ public sealed class NnOpTests
         var y = x.MaxPool2D([2, 2]);
         var g = tape.Gradient(y, [x])[0]!.ToArray();
         for (int i = 0; i < g.Length; i++) Assert.AreEqual(i < 20 ? 1f : 0f, g[i], $"element {i}");
+    }
+
+    [TestMethod]
+    public void MaxPool2D_TilingWindows_NaNPropagates_AndSignedZerosTieToTheFirstPosition()
+    {
+        // One 2×2 window per 2×2 block of a 2×4 image, 17 channels (a vector and a tail at every width).
+        const int c = 17;
+        var data = new float[2 * 4 * c];
+        for (int ch = 0; ch < c; ch++)
+        {
+            data[0 * c + ch] = -0f;                          // window 0: −0, +0, −1, −2: maximum +0 (IEEE), the tie goes to −0 first
+            data[1 * c + ch] = 0f;
+            data[4 * c + ch] = -1f;
+            data[5 * c + ch] = -2f;
+            data[2 * c + ch] = 1f;                           // window 1: 1, NaN, 3, 2: NaN propagates
+            data[3 * c + ch] = float.NaN;
+            data[6 * c + ch] = 3f;
+            data[7 * c + ch] = 2f;
+        }
+        var x = Tensor.FromArray(data, [1, 2, 4, c]);
+        using var tape = new GradientTape();
+        tape.Watch(x);
+        var y = x.MaxPool2D([2, 2]);
+        var yv = y.ToArray();
+        var g = tape.Gradient(y, [x])[0]!.ToArray();
+        for (int ch = 0; ch < c; ch++)
+        {
+            Assert.IsTrue(yv[ch] == 0f && !float.IsNegative(yv[ch]), $"channel {ch}: max(−0, +0) is +0");
+            Assert.IsTrue(float.IsNaN(yv[c + ch]), $"channel {ch}: NaN propagates");
+            Assert.AreEqual(1f, g[0 * c + ch], $"channel {ch}: the first of the tied zeros takes the gradient");
+            Assert.AreEqual(0f, g[1 * c + ch]);
+            Assert.AreEqual(0f, g[4 * c + ch] + g[5 * c + ch]);
+            Assert.AreEqual(0f, g[2 * c + ch] + g[3 * c + ch] + g[6 * c + ch] + g[7 * c + ch], $"channel {ch}: no position equals NaN");
+        }
     }
 
     [TestMethod]

@@ -251,6 +251,11 @@ internal static class ConvKernels
     /// </summary>
     public static void MaxPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
     {
+        if (Tiles(g))
+        {
+            TiledMaxPoolForward(x, g, y);
+            return;
+        }
         int c = g.C, at = 0, window = g.KH * g.KW;
         Span<int> position = window <= 1024 ? stackalloc int[window] : new int[window];
         Span<int> offset = window <= 1024 ? stackalloc int[window] : new int[window];
@@ -280,6 +285,11 @@ internal static class ConvKernels
     /// </summary>
     public static void MaxPoolBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, in WindowGeometry g, Span<float> dx)
     {
+        if (Tiles(g))
+        {
+            TiledMaxPoolBackward(x, y, dy, g, dx);
+            return;
+        }
         dx.Clear();
         int c = g.C, at = 0, w = Vector<float>.Count;
         Span<int> taken = c <= 1024 ? stackalloc int[c] : new int[c];
@@ -318,6 +328,108 @@ internal static class ConvKernels
                             {
                                 dx[src + j] += gv[j];
                                 taken[j] = -1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the pooling windows tile the input exactly: strides equal to the window, no padding, no dilation, and
+    /// OH·SH = H, OW·SW = W, so every input element lies in exactly one window (e.g. 2×2 pooling of an even-sized image).
+    /// </summary>
+    private static bool Tiles(in WindowGeometry g) =>
+        g.SH == g.KH && g.SW == g.KW && g.PadTop == 0 && g.PadLeft == 0 && g.DH == 1 && g.DW == 1 &&
+        g.OH * g.SH == g.H && g.OW * g.SW == g.W;
+
+    /// <summary><see cref="MaxPoolForward"/> for windows that <see cref="Tiles"/> the input: the same maxima in the same
+    /// order (row-major window positions), each vector of channels kept in a register across its window.</summary>
+    private static void TiledMaxPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
+    {
+        int c = g.C, w = Vector<float>.Count, at = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        for (int n = 0; n < g.N; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += c)
+                {
+                    nint origin = ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * c;
+                    int j = 0;
+                    for (; j + w <= c; j += w)
+                    {
+                        var m = Vector.LoadUnsafe(ref xr, (nuint)(origin + j));
+                        for (int ky = 0; ky < g.KH; ky++)
+                        {
+                            for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
+                                m = Vector.Max(m, Vector.LoadUnsafe(ref xr, (nuint)(origin + ((nint)ky * g.W + kx) * c + j)));
+                        }
+                        m.StoreUnsafe(ref yr, (nuint)(at + j));
+                    }
+                    for (; j < c; j++)
+                    {
+                        float m = Unsafe(ref xr, origin + j);
+                        for (int ky = 0; ky < g.KH; ky++)
+                        {
+                            for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
+                                m = MathF.Max(m, Unsafe(ref xr, origin + ((nint)ky * g.W + kx) * c + j));
+                        }
+                        Unsafe(ref yr, at + j) = m;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary><see cref="MaxPoolBackward"/> for windows that <see cref="Tiles"/> the input: every dx element is written
+    /// once (dy at the window's first maximal position, 0 elsewhere), with no clearing pass.</summary>
+    private static void TiledMaxPoolBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, in WindowGeometry g, Span<float> dx)
+    {
+        int c = g.C, w = Vector<float>.Count, at = 0;
+        if (dx.Length < x.Length) throw new ArgumentException("dx must be as long as x.", nameof(dx));
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float dxr = ref MemoryMarshal.GetReference(dx);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref float gr = ref MemoryMarshal.GetReference(dy);
+        for (int n = 0; n < g.N; n++)
+        {
+            for (int oy = 0; oy < g.OH; oy++)
+            {
+                for (int ox = 0; ox < g.OW; ox++, at += c)
+                {
+                    nint origin = ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * c;
+                    int j = 0;
+                    for (; j + w <= c; j += w)
+                    {
+                        var yv = Vector.LoadUnsafe(ref yr, (nuint)(at + j));
+                        var gv = Vector.LoadUnsafe(ref gr, (nuint)(at + j));
+                        var done = Vector<int>.Zero;
+                        for (int ky = 0; ky < g.KH; ky++)
+                        {
+                            for (int kx = 0; kx < g.KW; kx++)
+                            {
+                                nint src = origin + ((nint)ky * g.W + kx) * c + j;
+                                var hit = Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)src), yv);
+                                Vector.ConditionalSelect(Vector.AndNot(hit, done), gv, Vector<float>.Zero).StoreUnsafe(ref dxr, (nuint)src);
+                                done |= hit;
+                            }
+                        }
+                    }
+                    for (; j < c; j++)
+                    {
+                        bool done = false;
+                        float yj = Unsafe(ref yr, at + j), gj = Unsafe(ref gr, at + j);
+                        for (int ky = 0; ky < g.KH; ky++)
+                        {
+                            for (int kx = 0; kx < g.KW; kx++)
+                            {
+                                nint src = origin + ((nint)ky * g.W + kx) * c + j;
+                                bool take = !done && Unsafe(ref xr, src) == yj;
+                                Unsafe(ref dxr, src) = take ? gj : 0f;
+                                done |= take;
                             }
                         }
                     }
@@ -398,5 +510,5 @@ internal static class ConvKernels
         }
     }
 
-    private static ref float Unsafe(ref float r, int offset) => ref System.Runtime.CompilerServices.Unsafe.Add(ref r, offset);
+    private static ref float Unsafe(ref float r, nint offset) => ref System.Runtime.CompilerServices.Unsafe.Add(ref r, offset);
 }
