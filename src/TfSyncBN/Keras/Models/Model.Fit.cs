@@ -333,11 +333,13 @@ public abstract partial class Model
             Tensor[] xb;
             using (GradientTape.Pause()) xb = xs.Select(t => t.Slice(0, start, count)).ToArray();
             var xParts = SplitAll(xb, strategy.NumReplicasInSync);
-            // Inference needs no collectives, so replicas with an empty slice simply skip it.
+            // Inference needs no collectives, so replicas with an empty slice simply skip it; across workers they run the
+            // model on their empty slice instead, on their device, so that a worker without rows of this batch still
+            // learns the output's shape (see GatherPredictionsAcrossWorkers).
             var parts = strategy.Run(c =>
             {
                 using var pause = GradientTape.Pause();
-                if (xParts[c.ReplicaId][0].Shape[0] == 0) return null;
+                if (xParts[c.ReplicaId][0].Shape[0] == 0 && !strategy.SpansWorkers) return null;
                 // The activations are recycled; the predictions are kept (they leave the scope).
                 using var tensors = TensorScope.Begin();
                 return OnHost(Call(OnDevice(xParts[c.ReplicaId], c.Device), training: false)).Select(tensors.Keep).ToArray();
