@@ -18,6 +18,7 @@ public sealed record ReplicaResult(
     string Device, string[] ResultDevices);
 
 /// <summary>What one rank of the Fit test writes: <see cref="Weights"/> are the cross-replica reads of the model's weights,
-/// <see cref="WeightCopies"/>[w][l] local replica l's copy of weight w, on device <see cref="WeightCopyDevices"/>[w][l].</summary>
+/// <see cref="WeightCopies"/>[w][l] local replica l's copy of weight w, on device <see cref="WeightCopyDevices"/>[w][l];
+/// <see cref="EmptyPredictionShape"/> and <see cref="EmptyPredictionDevice"/> describe Predict's output for no samples.</summary>
 public sealed record FitResult(int Rank, double[] EpochLosses, double[] ValidationLosses, float[] Predictions, float[][] Weights, float[] UnseededVariable,
-    float[][][] WeightCopies, string[][] WeightCopyDevices);
+    float[][][] WeightCopies, string[][] WeightCopyDevices, int[] EmptyPredictionShape, string EmptyPredictionDevice);

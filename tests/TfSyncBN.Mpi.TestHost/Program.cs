@@ -132,9 +132,11 @@ static int Fit(string prefix, int localReplicas, bool functional, string? device
     // 40 rows in batches of 19, 19 and 2 over 4 replicas (worker 1 has no rows of the last): every worker predicts
     // its rows of each batch and receives all of them.
     var predictions = model.Predict(FitCase.Inputs(), batchSize: 19).ToArray();
+    var emptyPrediction = model.Predict(FitCase.Inputs().Slice(0, 0, 0));
     var result = new FitResult(strategy.WorkerIndex, losses, validationLosses, predictions, [.. model.GetWeights().Select(w => w.ToArray())], unseeded.Value.ToArray(),
         [.. model.Weights.Select(w => w.Replicas.Select(c => c.ToArray()).ToArray())],
-        [.. model.Weights.Select(w => w.Replicas.Select(c => c.Device.ToString()).ToArray())]);
+        [.. model.Weights.Select(w => w.Replicas.Select(c => c.Device.ToString()).ToArray())],
+        [.. emptyPrediction.Shape], emptyPrediction.Device.ToString());
     File.WriteAllText($"{prefix}.{strategy.WorkerIndex}.json", JsonSerializer.Serialize(result));
     return 0;
 }

@@ -67,6 +67,14 @@ public sealed class MultiWorkerFitTests
         AssertClose(Doubles(host[0].Predictions), Doubles(dev[0].Predictions), "predictions");
         for (int i = 0; i < weights; i++)
             AssertClose(Doubles(host[0].WeightCopies[i][0]), Doubles(dev[0].WeightCopies[i][0]), $"weight {i}");
+        for (int w = 0; w < 2; w++)
+        {
+            foreach (var (job, result) in new[] { ("host", host[w]), ("device", dev[w]) })
+            {
+                CollectionAssert.AreEqual(new[] { 0, FitCase.Classes }, result.EmptyPredictionShape, $"{job} job: worker {w}'s Predict of no samples");
+                Assert.AreEqual("cpu", result.EmptyPredictionDevice, $"{job} job: worker {w}'s Predict of no samples returns a host tensor");
+            }
+        }
         for (int w = 1; w < 2; w++)
         {
             CollectionAssert.AreEqual(dev[0].EpochLosses, dev[w].EpochLosses, $"device job: worker {w}'s loss history");

@@ -323,7 +323,15 @@ public abstract partial class Model
         int n = xs[0].Shape[0];
         if (n == 0)
         {
-            using (GradientTape.Pause()) return Call(xs, training: false);
+            using var pause = GradientTape.Pause();
+            if (!strategy.PlacesOnDevices) return Call(xs, training: false);
+            // Replicas on devices: cross-replica reads of the weights would mix devices, so the first local replica runs
+            // the model on the empty input in its replica context, on its device; the outputs come back to the host.
+            return strategy.Run(c =>
+            {
+                using var replicaPause = GradientTape.Pause();
+                return OnHost(Call(OnDevice(xs, c.Device), training: false));
+            }).Values[0];
         }
         int outputCount = OutputNames.Count;
         var outputs = Enumerable.Range(0, outputCount).Select(_ => new List<Tensor>()).ToArray();
