@@ -47,6 +47,9 @@ public sealed class FitOnDevicesTests
             var eval = m.Evaluate(x, y, batchSize: 8);
             var pred = m.Predict(x, batchSize: 8);
             Assert.IsTrue(pred.Device.IsHost, "predictions come back to the host");
+            var none = m.Predict(x.Slice(0, 0, 0));
+            CollectionAssert.AreEqual(new[] { 0, f }, none.Shape.ToArray(), "Predict of no samples");
+            Assert.IsTrue(none.Device.IsHost, "Predict of no samples returns a host tensor");
             return (m, eval, pred.ToArray(), h);
         }
 

@@ -30,6 +30,17 @@ public static class MpiTestData
         return v;
     }
 
+    /// <summary>
+    /// Worker <paramref name="worker"/>'s local replica devices from the host's [devices] argument: null (host replicas)
+    /// for null or <c>host</c>; else a comma-separated list for every worker, or one such list per worker separated by <c>/</c>.
+    /// </summary>
+    public static string[]? WorkerDevices(string? devices, int worker)
+    {
+        if (devices is null || devices == "host") return null;
+        var perWorker = devices.Split('/');
+        return perWorker.Length == 1 ? devices.Split(',') : perWorker[worker].Split(',');
+    }
+
     /// <summary>Where each global replica's slice of a batch starts.</summary>
     public static int[] Starts(IReadOnlyList<int> sizes)
     {

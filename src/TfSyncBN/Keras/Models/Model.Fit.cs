@@ -323,7 +323,15 @@ public abstract partial class Model
         int n = xs[0].Shape[0];
         if (n == 0)
         {
-            using (GradientTape.Pause()) return Call(xs, training: false);
+            using var pause = GradientTape.Pause();
+            if (!strategy.PlacesOnDevices) return Call(xs, training: false);
+            // Replicas on devices: cross-replica reads of the weights would mix devices, so the first local replica runs
+            // the model on the empty input in its replica context, on its device; the outputs come back to the host.
+            return strategy.Run(c =>
+            {
+                using var replicaPause = GradientTape.Pause();
+                return OnHost(Call(OnDevice(xs, c.Device), training: false));
+            }).Values[0];
         }
         int outputCount = OutputNames.Count;
         var outputs = Enumerable.Range(0, outputCount).Select(_ => new List<Tensor>()).ToArray();
@@ -333,11 +341,13 @@ public abstract partial class Model
             Tensor[] xb;
             using (GradientTape.Pause()) xb = xs.Select(t => t.Slice(0, start, count)).ToArray();
             var xParts = SplitAll(xb, strategy.NumReplicasInSync);
-            // Inference needs no collectives, so replicas with an empty slice simply skip it.
+            // Inference needs no collectives, so replicas with an empty slice simply skip it; across workers they run the
+            // model on their empty slice instead, on their device, so that a worker without rows of this batch still
+            // learns the output's shape (see GatherPredictionsAcrossWorkers).
             var parts = strategy.Run(c =>
             {
                 using var pause = GradientTape.Pause();
-                if (xParts[c.ReplicaId][0].Shape[0] == 0) return null;
+                if (xParts[c.ReplicaId][0].Shape[0] == 0 && !strategy.SpansWorkers) return null;
                 // The activations are recycled; the predictions are kept (they leave the scope).
                 using var tensors = TensorScope.Begin();
                 return OnHost(Call(OnDevice(xParts[c.ReplicaId], c.Device), training: false)).Select(tensors.Keep).ToArray();

@@ -13,12 +13,12 @@ public abstract partial class Model
     /// <remarks>
     /// Each worker writes its rows (as float64, exactly) at their offsets in a zero buffer for the batch, and one sum
     /// over the workers fills in the rest: x + 0 is x, so the rows arrive unchanged (only a -0 output becomes +0). The
-    /// trailing output shape comes from the model on no rows, so a worker whose replicas got no rows knows it too.
+    /// trailing output shape comes from this worker's first replica, which ran the model on its slice even when that slice
+    /// has no rows (in its replica context, on its device), so a worker whose replicas got no rows knows it too.
     /// </remarks>
     private Tensor GatherPredictionsAcrossWorkers(IReadOnlyList<Tensor?> parts, IReadOnlyList<Tensor> slices, IReadOnlyList<Tensor> batch, int output)
     {
-        int[] rowShape;
-        using (GradientTape.Pause()) rowShape = [.. Call(batch.Select(b => b.Slice(0, 0, 0)).ToArray(), training: false)[output].Shape.Skip(1)];
+        int[] rowShape = [.. parts[0]!.Shape.Skip(1)];
         int rows = batch[0].Shape[0];
         int rowSize = Tensor.ShapeSize(rowShape);
         var all = new double[rows * rowSize];
