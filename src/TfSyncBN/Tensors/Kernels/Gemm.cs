@@ -21,8 +21,9 @@ namespace TfSyncBN.Tensors.Kernels;
 /// thread alone (OpenBLAS's own pool is held at one thread).</para>
 /// <para>The managed kernel is the classic blocked scheme (Goto/BLIS): K is cut into blocks of <see cref="KC"/>, M into blocks of
 /// <see cref="MC"/>, N into blocks of <see cref="NC"/>. Each block of op(B) is packed into NR-wide column panels
-/// ([k][NR], contiguous) and each block of op(A) into MR-tall row panels ([k][MR]), zero-padded at the edges, so the
-/// micro-kernel reads both with unit stride whatever the transposes. The micro-kernel keeps an MR×NR tile of C in
+/// ([k][NR], contiguous). When A is not transposed, the micro-kernel reads each whole panel of MR rows of op(A) in
+/// place (MR unit-stride streams, a row-major block of op(A) being as cache-friendly as its packed copy); otherwise, and
+/// for the last partial panel, op(A) is packed into MR-tall row panels ([k][MR]), zero-padded at the bottom. The micro-kernel keeps an MR×NR tile of C in
 /// 2·MR vector registers (MR = 6, NR = two vectors: 6×32 with AVX-512, 6×16 with AVX2) and performs one broadcast
 /// and two fused multiply-adds per row and step of k, in increasing k within each block of KC. Pack buffers come from
 /// <see cref="ArrayPool{T}"/>.</para>
@@ -146,16 +147,24 @@ internal static class Gemm
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        PackA(a, aRow, aCol, ic, pc, mc, kc, aPack);
+                        // Rows of op(A) that are contiguous in memory are read in place by whole panels of MR rows;
+                        // only the other panels (all of a transposed A, the last partial panel otherwise) are packed.
+                        int inPlace = aCol == 1 ? mc / MR * MR : 0;
+                        if (inPlace < mc) PackA(a, aRow, aCol, ic + inPlace, pc, mc - inPlace, kc, aPack);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             ref float bp = ref bPack[jr * kc];
                             int nLeft = Math.Min(nr, nc - jr);
-                            for (int ir = 0; ir < mc; ir += MR)
+                            for (int ir = 0; ir < inPlace; ir += MR)
+                            {
+                                ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
+                                MicroKernel<TV, RowsInPlace>(kc, ref Unsafe.AsRef(in a[(ic + ir) * aRow + pc]), aRow, ref bp, ref cTile, ldc, MR, nLeft);
+                            }
+                            for (int ir = inPlace; ir < mc; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, mc - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
-                                MicroKernel<TV>(kc, ref aPack[ir * kc], ref bp, ref cTile, ldc, mLeft, nLeft);
+                                MicroKernel<TV, Packed>(kc, ref aPack[(ir - inPlace) * kc], MR, ref bp, ref cTile, ldc, mLeft, nLeft);
                             }
                         }
                     }
@@ -216,12 +225,28 @@ internal static class Gemm
         }
     }
 
-    /// <summary>C[0..mLeft, 0..nLeft] += Apanel·Bpanel for one MR×NR tile.</summary>
+    /// <summary>Where the micro-kernel reads the MR rows of A.</summary>
+    private interface IALayout
+    {
+        /// <summary>True: row i, step p at <c>ap[i·lda + p]</c> (rows of A in place); false: at <c>ap[p·MR + i]</c> (a packed panel).</summary>
+        static abstract bool InPlace { get; }
+    }
+
+    private readonly struct Packed : IALayout { public static bool InPlace => false; }
+
+    private readonly struct RowsInPlace : IALayout { public static bool InPlace => true; }
+
+    /// <summary>
+    /// C[0..mLeft, 0..nLeft] += Apanel·Bpanel for one MR×NR tile; A is a packed panel or MR rows in place with leading
+    /// dimension <paramref name="lda"/> (<typeparamref name="TA"/>). The same multiply-adds in the same order either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TV>(int kc, ref float ap, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
-        where TV : struct, IVec<TV>
+    private static void MicroKernel<TV, TA>(int kc, ref float ap, int lda, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
+        where TV : struct, IVec<TV> where TA : struct, IALayout
     {
         int w = TV.Count;
+        // Offsets of rows 1-5 and the step per k.
+        nint r1 = TA.InPlace ? lda : 1, r2 = 2 * r1, r3 = 3 * r1, r4 = 4 * r1, r5 = 5 * r1, step = TA.InPlace ? 1 : MR;
         TV c00 = TV.Splat(0), c01 = TV.Splat(0), c10 = TV.Splat(0), c11 = TV.Splat(0), c20 = TV.Splat(0), c21 = TV.Splat(0);
         TV c30 = TV.Splat(0), c31 = TV.Splat(0), c40 = TV.Splat(0), c41 = TV.Splat(0), c50 = TV.Splat(0), c51 = TV.Splat(0);
         for (int p = 0; p < kc; p++)
@@ -229,17 +254,17 @@ internal static class Gemm
             TV b0 = TV.Load(ref bp), b1 = TV.Load(ref Unsafe.Add(ref bp, w));
             TV a = TV.Splat(ap);
             c00 = TV.MultiplyAdd(a, b0, c00); c01 = TV.MultiplyAdd(a, b1, c01);
-            a = TV.Splat(Unsafe.Add(ref ap, 1));
+            a = TV.Splat(Unsafe.Add(ref ap, r1));
             c10 = TV.MultiplyAdd(a, b0, c10); c11 = TV.MultiplyAdd(a, b1, c11);
-            a = TV.Splat(Unsafe.Add(ref ap, 2));
+            a = TV.Splat(Unsafe.Add(ref ap, r2));
             c20 = TV.MultiplyAdd(a, b0, c20); c21 = TV.MultiplyAdd(a, b1, c21);
-            a = TV.Splat(Unsafe.Add(ref ap, 3));
+            a = TV.Splat(Unsafe.Add(ref ap, r3));
             c30 = TV.MultiplyAdd(a, b0, c30); c31 = TV.MultiplyAdd(a, b1, c31);
-            a = TV.Splat(Unsafe.Add(ref ap, 4));
+            a = TV.Splat(Unsafe.Add(ref ap, r4));
             c40 = TV.MultiplyAdd(a, b0, c40); c41 = TV.MultiplyAdd(a, b1, c41);
-            a = TV.Splat(Unsafe.Add(ref ap, 5));
+            a = TV.Splat(Unsafe.Add(ref ap, r5));
             c50 = TV.MultiplyAdd(a, b0, c50); c51 = TV.MultiplyAdd(a, b1, c51);
-            ap = ref Unsafe.Add(ref ap, MR);
+            ap = ref Unsafe.Add(ref ap, step);
             bp = ref Unsafe.Add(ref bp, 2 * w);
         }
         if (mLeft == MR && nLeft == 2 * w)
