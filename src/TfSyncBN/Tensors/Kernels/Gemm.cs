@@ -158,13 +158,17 @@ internal static class Gemm
                             for (int ir = 0; ir < inPlace; ir += MR)
                             {
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
-                                MicroKernel<TV, RowsInPlace>(kc, ref Unsafe.AsRef(in a[(ic + ir) * aRow + pc]), aRow, ref bp, ref cTile, ldc, MR, nLeft);
+                                ref float aRows = ref Unsafe.AsRef(in a[(ic + ir) * aRow + pc]);
+                                if (nLeft == nr) MicroKernel<TV, RowsInPlace>(kc, ref aRows, aRow, ref bp, ref cTile, ldc);
+                                else EdgeTile<TV, RowsInPlace>(kc, ref aRows, aRow, ref bp, ref cTile, ldc, MR, nLeft);
                             }
                             for (int ir = inPlace; ir < mc; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, mc - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
-                                MicroKernel<TV, Packed>(kc, ref aPack[(ir - inPlace) * kc], MR, ref bp, ref cTile, ldc, mLeft, nLeft);
+                                ref float aPanel = ref aPack[(ir - inPlace) * kc];
+                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Packed>(kc, ref aPanel, MR, ref bp, ref cTile, ldc);
+                                else EdgeTile<TV, Packed>(kc, ref aPanel, MR, ref bp, ref cTile, ldc, mLeft, nLeft);
                             }
                         }
                     }
@@ -237,11 +241,11 @@ internal static class Gemm
     private readonly struct RowsInPlace : IALayout { public static bool InPlace => true; }
 
     /// <summary>
-    /// C[0..mLeft, 0..nLeft] += Apanel·Bpanel for one MR×NR tile; A is a packed panel or MR rows in place with leading
-    /// dimension <paramref name="lda"/> (<typeparamref name="TA"/>). The same multiply-adds in the same order either way.
+    /// C += Apanel·Bpanel for one whole MR×NR tile; A is a packed panel or MR rows in place with leading dimension
+    /// <paramref name="lda"/> (<typeparamref name="TA"/>). The same multiply-adds in the same order either way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TV, TA>(int kc, ref float ap, int lda, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
+    private static void MicroKernel<TV, TA>(int kc, ref float ap, int lda, ref float bp, ref float c, int ldc)
         where TV : struct, IVec<TV> where TA : struct, IALayout
     {
         int w = TV.Count;
@@ -267,26 +271,26 @@ internal static class Gemm
             ap = ref Unsafe.Add(ref ap, step);
             bp = ref Unsafe.Add(ref bp, 2 * w);
         }
-        if (mLeft == MR && nLeft == 2 * w)
-        {
-            AddRow(c00, c01, ref c, w);
-            AddRow(c10, c11, ref Unsafe.Add(ref c, ldc), w);
-            AddRow(c20, c21, ref Unsafe.Add(ref c, 2 * ldc), w);
-            AddRow(c30, c31, ref Unsafe.Add(ref c, 3 * ldc), w);
-            AddRow(c40, c41, ref Unsafe.Add(ref c, 4 * ldc), w);
-            AddRow(c50, c51, ref Unsafe.Add(ref c, 5 * ldc), w);
-            return;
-        }
-        // Edge tile: spill the registers, then add only the part inside C.
+        AddRow(c00, c01, ref c, w);
+        AddRow(c10, c11, ref Unsafe.Add(ref c, ldc), w);
+        AddRow(c20, c21, ref Unsafe.Add(ref c, 2 * ldc), w);
+        AddRow(c30, c31, ref Unsafe.Add(ref c, 3 * ldc), w);
+        AddRow(c40, c41, ref Unsafe.Add(ref c, 4 * ldc), w);
+        AddRow(c50, c51, ref Unsafe.Add(ref c, 5 * ldc), w);
+    }
+
+    /// <summary>
+    /// One MR×NR tile of which only C[0..mLeft, 0..nLeft] exists: the micro-kernel adds into a zeroed scratch tile,
+    /// whose part inside C is then added to C. (Kept out of the micro-kernel so that its loop holds every accumulator
+    /// in a register whatever the JIT's profile data.)
+    /// </summary>
+    private static void EdgeTile<TV, TA>(int kc, ref float ap, int lda, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
+        where TV : struct, IVec<TV> where TA : struct, IALayout
+    {
+        int nrw = 2 * TV.Count;
         Span<float> tile = stackalloc float[MR * 2 * Vector512<float>.Count];
-        ref float t = ref MemoryMarshal.GetReference(tile);
-        int nrw = 2 * w;
-        TV.Store(c00, ref t); TV.Store(c01, ref Unsafe.Add(ref t, w));
-        TV.Store(c10, ref Unsafe.Add(ref t, nrw)); TV.Store(c11, ref Unsafe.Add(ref t, nrw + w));
-        TV.Store(c20, ref Unsafe.Add(ref t, 2 * nrw)); TV.Store(c21, ref Unsafe.Add(ref t, 2 * nrw + w));
-        TV.Store(c30, ref Unsafe.Add(ref t, 3 * nrw)); TV.Store(c31, ref Unsafe.Add(ref t, 3 * nrw + w));
-        TV.Store(c40, ref Unsafe.Add(ref t, 4 * nrw)); TV.Store(c41, ref Unsafe.Add(ref t, 4 * nrw + w));
-        TV.Store(c50, ref Unsafe.Add(ref t, 5 * nrw)); TV.Store(c51, ref Unsafe.Add(ref t, 5 * nrw + w));
+        tile.Clear();
+        MicroKernel<TV, TA>(kc, ref ap, lda, ref bp, ref MemoryMarshal.GetReference(tile), nrw);
         for (int i = 0; i < mLeft; i++)
         {
             ref float row = ref Unsafe.Add(ref c, i * ldc);
