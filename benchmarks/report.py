@@ -217,11 +217,12 @@ def main(out, target, blas_only=False):
         L.append("### GEMM beside OpenBLAS's sgemm (GFLOP/s = 2·m·n·k / median time per call)")
         L.append("")
         L.append("TfSyncBN's product (`Gemm.Multiply`, the entry point of MatMul, Dense and Conv2D, with `KernelOptions.MaxThreads` = threads) "
-                 "through OpenBLAS and through its managed kernel, beside `cblas_sgemm` called directly in the same process with `openblas_set_num_threads(threads)`; "
+                 "as it runs by default (OpenBLAS, except where OpenBLAS runs narrower vector kernels than the CPU has and the product is at least one 6×32 tile: "
+                 "there the managed AVX-512 kernel, `Gemm.UsesNative`) and through its managed kernel alone, beside `cblas_sgemm` called directly in the same process with `openblas_set_num_threads(threads)`; "
                  "the three interleaved in 5 rounds (`gemm` in `Program.cs`). CNN shapes are one training step's products at batch 128 (conv as im2col·K per chunk of images, "
                  "the dense layers; forward and both backward products).")
         L.append("")
-        L.append("| OPENBLAS_* | product | m×n×k | threads | OpenBLAS sgemm | TfSyncBN (OpenBLAS path) | ratio | TfSyncBN managed kernel | ratio |")
+        L.append("| OPENBLAS_* | product | m×n×k | threads | OpenBLAS sgemm | TfSyncBN default | ratio | TfSyncBN managed kernel | ratio |")
         L.append("|---|---|---|---|---|---|---|---|---|")
         for label, g in gemm_runs:
             for r in g["rows"]:

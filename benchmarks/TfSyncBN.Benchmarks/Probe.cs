@@ -66,12 +66,24 @@ internal static class Probe
         long alloc0 = GC.GetTotalAllocatedBytes();
         var clock = Stopwatch.StartNew();
         double best = double.MaxValue;
+        var window = new List<double>();
+        double windowEnd = 2;
         while (clock.Elapsed.TotalSeconds < seconds)
         {
             long t0 = Stopwatch.GetTimestamp();
             bench.TrainStep();
-            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            best = Math.Min(best, ms);
+            window.Add(ms);
             steps++;
+            if (clock.Elapsed.TotalSeconds >= windowEnd)
+            {
+                window.Sort();
+                // The step times of each 2-second window: tiered JIT promotes code for several seconds after start-up.
+                Console.WriteLine($"  until {windowEnd,3:F0} s: {window.Count} steps, median {window[window.Count / 2]:F1} ms, min {window[0]:F1} ms");
+                window.Clear();
+                windowEnd += 2;
+            }
         }
         Console.WriteLine($"CNN TrainStep, {replicas} replica(s): {steps} steps, mean {clock.Elapsed.TotalMilliseconds / steps:F1} ms, best {best:F1} ms ({TrainingBenchmarks.Batch / best * 1e3:F0} images/s); " +
             $"GC pauses {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / clock.Elapsed.TotalMilliseconds:P1} of the time, {GC.CollectionCount(0) - g0} gen0 and {GC.CollectionCount(2) - g2} gen2 collections, {(GC.GetTotalAllocatedBytes() - alloc0) / steps / 1048576.0:F1} MiB allocated per step");

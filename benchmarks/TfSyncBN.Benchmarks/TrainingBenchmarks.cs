@@ -34,7 +34,15 @@ public class TrainingBenchmarks
         images = BatchNormCase.Random([Batch, 28, 28, 1], 3, 0.5f, 0.5f);
         var rng = new Random(4);
         labels = Tensor.FromArray(Enumerable.Range(0, Batch).Select(_ => (float)rng.Next(10)).ToArray());
+        // Tiered JIT keeps promoting the step's code for about 5 s after start-up (`probe-cnn` prints 2-second windows),
+        // far longer than BenchmarkDotNet's warm-up iterations: train for WarmupSeconds first, as any real run would.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < WarmupSeconds) model.TrainStep(images, labels);
     }
+
+    /// <summary>Seconds of training steps in <see cref="Setup"/> before measuring: <c>TFSYNCBN_BENCH_WARMUP_S</c>, default 8.</summary>
+    public static double WarmupSeconds =>
+        double.TryParse(Environment.GetEnvironmentVariable("TFSYNCBN_BENCH_WARMUP_S"), System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : 8;
 
     /// <summary>The model being trained (for checksums of its weights).</summary>
     internal Sequential Model => model;
