@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace TfSyncBN.Tensors.Kernels;
 
@@ -359,6 +360,19 @@ internal static class ConvKernels
                 {
                     nint origin = ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * c;
                     int j = 0;
+                    if (Vector512.IsHardwareAccelerated)
+                    {
+                        for (; j + Vector512<float>.Count <= c; j += Vector512<float>.Count)
+                        {
+                            var m = Vector512.LoadUnsafe(ref xr, (nuint)(origin + j));
+                            for (int ky = 0; ky < g.KH; ky++)
+                            {
+                                for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
+                                    m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)(origin + ((nint)ky * g.W + kx) * c + j)));
+                            }
+                            m.StoreUnsafe(ref yr, (nuint)(at + j));
+                        }
+                    }
                     for (; j + w <= c; j += w)
                     {
                         var m = Vector.LoadUnsafe(ref xr, (nuint)(origin + j));
@@ -402,6 +416,25 @@ internal static class ConvKernels
                 {
                     nint origin = ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * c;
                     int j = 0;
+                    if (Vector512.IsHardwareAccelerated)
+                    {
+                        for (; j + Vector512<float>.Count <= c; j += Vector512<float>.Count)
+                        {
+                            var yv = Vector512.LoadUnsafe(ref yr, (nuint)(at + j));
+                            var gv = Vector512.LoadUnsafe(ref gr, (nuint)(at + j));
+                            var done = Vector512<float>.Zero;
+                            for (int ky = 0; ky < g.KH; ky++)
+                            {
+                                for (int kx = 0; kx < g.KW; kx++)
+                                {
+                                    nint src = origin + ((nint)ky * g.W + kx) * c + j;
+                                    var hit = Vector512.Equals(Vector512.LoadUnsafe(ref xr, (nuint)src), yv);
+                                    Vector512.ConditionalSelect(Vector512.AndNot(hit, done), gv, Vector512<float>.Zero).StoreUnsafe(ref dxr, (nuint)src);
+                                    done |= hit;
+                                }
+                            }
+                        }
+                    }
                     for (; j + w <= c; j += w)
                     {
                         var yv = Vector.LoadUnsafe(ref yr, (nuint)(at + j));

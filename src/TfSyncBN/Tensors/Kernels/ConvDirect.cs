@@ -79,7 +79,21 @@ internal static class ConvDirect
                         for (int ci = 0; ci < c; ci++)
                         {
                             int t = (ky * g.KW + kx) * c + ci;
-                            for (int f = 0; f < whole; f += w)
+                            int f = 0;
+                            for (; f + 2 * w <= whole; f += 2 * w)
+                            {
+                                // Two vectors of filters per pass: one broadcast of x feeds both.
+                                TV k = TV.Load(ref Unsafe.Add(ref k0, t * filters + f)), kHi = TV.Load(ref Unsafe.Add(ref k0, t * filters + f + w));
+                                for (int ox = from; ox < to; ox++)
+                                {
+                                    TV xv = TV.Splat(Unsafe.Add(ref x0, xRow + ci + (nint)ox * step));
+                                    ref float acc = ref Unsafe.Add(ref y0, yRow + (nint)ox * filters + f);
+                                    ref float accHi = ref Unsafe.Add(ref acc, w);
+                                    TV.Store(TV.MultiplyAdd(xv, k, TV.Load(ref acc)), ref acc);
+                                    TV.Store(TV.MultiplyAdd(xv, kHi, TV.Load(ref accHi)), ref accHi);
+                                }
+                            }
+                            for (; f < whole; f += w)
                             {
                                 TV k = TV.Load(ref Unsafe.Add(ref k0, t * filters + f));
                                 for (int ox = from; ox < to; ox++)
@@ -88,7 +102,7 @@ internal static class ConvDirect
                                     TV.Store(TV.MultiplyAdd(TV.Splat(Unsafe.Add(ref x0, xRow + ci + (nint)ox * step)), k, TV.Load(ref acc)), ref acc);
                                 }
                             }
-                            for (int f = whole; f < filters; f++)
+                            for (f = whole; f < filters; f++)
                             {
                                 float k = kernel[t * filters + f];
                                 for (int ox = from; ox < to; ox++)
