@@ -211,12 +211,30 @@ internal static class Gemm
             var panel = dst.AsSpan(ir * kc, kc * MR);
             if (aRow == 1)
             {
-                // Transposed A: the MR rows of one k step are contiguous.
+                // Transposed A: the MR rows of one k step are contiguous; whole panels copy them element by element
+                // (a call per six floats cost more than the copy).
+                if (h == MR)
+                {
+                    ref float src = ref Unsafe.AsRef(in a[pc * aCol + ic + ir]);
+                    ref float d = ref MemoryMarshal.GetReference(panel);
+                    for (int p = 0; p < kc; p++)
+                    {
+                        ref float s = ref Unsafe.Add(ref src, (nint)p * aCol);
+                        ref float t = ref Unsafe.Add(ref d, p * MR);
+                        t = s;
+                        Unsafe.Add(ref t, 1) = Unsafe.Add(ref s, 1);
+                        Unsafe.Add(ref t, 2) = Unsafe.Add(ref s, 2);
+                        Unsafe.Add(ref t, 3) = Unsafe.Add(ref s, 3);
+                        Unsafe.Add(ref t, 4) = Unsafe.Add(ref s, 4);
+                        Unsafe.Add(ref t, 5) = Unsafe.Add(ref s, 5);
+                    }
+                    continue;
+                }
                 for (int p = 0; p < kc; p++)
                 {
                     var dstRow = panel.Slice(p * MR, MR);
                     a.Slice((pc + p) * aCol + ic + ir, h).CopyTo(dstRow);
-                    if (h < MR) dstRow[h..].Clear();
+                    dstRow[h..].Clear();
                 }
                 continue;
             }
