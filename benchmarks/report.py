@@ -178,6 +178,41 @@ def main(out, target, blas_only=False):
         L.append("")
     layer_table("SyncBatchNormBenchmarks", "SyncBatchNormalization layer on one replica (outside Run: no communication; same cases)", "SyncBN ")
 
+    # --- fused batch norm + ReLU (issue #15 item 5) ---
+    relu_rows = [r for r in rows if r["type"] == "BatchNormReluBenchmarks"]
+    if relu_rows:
+        L.append("### BatchNormalization followed by ReLU: fused, and as the layer then `Relu`")
+        L.append("")
+        L.append("\"fused\" is what a model runs (the ReLU inside the batch-norm passes, forward and backward); \"unfused\" the layer's output "
+                 "passed to `Tensor.Relu`. PyTorch: `BatchNorm2d` then in-place `ReLU`, its fastest layout on the same threads. "
+                 "\"x copy\" divides by the copy of the same tensor measured in the same job.")
+        L.append("")
+        L.append("| shape N×H×W×C | threads | layout | copy | fused fwd (x copy) | unfused fwd (x copy) | fused fwd+bwd (x copy) | unfused fwd+bwd (x copy) | torch BN+ReLU best fwd+bwd | fused fwd+bwd vs torch |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for shape in sorted({r["params"].get("Shape") for r in relu_rows}, key=lambda s: (s.split("x")[0] != "128", s)):
+            for threads in ("1", "2"):
+                tb = [t for t in torch["bn"] if t["shape"] == shape and str(t["threads"]) == threads and t.get("BnReluForwardBackward")]
+                best = min((t["BnReluForwardBackward"] for t in tb), default=None)
+                best_layout = min(tb, key=lambda t: t["BnReluForwardBackward"])["layout"] if tb else "n/a"
+                for layout in ("NHWC", "NCHW"):
+                    p = dict(Shape=shape, Layout=layout, Threads=threads)
+                    c = find(rows, "BatchNormReluBenchmarks", "CopyTensor", **p)
+                    ff = find(rows, "BatchNormReluBenchmarks", "FusedForward", **p)
+                    uf = find(rows, "BatchNormReluBenchmarks", "UnfusedForward", **p)
+                    ffb = find(rows, "BatchNormReluBenchmarks", "FusedForwardBackward", **p)
+                    ufb = find(rows, "BatchNormReluBenchmarks", "UnfusedForwardBackward", **p)
+                    if not (c and ff and uf and ffb and ufb):
+                        continue
+                    cm = c["ms"]
+                    L.append(f"| {shape} | {threads} | {layout} | {fmt(cm)} | {fmt(ff['ms'])} ({fmt(ff['ms']/cm, 2)}) | {fmt(uf['ms'])} ({fmt(uf['ms']/cm, 2)}) | "
+                             f"{fmt(ffb['ms'])} ({fmt(ffb['ms']/cm, 2)}) | {fmt(ufb['ms'])} ({fmt(ufb['ms']/cm, 2)}) | {fmt(best)} ({best_layout}) | "
+                             f"{fmt(best / ffb['ms'], 2) if best else 'n/a'}x |")
+                    if shape == MEMORY_BOUND:
+                        checks.append((f"BN+ReLU fused forward+backward ≤ 5 copies ({shape}, {layout}, {threads} thr)", ffb["ms"] / cm, 5.0, "le"))
+                        if best:
+                            checks.append((f"BN+ReLU fused fwd+bwd ≥ 2x torch's BatchNorm2d + ReLU ({shape}, {layout}, {threads} thr)", best / ffb["ms"], 2.0, "ge"))
+        L.append("")
+
     # --- SyncBN step ---
     if not blas_only:
         L.append("### SyncBatchNormalization step on R in-process replicas vs local BatchNormalization on the same slices")
