@@ -55,7 +55,7 @@ public static class KernelOptions
     /// Whether matrix products (<c>MatMul</c>, <c>Dense</c>, <c>Conv2D</c> forward and backward) call OpenBLAS's
     /// <c>cblas_sgemm</c> when an OpenBLAS library is installed (see <see cref="NativeBlasLibrary"/>); false, or no
     /// library, uses the managed kernel. On a CPU with AVX-512 where OpenBLAS runs narrower kernels (e.g. under
-    /// <c>OPENBLAS_CORETYPE=Haswell</c>), products at least 32 columns wide and 6 rows tall use the managed AVX-512 kernel
+    /// <c>OPENBLAS_CORETYPE=Haswell</c>), products at least 32 columns wide and 24 rows tall use the managed AVX-512 kernel
     /// even when true. Default true, unless the environment variable <c>TFSYNCBN_NATIVE_BLAS</c> is
     /// <c>0</c> at start-up. The two give equal results up to float32 rounding; each is deterministic for a fixed
     /// <see cref="MaxThreads"/>.

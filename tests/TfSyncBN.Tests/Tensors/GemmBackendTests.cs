@@ -147,9 +147,9 @@ public sealed class GemmBackendTests
         Assert.IsTrue(Gemm.UsesNative(3528, 64, true, blas512: true, cpu512: true), "AVX-512 OpenBLAS on an AVX-512 CPU");
         Assert.IsTrue(Gemm.UsesNative(3528, 64, true, blas512: false, cpu512: false), "no AVX-512 anywhere");
         Assert.IsFalse(Gemm.UsesNative(3528, 64, true, blas512: false, cpu512: true), "OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU");
-        Assert.IsFalse(Gemm.UsesNative(6, 32, true, blas512: false, cpu512: true), "one managed tile");
+        Assert.IsFalse(Gemm.UsesNative(24, 32, true, blas512: false, cpu512: true), "one managed tile wide, four tall");
         Assert.IsTrue(Gemm.UsesNative(128, 10, true, blas512: false, cpu512: true), "narrower than one tile (the dense output layer)");
-        Assert.IsTrue(Gemm.UsesNative(5, 64, true, blas512: false, cpu512: true), "shorter than one tile");
+        Assert.IsTrue(Gemm.UsesNative(9, 32, true, blas512: false, cpu512: true), "shorter than four tiles (a 3×3×1 conv's kernel gradient)");
         Assert.IsFalse(Gemm.UsesNative(3528, 64, false, blas512: true, cpu512: true), "UseNativeBlas false, or no OpenBLAS");
         Assert.IsTrue(NativeBlas.Is512BitCore("SkylakeX") && NativeBlas.Is512BitCore("Cooperlake") && NativeBlas.Is512BitCore("SapphireRapids"));
         Assert.IsFalse(NativeBlas.Is512BitCore("Haswell") || NativeBlas.Is512BitCore("Zen") || NativeBlas.Is512BitCore(null));

@@ -55,16 +55,17 @@ internal static class Gemm
     /// <summary>
     /// Whether an m×n product goes to OpenBLAS: when it is loaded and <see cref="KernelOptions.UseNativeBlas"/> is true,
     /// unless the CPU has 512-bit vectors that OpenBLAS's kernels do not use (e.g. under <c>OPENBLAS_CORETYPE=Haswell</c>)
-    /// and C is at least one managed micro-kernel tile wide and tall (n ≥ 32, m ≥ <see cref="MR"/>): there the managed
-    /// AVX-512 kernel is the faster one (BENCHMARKS.md, GEMM table). The choice depends on the shape only, so results
-    /// stay deterministic.
+    /// and C is at least one managed micro-kernel tile wide and four tall (n ≥ 32, m ≥ 4·<see cref="MR"/>): there the
+    /// managed AVX-512 kernel is the faster one (BENCHMARKS.md, GEMM table; shorter products such as the 9-row kernel
+    /// gradient of a 3×3 single-channel convolution spend a third of each tile on padding). The choice depends on the
+    /// shape only, so results stay deterministic.
     /// </summary>
     internal static bool UsesNative(int m, int n) =>
         UsesNative(m, n, KernelOptions.UseNativeBlas && NativeBlas.IsAvailable, NativeBlas.Has512BitKernels, Vector512.IsHardwareAccelerated);
 
     /// <summary><see cref="UsesNative(int, int)"/> with the machine's facts given.</summary>
     internal static bool UsesNative(int m, int n, bool nativeAllowed, bool blas512, bool cpu512) =>
-        nativeAllowed && (blas512 || !cpu512 || n < 2 * Vector512<float>.Count || m < MR);
+        nativeAllowed && (blas512 || !cpu512 || n < 2 * Vector512<float>.Count || m < 4 * MR);
 
     /// <summary>As the public overload, with the implementation and the thread count given (tests, benchmarks).</summary>
     internal static unsafe void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
