@@ -349,122 +349,126 @@ internal static class ConvKernels
     /// order (row-major window positions), each vector of channels kept in a register across its window.</summary>
     private static void TiledMaxPoolForward(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y)
     {
-        int c = g.C, w = Vector<float>.Count, at = 0;
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        for (int n = 0; n < g.N; n++)
-        {
-            for (int oy = 0; oy < g.OH; oy++)
-            {
-                for (int ox = 0; ox < g.OW; ox++, at += c)
-                {
-                    nint origin = ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * c;
-                    int j = 0;
-                    if (Vector512.IsHardwareAccelerated)
-                    {
-                        for (; j + Vector512<float>.Count <= c; j += Vector512<float>.Count)
-                        {
-                            var m = Vector512.LoadUnsafe(ref xr, (nuint)(origin + j));
-                            for (int ky = 0; ky < g.KH; ky++)
-                            {
-                                for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
-                                    m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)(origin + ((nint)ky * g.W + kx) * c + j)));
-                            }
-                            m.StoreUnsafe(ref yr, (nuint)(at + j));
-                        }
-                    }
-                    for (; j + w <= c; j += w)
-                    {
-                        var m = Vector.LoadUnsafe(ref xr, (nuint)(origin + j));
-                        for (int ky = 0; ky < g.KH; ky++)
-                        {
-                            for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
-                                m = Vector.Max(m, Vector.LoadUnsafe(ref xr, (nuint)(origin + ((nint)ky * g.W + kx) * c + j)));
-                        }
-                        m.StoreUnsafe(ref yr, (nuint)(at + j));
-                    }
-                    for (; j < c; j++)
-                    {
-                        float m = Unsafe(ref xr, origin + j);
-                        for (int ky = 0; ky < g.KH; ky++)
-                        {
-                            for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
-                                m = MathF.Max(m, Unsafe(ref xr, origin + ((nint)ky * g.W + kx) * c + j));
-                        }
-                        Unsafe(ref yr, at + j) = m;
-                    }
-                }
-            }
-        }
+        if (Vector512.IsHardwareAccelerated) TiledMaxPoolForward<V512>(x, g, y);
+        else if (Vector256.IsHardwareAccelerated) TiledMaxPoolForward<V256>(x, g, y);
+        else TiledMaxPoolForward<V128>(x, g, y);
     }
 
     /// <summary><see cref="MaxPoolBackward"/> for windows that <see cref="Tiles"/> the input: every dx element is written
     /// once (dy at the window's first maximal position, 0 elsewhere), with no clearing pass.</summary>
     private static void TiledMaxPoolBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, in WindowGeometry g, Span<float> dx)
     {
-        int c = g.C, w = Vector<float>.Count, at = 0;
         if (dx.Length < x.Length) throw new ArgumentException("dx must be as long as x.", nameof(dx));
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float dxr = ref MemoryMarshal.GetReference(dx);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        ref float gr = ref MemoryMarshal.GetReference(dy);
+        if (Vector512.IsHardwareAccelerated) TiledMaxPoolBackward<V512>(x, y, dy, g, dx);
+        else if (Vector256.IsHardwareAccelerated) TiledMaxPoolBackward<V256>(x, y, dy, g, dx);
+        else TiledMaxPoolBackward<V128>(x, y, dy, g, dx);
+    }
+
+    /// <summary>What a tiling pooling does at one window.</summary>
+    private interface ITileOp
+    {
+        /// <summary>Handles the window whose first input element is at <paramref name="origin"/> and whose output pixel
+        /// is at <paramref name="at"/> (offsets of channel 0).</summary>
+        void Window(in WindowGeometry g, nint origin, nint at);
+    }
+
+    /// <summary>Calls <paramref name="op"/> for every window of a geometry that <see cref="Tiles"/> its input, in output order.</summary>
+    private static void ForEachTile<TOp>(in WindowGeometry g, ref TOp op) where TOp : struct, ITileOp, allows ref struct
+    {
+        nint at = 0;
         for (int n = 0; n < g.N; n++)
         {
             for (int oy = 0; oy < g.OH; oy++)
             {
-                for (int ox = 0; ox < g.OW; ox++, at += c)
+                for (int ox = 0; ox < g.OW; ox++, at += g.C)
+                    op.Window(g, ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * g.C, at);
+            }
+        }
+    }
+
+    private static void TiledMaxPoolForward<TV>(ReadOnlySpan<float> x, in WindowGeometry g, Span<float> y) where TV : struct, IVec<TV>
+    {
+        var op = new MaxTile<TV>(ref MemoryMarshal.GetReference(x), ref MemoryMarshal.GetReference(y));
+        ForEachTile(g, ref op);
+    }
+
+    private static void TiledMaxPoolBackward<TV>(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, in WindowGeometry g, Span<float> dx)
+        where TV : struct, IVec<TV>
+    {
+        var op = new ArgMaxGradientTile<TV>(ref MemoryMarshal.GetReference(x), ref MemoryMarshal.GetReference(y), ref MemoryMarshal.GetReference(dy),
+            ref MemoryMarshal.GetReference(dx));
+        ForEachTile(g, ref op);
+    }
+
+    /// <summary>y at the window = the maximum of its positions, row-major (vectors of channels, then a scalar tail).</summary>
+    private ref struct MaxTile<TV>(ref float x, ref float y) : ITileOp where TV : struct, IVec<TV>
+    {
+        private readonly ref float xr = ref x;
+        private readonly ref float yr = ref y;
+
+        public readonly void Window(in WindowGeometry g, nint origin, nint at)
+        {
+            int c = g.C, w = TV.Count, j = 0;
+            for (; j + w <= c; j += w)
+            {
+                TV m = TV.Load(ref Unsafe(ref xr, origin + j));
+                for (int ky = 0; ky < g.KH; ky++)
                 {
-                    nint origin = ((nint)(n * g.H + oy * g.KH) * g.W + ox * g.KW) * c;
-                    int j = 0;
-                    if (Vector512.IsHardwareAccelerated)
+                    for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
+                        m = TV.Max(m, TV.Load(ref Unsafe(ref xr, origin + ((nint)ky * g.W + kx) * c + j)));
+                }
+                TV.Store(m, ref Unsafe(ref yr, at + j));
+            }
+            for (; j < c; j++)
+            {
+                float m = Unsafe(ref xr, origin + j);
+                for (int ky = 0; ky < g.KH; ky++)
+                {
+                    for (int kx = ky == 0 ? 1 : 0; kx < g.KW; kx++)
+                        m = MathF.Max(m, Unsafe(ref xr, origin + ((nint)ky * g.W + kx) * c + j));
+                }
+                Unsafe(ref yr, at + j) = m;
+            }
+        }
+    }
+
+    /// <summary>dx at the window = dy at its first position (row-major) equal to y, 0 at the others.</summary>
+    private ref struct ArgMaxGradientTile<TV>(ref float x, ref float y, ref float dy, ref float dx) : ITileOp where TV : struct, IVec<TV>
+    {
+        private readonly ref float xr = ref x;
+        private readonly ref float yr = ref y;
+        private readonly ref float gr = ref dy;
+        private readonly ref float dxr = ref dx;
+
+        public readonly void Window(in WindowGeometry g, nint origin, nint at)
+        {
+            int c = g.C, w = TV.Count, j = 0;
+            for (; j + w <= c; j += w)
+            {
+                TV yv = TV.Load(ref Unsafe(ref yr, at + j)), gv = TV.Load(ref Unsafe(ref gr, at + j)), done = TV.Splat(0);
+                for (int ky = 0; ky < g.KH; ky++)
+                {
+                    for (int kx = 0; kx < g.KW; kx++)
                     {
-                        for (; j + Vector512<float>.Count <= c; j += Vector512<float>.Count)
-                        {
-                            var yv = Vector512.LoadUnsafe(ref yr, (nuint)(at + j));
-                            var gv = Vector512.LoadUnsafe(ref gr, (nuint)(at + j));
-                            var done = Vector512<float>.Zero;
-                            for (int ky = 0; ky < g.KH; ky++)
-                            {
-                                for (int kx = 0; kx < g.KW; kx++)
-                                {
-                                    nint src = origin + ((nint)ky * g.W + kx) * c + j;
-                                    var hit = Vector512.Equals(Vector512.LoadUnsafe(ref xr, (nuint)src), yv);
-                                    Vector512.ConditionalSelect(Vector512.AndNot(hit, done), gv, Vector512<float>.Zero).StoreUnsafe(ref dxr, (nuint)src);
-                                    done |= hit;
-                                }
-                            }
-                        }
+                        nint src = origin + ((nint)ky * g.W + kx) * c + j;
+                        TV hit = TV.EqualMask(TV.Load(ref Unsafe(ref xr, src)), yv);
+                        TV.Store(TV.WhereNew(hit, done, gv), ref Unsafe(ref dxr, src));
+                        done = TV.Or(done, hit);
                     }
-                    for (; j + w <= c; j += w)
+                }
+            }
+            for (; j < c; j++)
+            {
+                bool done = false;
+                float yj = Unsafe(ref yr, at + j), gj = Unsafe(ref gr, at + j);
+                for (int ky = 0; ky < g.KH; ky++)
+                {
+                    for (int kx = 0; kx < g.KW; kx++)
                     {
-                        var yv = Vector.LoadUnsafe(ref yr, (nuint)(at + j));
-                        var gv = Vector.LoadUnsafe(ref gr, (nuint)(at + j));
-                        var done = Vector<int>.Zero;
-                        for (int ky = 0; ky < g.KH; ky++)
-                        {
-                            for (int kx = 0; kx < g.KW; kx++)
-                            {
-                                nint src = origin + ((nint)ky * g.W + kx) * c + j;
-                                var hit = Vector.Equals(Vector.LoadUnsafe(ref xr, (nuint)src), yv);
-                                Vector.ConditionalSelect(Vector.AndNot(hit, done), gv, Vector<float>.Zero).StoreUnsafe(ref dxr, (nuint)src);
-                                done |= hit;
-                            }
-                        }
-                    }
-                    for (; j < c; j++)
-                    {
-                        bool done = false;
-                        float yj = Unsafe(ref yr, at + j), gj = Unsafe(ref gr, at + j);
-                        for (int ky = 0; ky < g.KH; ky++)
-                        {
-                            for (int kx = 0; kx < g.KW; kx++)
-                            {
-                                nint src = origin + ((nint)ky * g.W + kx) * c + j;
-                                bool take = !done && Unsafe(ref xr, src) == yj;
-                                Unsafe(ref dxr, src) = take ? gj : 0f;
-                                done |= take;
-                            }
-                        }
+                        nint src = origin + ((nint)ky * g.W + kx) * c + j;
+                        bool take = !done && Unsafe(ref xr, src) == yj;
+                        Unsafe(ref dxr, src) = take ? gj : 0f;
+                        done |= take;
                     }
                 }
             }

@@ -28,6 +28,15 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// <summary><paramref name="value"/> where <paramref name="condition"/> &gt; 0, else +0 (the ReLU gradient's select).</summary>
     static abstract TSelf WherePositive(TSelf condition, TSelf value);
 
+    /// <summary>All bits set in the lanes where <c>a == b</c> (IEEE: NaN equals nothing, +0 equals −0), else 0.</summary>
+    static abstract TSelf EqualMask(TSelf a, TSelf b);
+
+    /// <summary>The lane-wise bitwise or (of masks).</summary>
+    static abstract TSelf Or(TSelf a, TSelf b);
+
+    /// <summary><paramref name="value"/> in the lanes set in <paramref name="mask"/> and not in <paramref name="done"/>, else +0.</summary>
+    static abstract TSelf WhereNew(TSelf mask, TSelf done, TSelf value);
+
     /// <summary>
     /// Stores with a non-temporal hint (bypassing the caches, no read-for-ownership of the destination line) where the
     /// hardware has it, else an ordinary store. <paramref name="destination"/> must be aligned to the vector size and
@@ -62,6 +71,10 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new(Vector512.Max(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V512 WherePositive(V512 condition, V512 value) => new(Vector512.ConditionalSelect(Vector512.GreaterThan(condition.v, Vector512<float>.Zero), value.v, Vector512<float>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 EqualMask(V512 a, V512 b) => new(Vector512.Equals(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Or(V512 a, V512 b) => new(a.v | b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V512 WhereNew(V512 mask, V512 done, V512 value) => new(Vector512.ConditionalSelect(Vector512.AndNot(mask.v, done.v), value.v, Vector512<float>.Zero));
     public static void AccumulateInto(V512 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V512 x)
@@ -91,6 +104,10 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new(Vector256.Max(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V256 WherePositive(V256 condition, V256 value) => new(Vector256.ConditionalSelect(Vector256.GreaterThan(condition.v, Vector256<float>.Zero), value.v, Vector256<float>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 EqualMask(V256 a, V256 b) => new(Vector256.Equals(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Or(V256 a, V256 b) => new(a.v | b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V256 WhereNew(V256 mask, V256 done, V256 value) => new(Vector256.ConditionalSelect(Vector256.AndNot(mask.v, done.v), value.v, Vector256<float>.Zero));
     public static void AccumulateInto(V256 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V256 x)
@@ -120,6 +137,10 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Max(V128 a, V128 b) => new(Vector128.Max(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V128 WherePositive(V128 condition, V128 value) => new(Vector128.ConditionalSelect(Vector128.GreaterThan(condition.v, Vector128<float>.Zero), value.v, Vector128<float>.Zero));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 EqualMask(V128 a, V128 b) => new(Vector128.Equals(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Or(V128 a, V128 b) => new(a.v | b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V128 WhereNew(V128 mask, V128 done, V128 value) => new(Vector128.ConditionalSelect(Vector128.AndNot(mask.v, done.v), value.v, Vector128<float>.Zero));
     public static void AccumulateInto(V128 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V128 x)
