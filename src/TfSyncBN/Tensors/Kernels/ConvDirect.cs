@@ -40,15 +40,17 @@ internal static class ConvDirect
     }
 
     /// <summary>
-    /// The output columns [lo, hi) whose window column <paramref name="kx"/> lies inside the input
+    /// For each window column kx, the output columns [lo[kx], hi[kx]) where it lies inside the input
     /// (0 ≤ ox·SW − PadLeft + kx·DW &lt; W); lo = hi when there are none.
     /// </summary>
-    private static void Columns(in WindowGeometry g, int kx, out int lo, out int hi)
+    private static void ColumnRanges(in WindowGeometry g, Span<int> lo, Span<int> hi)
     {
-        int shift = kx * g.DW - g.PadLeft;
-        lo = shift >= 0 ? 0 : Math.Min(g.OW, (g.SW - 1 - shift) / g.SW);
-        hi = g.W - 1 - shift < 0 ? 0 : Math.Min(g.OW, (g.W - 1 - shift) / g.SW + 1);
-        hi = Math.Max(lo, hi);
+        for (int kx = 0; kx < g.KW; kx++)
+        {
+            int shift = kx * g.DW - g.PadLeft;
+            lo[kx] = shift >= 0 ? 0 : Math.Min(g.OW, (g.SW - 1 - shift) / g.SW);
+            hi[kx] = Math.Max(lo[kx], g.W - 1 - shift < 0 ? 0 : Math.Min(g.OW, (g.W - 1 - shift) / g.SW + 1));
+        }
     }
 
 
@@ -58,7 +60,7 @@ internal static class ConvDirect
     {
         int w = TV.Count, whole = filters / w * w, c = g.C, step = g.SW * c;
         Span<int> lo = stackalloc int[g.KW], hi = stackalloc int[g.KW];
-        for (int kx = 0; kx < g.KW; kx++) Columns(g, kx, out lo[kx], out hi[kx]);
+        ColumnRanges(g, lo, hi);
         ref float x0 = ref MemoryMarshal.GetReference(x);
         ref float k0 = ref MemoryMarshal.GetReference(kernel);
         ref float y0 = ref MemoryMarshal.GetReference(y);
@@ -125,7 +127,7 @@ internal static class ConvDirect
         dk[..(patch * filters)].Clear();
         float[] image = NnKernels.Rent(patch * filters);
         Span<int> lo = stackalloc int[g.KW], hi = stackalloc int[g.KW];
-        for (int kx = 0; kx < g.KW; kx++) Columns(g, kx, out lo[kx], out hi[kx]);
+        ColumnRanges(g, lo, hi);
         try
         {
             ref float a0 = ref image[0];
