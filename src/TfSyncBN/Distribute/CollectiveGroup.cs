@@ -85,7 +85,7 @@ internal sealed class CollectiveGroup
     private readonly Array?[] posted;
     private readonly CollectiveCall[] calls;
     private readonly bool[] present;
-    private readonly Dictionary<Type, Array> resultBuffers = [];
+    private Dictionary<Type, Array> resultBuffers;
     private Array?[] inputs = [];
     private Array? result;
     private int arrived;
@@ -101,8 +101,12 @@ internal sealed class CollectiveGroup
     /// <param name="timeout">How long a replica waits for the others; <see cref="Timeout.InfiniteTimeSpan"/> for ever.</param>
     /// <param name="crossWorkers">The other processes' groups, reached once per collective after the local reduction; null for one process.</param>
     /// <param name="signatures">Checks each new collective signature across the workers before its first cross-worker sum; null for no check.</param>
-    public CollectiveGroup(int size, TimeSpan timeout, ICrossWorkerCommunicator? crossWorkers = null, CrossWorkerSignatures? signatures = null)
+    /// <param name="resultBuffers">The shared result arrays by element type, taken over from the previous group of the same
+    /// replicas (their Runs are serialized), so that a loop of Runs does not allocate them anew; null for new ones.</param>
+    public CollectiveGroup(int size, TimeSpan timeout, ICrossWorkerCommunicator? crossWorkers = null, CrossWorkerSignatures? signatures = null,
+        Dictionary<Type, Array>? resultBuffers = null)
     {
+        this.resultBuffers = resultBuffers ?? [];
         this.size = size;
         this.crossWorkers = crossWorkers;
         this.signatures = signatures;
@@ -149,11 +153,12 @@ internal sealed class CollectiveGroup
         lock (gate)
         {
             closed = true;
-            // Let the buffers and results go; the group itself may stay reachable through a captured context.
+            // Let the buffers and results go (the result arrays pass to the next group); the group itself may stay
+            // reachable through a captured context.
             Array.Clear(posted);
             inputs = [];
             result = null;
-            resultBuffers.Clear();
+            resultBuffers = [];
             Monitor.PulseAll(gate);
         }
     }

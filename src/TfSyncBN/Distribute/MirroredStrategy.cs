@@ -116,7 +116,7 @@ public sealed class MirroredStrategy : Strategy
     public TimeSpan CollectiveTimeout => timeout;
 
     private protected override T[] RunReplicas<T>(Func<ReplicaContext, T> fn) =>
-        pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout), (r, group) => new ReplicaContext(this, r, group, device: devices[r]), fn, RunReplica);
+        pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout, resultBuffers: pool.ResultBuffers), (r, group) => new ReplicaContext(this, r, group, device: devices[r]), fn, RunReplica);
 
     /// <inheritdoc/>
     protected override void Dispose(bool disposing) => pool?.Stop(join: disposing);

@@ -141,7 +141,7 @@ public sealed class MultiWorkerMirroredStrategy : Strategy
     {
         try
         {
-            return pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout, communicator, signatures),
+            return pool.Run(ThrowIfDisposed, () => new CollectiveGroup(pool.Count, timeout, communicator, signatures, pool.ResultBuffers),
                 (local, group) => new ReplicaContext(this, FirstReplicaId + local, group, local, devices[local]), fn, RunReplica);
         }
         catch (Exception e) when (communicator.Size > 1 && e is not ObjectDisposedException)

@@ -15,6 +15,12 @@ internal sealed class ReplicaPool
     private readonly ReplicaWorker[] workers;
     private readonly object runLock = new();
 
+    /// <summary>
+    /// The collectives' shared result arrays, by element type, that each Run's new group takes over from the last one
+    /// (<see cref="CollectiveGroup"/>'s <c>resultBuffers</c>): a training loop's gradient all-reduce reuses its result array.
+    /// </summary>
+    public Dictionary<Type, Array> ResultBuffers { get; } = [];
+
     public ReplicaPool(int count)
     {
         workers = new ReplicaWorker[count];

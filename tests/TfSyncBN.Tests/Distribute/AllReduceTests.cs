@@ -229,6 +229,34 @@ public sealed class AllReduceTests
     });
 
     [TestMethod]
+    public void ALoopOfRuns_ReusesTheCollectiveResult_AndStillReducesEachRunsValues() => Bounded.Run(() =>
+    {
+        // A training loop all-reduces the same gradient buffer once per Run: each Run's collective group takes over the
+        // previous one's result array, so after the first Run the all-reduce asks the GC for nothing buffer-sized.
+        const int length = 50_000;
+        using var s = new MirroredStrategy(2, TimeSpan.FromSeconds(20));
+        var buffers = new[] { new float[length], new float[length] };
+        for (int run = 0; run < 4; run++)
+        {
+            var allocated = s.Run(ctx =>
+            {
+                var b = buffers[ctx.ReplicaId];
+                for (int i = 0; i < length; i++) b[i] = (run + 1) * (ctx.ReplicaId + 1) + i % 7;
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                ctx.AllReduceInPlace(ReduceOp.Sum, b, "gradients");
+                return GC.GetAllocatedBytesForCurrentThread() - before;
+            });
+            for (int i = 0; i < length; i += 997)
+            {
+                float expected = (run + 1) * 3 + 2 * (i % 7);
+                Assert.AreEqual(expected, buffers[0][i], $"run {run}, replica 0, [{i}]");
+                Assert.AreEqual(expected, buffers[1][i], $"run {run}, replica 1, [{i}]");
+            }
+            if (run > 0) Assert.IsTrue(allocated.Sum() < length, $"run {run} allocated {allocated.Sum()} bytes in its all-reduce (the buffer is {length * 4})");
+        }
+    });
+
+    [TestMethod]
     [DataRow(2, 20_000)]
     [DataRow(3, 30_001)]
     [DataRow(4, 7)]
