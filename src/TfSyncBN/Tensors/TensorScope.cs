@@ -12,8 +12,12 @@ namespace TfSyncBN.Tensors;
 /// <remarks>
 /// <para>The contract: a tensor created inside a scope must not be used after the scope is disposed (its storage then
 /// holds other tensors' values), unless it was passed to <see cref="Keep"/>, or assigned to a <see cref="Variable"/>
-/// (variables take their storage out of the scope that allocated it, on whichever thread, so weights, optimizer slots
-/// and moving statistics are never recycled). Views that share storage (<see cref="Tensor.Reshape"/>) share the fate of their storage.</para>
+/// (variables take their storage out of the scope that allocated it, on whichever thread). The same holds for a
+/// <see cref="Variable.Value"/> read inside a scope: when an optimizer updates that variable inside a scope, the value it
+/// replaced goes back to the pool with that scope (so that a training loop's weights and optimizer slots reuse their
+/// storage too). A value read outside any scope, passed to <see cref="Keep"/>, assigned to another variable or returned
+/// by <see cref="Keras.Model.GetWeights"/> is never recycled.
+/// Views that share storage (<see cref="Tensor.Reshape"/>) share the fate of their storage.</para>
 /// <para>Only storage of at least <see cref="MinPooledElements"/> floats is pooled: below that the garbage collector's
 /// nursery is cheaper than the bookkeeping. Each thread's pool keeps at most <see cref="MaxPooledBytesPerThread"/>
 /// bytes of free storage; what a disposed scope returns beyond that is left to the garbage collector.</para>
@@ -76,6 +80,7 @@ public sealed class TensorScope : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         if (Thread.CurrentThread != owner)
             throw new InvalidOperationException("TensorScope.Keep must be called on the thread that began the scope.");
+        if (tensor.HostArray is { } host) Variable.Escape(host); // a variable's storage kept beyond the scope is never recycled
         if (tensor.HostArray is not { } data)
         {
             var storage = tensor.Storage;
@@ -144,6 +149,23 @@ public sealed class TensorScope : IDisposable
     internal static void Release(float[] data)
     {
         if (data.Length >= MinPooledElements) Owners.TryRemove(data, out _);
+    }
+
+    /// <summary>Whether <paramref name="data"/> was handed out by the scope open on the calling thread and is still owned by it.</summary>
+    internal static bool OwnsNow(float[] data) =>
+        current is { } scope && Owners.TryGetValue(data, out var owner) && ReferenceEquals(owner, scope);
+
+    /// <summary>
+    /// Makes the scope open on the calling thread the owner of <paramref name="data"/>, which nothing else references any
+    /// more (a variable's previous value after an optimizer update): the scope returns it to the pool when disposed. Without
+    /// a scope, or for storage too small to pool, the garbage collector takes it.
+    /// </summary>
+    internal static void Adopt(float[] data)
+    {
+        var scope = current;
+        if (scope is null || data.Length < MinPooledElements || PoolingDisabled) return;
+        Owners[data] = scope;
+        scope.allocated.Add(data);
     }
 
     /// <summary>One thread's free storage, by exact length (tensors index their storage by its length).</summary>

@@ -78,14 +78,14 @@ internal static class TrainingOps
     }
 
     /// <summary>
-    /// A new tensor (garbage-collected storage, never pooled) of rows <c>order[start..start+count)</c> of
+    /// A new tensor (pooled inside a <see cref="TensorScope"/>) of rows <c>order[start..start+count)</c> of
     /// <paramref name="t"/> along axis 0, in that order.
     /// </summary>
     internal static Tensor GatherRows(Tensor t, int[] order, int start, int count)
     {
         var shape = t.ShapeArray;
         int row = shape[0] == 0 ? 0 : t.Size / shape[0];
-        var data = GC.AllocateUninitializedArray<float>(count * row);
+        var data = TensorScope.Allocate(count * row);
         ReadOnlySpan<float> source = t.Data;
         for (int i = 0; i < count; i++) source.Slice(order[start + i] * row, row).CopyTo(data.AsSpan(i * row, row));
         return new Tensor(data, [count, .. shape.AsSpan(1)]);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace TfSyncBN.Tensors;
 
 /// <summary>How the copies of a mirrored variable are combined when cross-replica code reads it (<c>tf.VariableAggregation</c>).</summary>
@@ -94,7 +96,14 @@ public sealed class Variable : ITensorLike
     public IDistributionStrategy? Strategy => strategy;
 
     /// <summary>Every replica's copy, in replica order (one entry when not mirrored); under a multi-worker strategy, this process's replicas only.</summary>
-    public IReadOnlyList<Tensor> Replicas => Array.AsReadOnly(copies);
+    public IReadOnlyList<Tensor> Replicas
+    {
+        get
+        {
+            foreach (var copy in copies) Escape(copy);
+            return Array.AsReadOnly(copies);
+        }
+    }
 
     /// <summary>
     /// The current value: this replica's copy inside <c>Run</c>; in cross-replica code, the copies combined by <see cref="Aggregation"/>.
@@ -102,12 +111,15 @@ public sealed class Variable : ITensorLike
     /// <remarks>
     /// Each read is a new tensor object (sharing the immutable elements), so that a tape tells this variable's reads
     /// apart from the tensor it was assigned or initialized from, and from other variables holding the same tensor.
+    /// A value read inside a <see cref="TensorScope"/> is valid until that scope is disposed (see its contract); one read
+    /// outside any scope stays valid for good.
     /// </remarks>
     public Tensor Value
     {
         get
         {
             var stored = Read();
+            if (!TensorScope.IsActive) Escape(stored);
             var value = stored.ShareStorage(stored.ShapeArray);
             GradientTape.OnVariableRead(this, value);
             return value;
@@ -201,9 +213,11 @@ public sealed class Variable : ITensorLike
         return replica >= 0 ? [copies[replica]] : [.. copies];
     }
 
-    /// <summary>Puts back what <see cref="Capture"/> returned in the same context (the tensors are immutable, so no copy is needed).</summary>
+    /// <summary>Puts back what <see cref="Capture"/> returned in the same context (the tensors are immutable, so no copy is
+    /// needed; storage that <see cref="Retire"/> gave to the open scope is taken back).</summary>
     internal void Restore(Tensor[] captured)
     {
+        foreach (var t in captured) Own(t);
         if (strategy is null)
         {
             copies[0] = captured[0];
@@ -214,11 +228,68 @@ public sealed class Variable : ITensorLike
         else captured.CopyTo(copies, 0);
     }
 
+    /// <summary>
+    /// Host storage that one copy of one variable holds alone: written by an optimizer's fused op inside a
+    /// <see cref="TensorScope"/> (<see cref="AssignFresh"/>) and not handed out beyond a scope since (<see cref="Escape(float[])"/>).
+    /// Weak keys: an entry dies with its storage.
+    /// </summary>
+    private static readonly ConditionalWeakTable<float[], Variable> Exclusive = new();
+
+    /// <summary>
+    /// <see cref="Assign"/> for a tensor that an optimizer's fused op has just created, inside the calling thread's scope,
+    /// for this variable alone: its storage may go back to the pool once the next update has replaced it (<see cref="Retire"/>).
+    /// </summary>
+    internal void AssignFresh(Tensor value)
+    {
+        bool fresh = value.HostArray is { } data && data.Length >= TensorScope.MinPooledElements && TensorScope.OwnsNow(data);
+        Assign(value);
+        // Exclusive only when exactly one copy took it (cross-replica writes give every copy the same tensor).
+        if (fresh && (strategy is null || strategy.CurrentReplicaId >= 0 || copies.Length == 1) && Holds(value.HostArray!))
+            Exclusive.AddOrUpdate(value.HostArray!, this);
+    }
+
+    /// <summary>
+    /// After an update that replaced the copies <see cref="Capture"/> returned has committed: the captured storage that
+    /// this variable held alone goes to the calling thread's open scope, which returns it to the pool when disposed.
+    /// </summary>
+    internal void Retire(Tensor[] captured)
+    {
+        foreach (var t in captured)
+        {
+            if (t.HostArray is { } data && Exclusive.TryGetValue(data, out var owner) && ReferenceEquals(owner, this)
+                && !Holds(data) && Exclusive.Remove(data))
+                TensorScope.Adopt(data);
+        }
+    }
+
+    /// <summary>Marks <paramref name="data"/> as referenced beyond any scope: it is never recycled.</summary>
+    internal static void Escape(float[] data) => Exclusive.Remove(data);
+
+    /// <summary>Marks <paramref name="t"/>'s storage as referenced beyond any scope (a value handed out for good).</summary>
+    internal static void Escape(Tensor t)
+    {
+        if (t.HostArray is { } data) Escape(data);
+    }
+
+    private bool Holds(float[] data)
+    {
+        foreach (var copy in copies)
+            if (ReferenceEquals(copy.HostArray, data)) return true;
+        return false;
+    }
+
     /// <summary>Takes a value's storage out of the <see cref="TensorScope"/> that allocated it (on any thread): a variable outlives the scope.</summary>
     private static Tensor Own(Tensor value)
     {
-        if (value.HostArray is { } data) TensorScope.Release(data);
-        else TensorScope.Release(value.Storage);
+        if (value.HostArray is { } data)
+        {
+            TensorScope.Release(data);
+            Escape(data); // another variable may hold it too: no longer any one variable's alone
+        }
+        else
+        {
+            TensorScope.Release(value.Storage);
+        }
         return value;
     }
 

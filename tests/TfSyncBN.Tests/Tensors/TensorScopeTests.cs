@@ -111,6 +111,131 @@ public sealed class TensorScopeTests
         }
     }
 
+    /// <summary>The storage a variable holds now, read without marking it as referenced beyond a scope (as <c>Value</c> does outside one).</summary>
+    private static float[] StorageOf(Variable v) => v.Capture()[0].Data;
+
+    /// <summary>The gradient of step <paramref name="k"/> for a variable of <see cref="Big"/> elements.</summary>
+    private static readonly Tensor[] Gradients = [.. Enumerable.Range(0, 10).Select(k => Tensor.FromFunction([Big], i => MathF.Sin(0.01f * i + k)))];
+
+    /// <summary>
+    /// Optimizer steps with each update in a scope of its own (as a training step runs), then other work in a scope that
+    /// reuses and overwrites what the pool holds: the weights after each step, and the bytes each step asked the GC for.
+    /// </summary>
+    private static (float[][] Values, long[] Allocated) ScopedSteps(Variable v, Optimizer optimizer, int steps, Action<int>? between = null)
+    {
+        var values = new float[steps][];
+        var allocated = new long[steps];
+        for (int k = 0; k < steps; k++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            using (TensorScope.Begin()) optimizer.ApplyGradients([Gradients[k]], [v]);
+            using (TensorScope.Begin())
+            {
+                for (int j = 0; j < 4; j++) GC.KeepAlive(Gradients[j] * -1f);
+            }
+            allocated[k] = GC.GetAllocatedBytesForCurrentThread() - before;
+            values[k] = StorageOf(v).ToArray();
+            between?.Invoke(k);
+        }
+        return (values, allocated);
+    }
+
+    [TestMethod]
+    public void OptimizerUpdatesInAScope_ReuseTheStorageOfTheValuesTheyReplaced()
+    {
+        foreach (var make in new Func<Optimizer>[] { () => new Adam(0.01f), () => new SGD(0.1f, momentum: 0.9f), () => new RMSprop(0.01f) })
+        {
+            string name = make().Name;
+            var reference = Unpooled(() => ScopedSteps(new Variable(Ramp(Big), "w"), make(), 6)).Values;
+            var (values, allocated) = ScopedSteps(new Variable(Ramp(Big), "w"), make(), 6);
+            for (int k = 0; k < 6; k++) CollectionAssert.AreEqual(reference[k], values[k], $"{name}: the weights after step {k} equal the unpooled run's");
+            // Each update's new weights and slots come from the pool, and the values they replace go back to it: in
+            // steady state a step asks the GC for no weight-sized storage (one weight is Big * 4 bytes).
+            for (int k = 3; k < 6; k++)
+                Assert.IsTrue(allocated[k] < Big * 4, $"{name}: step {k} allocated {allocated[k]} bytes (one weight is {Big * 4})");
+        }
+    }
+
+    [TestMethod]
+    public void AVariableValueReadOutsideAScope_OrKept_IsNeverRecycled()
+    {
+        var v = new Variable(Ramp(Big), "w");
+        var optimizer = new Adam(0.01f);
+        var seen = new List<(Tensor Value, float[] Copy, string How)>();
+        ScopedSteps(v, optimizer, 8, between: k =>
+        {
+            if (k == 1)
+            {
+                var outside = v.Value; // no scope: valid for good
+                seen.Add((outside, outside.ToArray(), "read outside a scope"));
+            }
+            if (k == 3)
+            {
+                using var scope = TensorScope.Begin();
+                var kept = scope.Keep(v.Value);
+                seen.Add((kept, kept.ToArray(), "read in a scope and kept"));
+            }
+            if (k == 5)
+            {
+                var replica = v.Replicas[0];
+                seen.Add((replica, replica.ToArray(), "Replicas"));
+            }
+        });
+        foreach (var (value, copy, how) in seen) CollectionAssert.AreEqual(copy, value.ToArray(), $"a value {how} keeps its elements after later steps");
+    }
+
+    [TestMethod]
+    public void GetWeights_AndAnotherVariablesCopy_MadeInsideAScope_AreNeverRecycled()
+    {
+        // EarlyStopping keeps GetWeights' tensors across epochs, and SyncBatchNormalization copies one variable into
+        // another: inside a user's scope (a Fit inside TensorScope.Begin()) neither may be recycled by later updates.
+        var x = Tensor.FromFunction([4, 8], i => MathF.Cos(i));
+        var y = Tensor.FromFunction([4, Big / 8], i => MathF.Sin(i));
+        foreach (var how in new[] { "GetWeights", "another variable" })
+        {
+            var model = new Sequential([new Dense(Big / 8, useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1))], inputShape: [8]);
+            model.Compile(new Adam(0.01f), new MeanSquaredError());
+            var other = new Variable(Tensor.Zeros([8, Big / 8]), "copy");
+            using (TensorScope.Begin())
+            {
+                for (int k = 0; k < 3; k++) model.TrainStep(x, y);
+                Tensor held;
+                if (how == "GetWeights") held = model.GetWeights()[0];
+                else
+                {
+                    other.Assign(model.Weights[0].Value);
+                    held = other.Value;
+                }
+                var copy = held.ToArray();
+                for (int k = 0; k < 6; k++) model.TrainStep(x, y);
+                CollectionAssert.AreEqual(copy, held.ToArray(), $"{how} after later steps");
+                CollectionAssert.AreNotEqual(copy, model.Weights[0].Value.ToArray(), "the steps trained");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void RestoringAValueTheOptimizerGaveToTheScope_TakesItBack()
+    {
+        // What a training step does when it fails after its optimizer update (Model's replica step): put the previous
+        // weights back inside the step's scope. The scope must then not return them to the pool.
+        var v = new Variable(Ramp(Big), "w");
+        var optimizer = new Adam(0.01f);
+        ScopedSteps(v, optimizer, 2); // from here on the weights are storage the optimizer made
+        var before = v.Capture();
+        var expected = before[0].ToArray();
+        using (TensorScope.Begin())
+        {
+            optimizer.ApplyGradients([Gradients[9]], [v]);
+            v.Restore(before);
+        }
+        using (TensorScope.Begin())
+        {
+            for (int j = 0; j < 4; j++) GC.KeepAlive(Gradients[j] * -1f);
+        }
+        CollectionAssert.AreEqual(expected, v.Value.ToArray(), "the restored weights");
+    }
+
     [TestMethod]
     public void DisposingOutOfOrderOrOnAnotherThread_Throws()
     {

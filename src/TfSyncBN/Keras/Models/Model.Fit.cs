@@ -159,9 +159,12 @@ public abstract partial class Model
             for (int step = 0; step < steps; step++)
             {
                 int start = step * batchSize, count = Math.Min(batchSize, samples - start);
-                var xb = xs.Select(t => Rows(t, order, start, count, shuffle)).ToArray();
-                var yb = ys.Select(t => Rows(t, order, start, count, shuffle)).ToArray();
-                logs = TrainStep(xb, yb);
+                using (TensorScope.Begin()) // the batch dies with the step: the next one reuses its storage
+                {
+                    var xb = xs.Select(t => Rows(t, order, start, count, shuffle)).ToArray();
+                    var yb = ys.Select(t => Rows(t, order, start, count, shuffle)).ToArray();
+                    logs = TrainStep(xb, yb);
+                }
                 hooks.BatchEnd(step, logs);
                 if (StopTraining) break;   // as Keras 3: a callback may stop training after any batch
             }

@@ -73,6 +73,7 @@ public abstract partial class Model
             return ReplicaTrainStep(ctx, xs, ys);
         }
         Prepare(xs[0].Shape);
+        using var slices = TensorScope.Begin(); // the replicas' slices die with the step: the next one reuses their storage
         var xParts = SplitAll(xs, strategy.NumReplicasInSync);
         var yParts = SplitAll(ys, strategy.NumReplicasInSync);
         return strategy.Run(c => ReplicaTrainStep(c, xParts[c.ReplicaId], yParts[c.ReplicaId]))[0];
@@ -100,6 +101,10 @@ public abstract partial class Model
         var weights = Weights;
         var before = new Tensor[weights.Count][];
         for (int i = 0; i < weights.Count; i++) before[i] = weights[i].Capture();
+        // Every tensor of the step dies with it (what lasts is assigned to variables, which take their storage out of
+        // the scope): the next step reuses the storage instead of asking the GC for activations and gradients anew. The
+        // restore below runs inside the scope, so that it takes back the previous weights the optimizer gave to it.
+        using var tensors = TensorScope.Begin();
         try
         {
             return ReplicaTrainStepCore(ctx, x, y);
@@ -166,9 +171,6 @@ public abstract partial class Model
 
     private IReadOnlyDictionary<string, double> ReplicaTrainStepCore(ReplicaContext ctx, IReadOnlyList<Tensor> x, IReadOnlyList<Tensor> y)
     {
-        // Every tensor of the step dies with it (what lasts is assigned to variables, which take their storage out of
-        // the scope): the next step reuses the storage instead of asking the GC for activations and gradients anew.
-        using var tensors = TensorScope.Begin();
         var optimizer = RequireCompiled();
         if (!Built) Build([-1, .. x[0].Shape.Skip(1)]);
         var variables = TrainableWeights;

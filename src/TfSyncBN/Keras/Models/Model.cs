@@ -86,10 +86,16 @@ public abstract partial class Model
     /// <summary>The number of scalars in <paramref name="weights"/>.</summary>
     private static long ParameterCount(IEnumerable<Variable> weights) => weights.Sum(w => (long)Tensor.ShapeSize(w.Shape.ToArray()));
 
-    /// <summary>The current values of <see cref="Weights"/> (<c>get_weights</c>); mirrored weights read as their aggregation says.</summary>
+    /// <summary>The current values of <see cref="Weights"/> (<c>get_weights</c>); mirrored weights read as their aggregation
+    /// says. They stay valid for good, also when read inside a <see cref="TensorScope"/>.</summary>
     public IReadOnlyList<Tensor> GetWeights()
     {
-        using (GradientTape.Pause()) return Weights.Select(w => w.Value).ToArray();
+        using (GradientTape.Pause())
+        {
+            var values = Weights.Select(w => w.Value).ToArray();
+            foreach (var v in values) Variable.Escape(v); // callbacks keep them across steps (EarlyStopping's best weights)
+            return values;
+        }
     }
 
     /// <summary>Assigns <paramref name="values"/> to <see cref="Weights"/>, in order, on every replica (<c>set_weights</c>).</summary>

@@ -58,9 +58,9 @@ public class Adam : Optimizer
         // scratch comes from the pool), which the variables then take.
         var wt = TrainingOps.AdamUpdate(variable.Value, gradient, slotVariables[0].Value, slotVariables[1].Value, alpha, Beta1, Beta2,
             Epsilon, out var mt, out var vt);
-        slotVariables[0].Assign(mt);
-        slotVariables[1].Assign(vt);
-        variable.Assign(wt);
+        slotVariables[0].AssignFresh(mt);
+        slotVariables[1].AssignFresh(vt);
+        variable.AssignFresh(wt);
     }
 
     /// <inheritdoc/>

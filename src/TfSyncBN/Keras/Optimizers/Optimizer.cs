@@ -236,6 +236,8 @@ public abstract class Optimizer : IKerasObject
             for (int i = touched.Count - 1; i >= 0; i--) touched[i].Variable.Restore(touched[i].Before);
             throw;
         }
+        // Committed: inside a scope, the values the fused ops replaced go back to its pool for the next step's update.
+        foreach (var (variable, before) in touched) variable.Retire(before);
     }
 
     /// <summary>

@@ -40,8 +40,8 @@ public sealed class RMSprop : Optimizer
     protected override void UpdateStep(Tensor gradient, Variable variable, IReadOnlyList<Variable> slotVariables, float learningRate, long step)
     {
         var wt = OptimizerOps.RmsPropUpdate(variable.Value, gradient, slotVariables[0].Value, learningRate, Rho, Epsilon, out var vt);
-        slotVariables[0].Assign(vt);
-        variable.Assign(wt);
+        slotVariables[0].AssignFresh(vt);
+        variable.AssignFresh(wt);
     }
 
     /// <summary>The Keras config: the base keys, <c>rho</c>, <c>epsilon</c>, <c>momentum</c> (0) and <c>centered</c> (false).</summary>

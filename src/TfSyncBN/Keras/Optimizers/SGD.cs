@@ -48,8 +48,8 @@ public sealed class SGD : Optimizer
         // One fused op writes the new weights (and momentum) into new tensors, which the variables then take.
         var momentum = Momentum == 0 ? null : slotVariables[0];
         var result = TrainingOps.SgdUpdate(variable.Value, gradient, momentum?.Value, learningRate, Momentum, Nesterov, out var newMomentum);
-        if (momentum is not null) momentum.Assign(newMomentum!);
-        variable.Assign(result);
+        if (momentum is not null) momentum.AssignFresh(newMomentum!);
+        variable.AssignFresh(result);
     }
 
     /// <inheritdoc/>
