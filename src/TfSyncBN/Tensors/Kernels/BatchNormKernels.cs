@@ -275,7 +275,10 @@ internal static class BatchNormKernels
         Span<double> lanes1 = stackalloc double[W], lanes2 = stackalloc double[W];
         if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
         {
-            PairSumsStream<TV, TR>(u, v, L, a, b, s1, s2, gs, go, pv);
+            // The ungated sums (moments, the plain backward) keep a loop of their own: sharing the gated one's loop
+            // made them 4-9% slower here (BENCHMARKS.md, "In-process A/B").
+            if (!TR.On) PairSumsStream<TV>(u, v, L, a, b, s1, s2, pv);
+            else PairSumsStreamGated<TV, TR>(u, v, L, a, b, s1, s2, gs, go, pv);
             return;
         }
         if (L.Inner == 1)
@@ -455,12 +458,83 @@ internal static class BatchNormKernels
             }
         }
     }
+
     /// <summary>
     /// Channels last with a short period (lcm(C, W) ≤ 4 vectors): the data is one stream of periods, each lane always
     /// meets the same channel, so the per-channel constants are tiled once into vectors and every vector of the stream
     /// is loaded exactly once, in address order (small C, and C = 64, read as fast as a copy).
     /// </summary>
-    private static void PairSumsStream<TV, TR>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
+    private static void PairSumsStream<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int V) where TV : struct, IVec<TV>
+    {
+        int W = TV.Count, C = L.Channels, P = V * W;
+        Span<float> at = stackalloc float[MaxPeriodVectors * W], bt = stackalloc float[MaxPeriodVectors * W];
+        for (int j = 0; j < P; j++)
+        {
+            at[j] = a[j % C];
+            bt[j] = b[j % C];
+        }
+        Span<double> lanes1 = stackalloc double[P], lanes2 = stackalloc double[P];
+        lanes1.Clear();
+        lanes2.Clear();
+        TV a0 = TV.Load(ref at[0]), a1 = TV.Load(ref at[W % P]), a2 = TV.Load(ref at[2 * W % P]), a3 = TV.Load(ref at[3 * W % P]);
+        TV b0 = TV.Load(ref bt[0]), b1 = TV.Load(ref bt[W % P]), b2 = TV.Load(ref bt[2 * W % P]), b3 = TV.Load(ref bt[3 * W % P]);
+        TV zero = TV.Splat(0);
+        TV p0 = zero, p1 = zero, p2 = zero, p3 = zero, q0 = zero, q1 = zero, q2 = zero, q3 = zero;
+        ref float ur = ref MemoryMarshal.GetReference(u);
+        ref float vr = ref MemoryMarshal.GetReference(v);
+        long total = (long)L.Outer * C, periods = total / P;
+        nint pos = 0;
+        int run = 0;
+        for (long q = 0; q < periods; q++, pos += P)
+        {
+            TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos)), a0);
+            p0 = TV.Add(p0, du);
+            q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos)), b0), q0);
+            if (V > 1)
+            {
+                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + W)), a1);
+                p1 = TV.Add(p1, du);
+                q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + W)), b1), q1);
+            }
+            if (V > 2)
+            {
+                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 2 * W)), a2);
+                p2 = TV.Add(p2, du);
+                q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 2 * W)), b2), q2);
+            }
+            if (V > 3)
+            {
+                du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 3 * W)), a3);
+                p3 = TV.Add(p3, du);
+                q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 3 * W)), b3), q3);
+            }
+            if (++run == FlushEvery)
+            {
+                FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes1, V);
+                FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes2, V);
+                run = 0;
+            }
+        }
+        FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes1, V);
+        FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes2, V);
+        // The last partial period: scalar; element e belongs to channel e mod C (a period is whole rows).
+        for (long e = periods * P; e < total; e++)
+        {
+            int c = (int)(e % C);
+            double du = Unsafe.Add(ref ur, (nint)e) - a[c], dv = Unsafe.Add(ref vr, (nint)e) - b[c];
+            s1[c] += du;
+            s2[c] += du * dv;
+        }
+        for (int j = 0; j < P; j++)
+        {
+            s1[j % C] += lanes1[j];
+            s2[j % C] += lanes2[j];
+        }
+    }
+
+    /// <summary><see cref="PairSumsStream"/> with the fused ReLU's gate (see <see cref="PairSums(ReadOnlySpan{float}, ReadOnlySpan{float}, ChannelLayout, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{double}, Span{double}, int, ReadOnlySpan{float}, ReadOnlySpan{float})"/>).</summary>
+    private static void PairSumsStreamGated<TV, TR>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int V)
         where TV : struct, IVec<TV> where TR : struct, IFlag
     {
