@@ -518,19 +518,7 @@ internal static class BatchNormKernels
         }
         FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes1, V);
         FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes2, V);
-        // The last partial period: scalar; element e belongs to channel e mod C (a period is whole rows).
-        for (long e = periods * P; e < total; e++)
-        {
-            int c = (int)(e % C);
-            double du = Unsafe.Add(ref ur, (nint)e) - a[c], dv = Unsafe.Add(ref vr, (nint)e) - b[c];
-            s1[c] += du;
-            s2[c] += du * dv;
-        }
-        for (int j = 0; j < P; j++)
-        {
-            s1[j % C] += lanes1[j];
-            s2[j % C] += lanes2[j];
-        }
+        StreamTail<No>(u, v, a, b, s1, s2, default, default, lanes1, lanes2, periods * P, total, C);
     }
 
     /// <summary><see cref="PairSumsStream"/> with the fused ReLU's gate (see <see cref="PairSums(ReadOnlySpan{float}, ReadOnlySpan{float}, ChannelLayout, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{double}, Span{double}, int, ReadOnlySpan{float}, ReadOnlySpan{float})"/>).</summary>
@@ -602,16 +590,27 @@ internal static class BatchNormKernels
         }
         FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes1, V);
         FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes2, V);
-        // The last partial period: scalar; element e belongs to channel e mod C (a period is whole rows).
-        for (long e = periods * P; e < total; e++)
+        StreamTail<TR>(u, v, a, b, s1, s2, gs, go, lanes1, lanes2, periods * P, total, C);
+    }
+
+    /// <summary>
+    /// The end of a <see cref="PairSumsStream"/>: the last partial period, scalar (element e belongs to channel e mod C;
+    /// a period is whole rows), then the period lanes added into their channels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StreamTail<TR>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, ReadOnlySpan<double> lanes1,
+        ReadOnlySpan<double> lanes2, long from, long total, int C) where TR : struct, IFlag
+    {
+        for (long e = from; e < total; e++)
         {
             int c = (int)(e % C);
-            float v1 = Unsafe.Add(ref vr, (nint)e);
-            double du = Gate1<TR>(Unsafe.Add(ref ur, (nint)e) - a[c], v1 - b[c], gs, go, c), dv = v1 - b[c];
+            float v1 = v[(int)e];
+            double du = Gate1<TR>(u[(int)e] - a[c], v1 - b[c], gs, go, c), dv = v1 - b[c];
             s1[c] += du;
             s2[c] += du * dv;
         }
-        for (int j = 0; j < P; j++)
+        for (int j = 0; j < lanes1.Length; j++)
         {
             s1[j % C] += lanes1[j];
             s2[j % C] += lanes2[j];
