@@ -326,6 +326,40 @@ public sealed class TensorScopeTests
 
     [TestMethod]
     [Timeout(60000)]
+    public void Fit_WithShuffledPooledBatches_IsBitwiseTheFitWithoutPooling()
+    {
+        // Fit slices each shuffled global batch inside a scope of its own and the optimizer recycles what it replaces:
+        // two epochs on 2 replicas must give the weights and history of the same Fit with pooling off.
+        var rng = new Random(5);
+        var x = Tensor.FromFunction([40, 8, 8, 1], _ => (float)rng.NextDouble());
+        var y = Tensor.FromFunction([40], i => i % 3);
+        (float[][] Weights, double[] Losses) Train()
+        {
+            using var strategy = new MirroredStrategy(2);
+            Sequential model;
+            using (strategy.Scope())
+            {
+                model = new Sequential(
+                [
+                    new Conv2D(8, [3, 3], padding: "same", kernelInitializer: Initializers.GlorotUniform(seed: 7)), new ReLU(), new Flatten(),
+                    new Dense(8, kernelInitializer: Initializers.GlorotUniform(seed: 8)), new ReLU(), // a 512×8 kernel: pooled
+                    new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 9)),
+                ], inputShape: [8, 8, 1]);
+                model.Compile(new Adam(learningRate: 0.01f), new SparseCategoricalCrossentropy(fromLogits: true));
+            }
+            var history = model.Fit(x, y, batchSize: 16, epochs: 2, shuffle: true, seed: 3, verbose: 0);
+            return (model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray(), [.. history.Values["loss"]]);
+        }
+        var reference = Unpooled(Train);
+        long reusesBefore = TensorScope.Reuses;
+        var pooled = Train();
+        Assert.IsTrue(TensorScope.Reuses - reusesBefore >= 10, "the pooled Fit reused storage");
+        CollectionAssert.AreEqual(reference.Losses, pooled.Losses, "losses");
+        for (int i = 0; i < reference.Weights.Length; i++) CollectionAssert.AreEqual(reference.Weights[i], pooled.Weights[i], $"weight copy {i}");
+    }
+
+    [TestMethod]
+    [Timeout(60000)]
     public void ReadmeCustomLoop_InAScopePerStep_EqualsTheLoopWithoutScopes()
     {
         // The custom loop of README's "Memory: TensorScope" section, against the same loop without scopes.
