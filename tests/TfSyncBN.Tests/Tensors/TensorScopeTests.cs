@@ -281,31 +281,40 @@ public sealed class TensorScopeTests
         Assert.IsTrue(steady < 64 * 1024, $"{steady} bytes allocated per call in a scope (one tensor is {x.Size * 4} bytes)");
     }
 
+    /// <summary>
+    /// A small CNN on 12×12×1 inputs, built and compiled (Adam) under <paramref name="strategy"/>: activations of 16
+    /// channels (8×12×12×16 = 18,432 floats ≥ MinPooledElements for 8 samples) and a 576×8 dense kernel, so that its
+    /// updates and Adam slots are computed in the scope too.
+    /// </summary>
+    private static Sequential PooledCnn(MirroredStrategy strategy)
+    {
+        using (strategy.Scope())
+        {
+            var model = new Sequential(
+            [
+                new Conv2D(16, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
+                new SyncBatchNormalization(momentum: 0.9f), new ReLU(), new MaxPooling2D([2, 2]), new Flatten(),
+                new Dense(8, kernelInitializer: Initializers.GlorotUniform(seed: 2)), new ReLU(),
+                new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
+            ], inputShape: [12, 12, 1]);
+            model.Compile(new Adam(learningRate: 0.01f), new SparseCategoricalCrossentropy(fromLogits: true));
+            return model;
+        }
+    }
+
     [TestMethod]
     [Timeout(60000)]
     public void TrainSteps_WithPooledStorage_AreBitwiseTheStepsWithout()
     {
-        // Activations of 8×12×12×16 floats (18,432 ≥ MinPooledElements) and a 576×8 weight (its updates and Adam slots
-        // are computed in the scope) on 2 replicas: every step reuses the storage of the previous one. A tensor used
-        // after its scope ended, or a variable left holding pooled storage, would change the weights or losses.
+        // PooledCnn on 2 replicas: every step reuses the storage of the previous one. A tensor used after its scope
+        // ended, or a variable left holding pooled storage, would change the weights or losses.
         var rng = new Random(7);
         var x = Tensor.FromFunction([16, 12, 12, 1], _ => (float)rng.NextDouble());
         var y = Tensor.FromFunction([16], i => i % 3);
         (double[] Losses, float[][] Weights) Train()
         {
             using var strategy = new MirroredStrategy(2);
-            Sequential model;
-            using (strategy.Scope())
-            {
-                model = new Sequential(
-                [
-                    new Conv2D(16, [3, 3], padding: "same", useBias: false, kernelInitializer: Initializers.GlorotUniform(seed: 1)),
-                    new SyncBatchNormalization(momentum: 0.9f), new ReLU(), new MaxPooling2D([2, 2]), new Flatten(),
-                    new Dense(8, kernelInitializer: Initializers.GlorotUniform(seed: 2)), new ReLU(), // a 576×8 kernel: pooled too
-                    new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 3)),
-                ], inputShape: [12, 12, 1]);
-                model.Compile(new Adam(learningRate: 0.01f), new SparseCategoricalCrossentropy(fromLogits: true));
-            }
+            var model = PooledCnn(strategy);
             var losses = Enumerable.Range(0, 6).Select(_ =>
             {
                 model.ResetMetrics(); // the loss of this step alone, not the running mean
@@ -329,25 +338,16 @@ public sealed class TensorScopeTests
     public void Fit_WithShuffledPooledBatches_IsBitwiseTheFitWithoutPooling()
     {
         // Fit slices each shuffled global batch inside a scope of its own and the optimizer recycles what it replaces:
-        // two epochs on 2 replicas must give the weights and history of the same Fit with pooling off.
+        // two epochs of PooledCnn on 2 replicas (global batches of 32×12×12 = 4,608 floats: pooled) must give the weights
+        // and history of the same Fit with pooling off.
         var rng = new Random(5);
-        var x = Tensor.FromFunction([40, 8, 8, 1], _ => (float)rng.NextDouble());
-        var y = Tensor.FromFunction([40], i => i % 3);
+        var x = Tensor.FromFunction([80, 12, 12, 1], _ => (float)rng.NextDouble());
+        var y = Tensor.FromFunction([80], i => i % 3);
         (float[][] Weights, double[] Losses) Train()
         {
             using var strategy = new MirroredStrategy(2);
-            Sequential model;
-            using (strategy.Scope())
-            {
-                model = new Sequential(
-                [
-                    new Conv2D(8, [3, 3], padding: "same", kernelInitializer: Initializers.GlorotUniform(seed: 7)), new ReLU(), new Flatten(),
-                    new Dense(8, kernelInitializer: Initializers.GlorotUniform(seed: 8)), new ReLU(), // a 512×8 kernel: pooled
-                    new Dense(3, kernelInitializer: Initializers.GlorotUniform(seed: 9)),
-                ], inputShape: [8, 8, 1]);
-                model.Compile(new Adam(learningRate: 0.01f), new SparseCategoricalCrossentropy(fromLogits: true));
-            }
-            var history = model.Fit(x, y, batchSize: 16, epochs: 2, shuffle: true, seed: 3, verbose: 0);
+            var model = PooledCnn(strategy);
+            var history = model.Fit(x, y, batchSize: 32, epochs: 2, shuffle: true, seed: 3, verbose: 0);
             return (model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray(), [.. history.Values["loss"]]);
         }
         var reference = Unpooled(Train);
