@@ -323,14 +323,24 @@ public sealed class TensorScopeTests
             var weights = model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray();
             return (losses, weights);
         }
-        var reference = Unpooled(Train);
+        var pooled = AssertPooledRunIsTheUnpooledRun(Train);
+        Assert.IsTrue(pooled.Losses[^1] < pooled.Losses[0], $"the steps trained: {string.Join(", ", pooled.Losses)}");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="train"/> with pooling off, then on: the pooled run must reuse storage and give the same losses
+    /// and weight copies bit for bit. Returns the pooled run.
+    /// </summary>
+    private static (double[] Losses, float[][] Weights) AssertPooledRunIsTheUnpooledRun(Func<(double[] Losses, float[][] Weights)> train)
+    {
+        var reference = Unpooled(train);
         long reusesBefore = TensorScope.Reuses;
-        var pooled = Train();
+        var pooled = train();
         Assert.IsTrue(TensorScope.Reuses - reusesBefore >= 10, $"the pooled run reused storage ({TensorScope.Reuses - reusesBefore} times)");
         CollectionAssert.AreEqual(reference.Losses, pooled.Losses, "losses");
         Assert.AreEqual(reference.Weights.Length, pooled.Weights.Length);
         for (int i = 0; i < reference.Weights.Length; i++) CollectionAssert.AreEqual(reference.Weights[i], pooled.Weights[i], $"weight copy {i}");
-        Assert.IsTrue(pooled.Losses[^1] < pooled.Losses[0], $"the steps trained: {string.Join(", ", pooled.Losses)}");
+        return pooled;
     }
 
     [TestMethod]
@@ -343,19 +353,14 @@ public sealed class TensorScopeTests
         var rng = new Random(5);
         var x = Tensor.FromFunction([80, 12, 12, 1], _ => (float)rng.NextDouble());
         var y = Tensor.FromFunction([80], i => i % 3);
-        (float[][] Weights, double[] Losses) Train()
+        (double[] Losses, float[][] Weights) Train()
         {
             using var strategy = new MirroredStrategy(2);
             var model = PooledCnn(strategy);
             var history = model.Fit(x, y, batchSize: 32, epochs: 2, shuffle: true, seed: 3, verbose: 0);
-            return (model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray(), [.. history.Values["loss"]]);
+            return ([.. history.Values["loss"]], model.Weights.SelectMany(w => w.Replicas).Select(t => t.ToArray()).ToArray());
         }
-        var reference = Unpooled(Train);
-        long reusesBefore = TensorScope.Reuses;
-        var pooled = Train();
-        Assert.IsTrue(TensorScope.Reuses - reusesBefore >= 10, "the pooled Fit reused storage");
-        CollectionAssert.AreEqual(reference.Losses, pooled.Losses, "losses");
-        for (int i = 0; i < reference.Weights.Length; i++) CollectionAssert.AreEqual(reference.Weights[i], pooled.Weights[i], $"weight copy {i}");
+        AssertPooledRunIsTheUnpooledRun(Train);
     }
 
     [TestMethod]
