@@ -90,6 +90,50 @@ internal static class Probe
         bench.Cleanup();
     }
 
+    /// <summary>
+    /// The CNN's second convolution (3×3 "same", 32 → 64 channels, NHWC, batch <paramref name="batch"/> of 14×14) on
+    /// <paramref name="threads"/> threads: the minimum time of its forward pass, kernel gradient and input gradient as
+    /// implicit GEMM and through im2col / col2im, in alternating rounds.
+    /// </summary>
+    public static void Conv(int batch, int threads)
+    {
+        KernelOptions.MaxThreads = threads;
+        var r = new Random(1);
+        float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)r.NextDouble() - 0.5f).ToArray();
+        var g = WindowGeometry.Create([batch, 14, 14, 32], 3, 3, 1, 1, same: true);
+        const int F = 64;
+        float[] x = R(batch * 14 * 14 * 32), k = R(9 * 32 * F), dy = R(batch * g.Pixels * F);
+        float[] y = new float[dy.Length], dx = new float[x.Length], dk = new float[k.Length];
+        Console.WriteLine($"conv {batch}x14x14x32 -> {F}, 3x3 same, {threads} thread(s); implicit applies: {ConvImplicit.Applies(g, F)}, dx: {ConvImplicit.AppliesToInputGradient(g)}");
+        var best = new Dictionary<string, double>();
+        for (int round = 0; round < 3; round++)
+        {
+            foreach (bool implicitGemm in new[] { true, false })
+            {
+                void Keep(string name, Action a) => best[name] = Math.Min(best.GetValueOrDefault(name, double.MaxValue), Min(a));
+                string how = implicitGemm ? "implicit" : "im2col";
+                Keep($"forward {how}", () => ConvKernels.Conv2DForward(x, k, F, g, y, allowImplicit: implicitGemm));
+                Keep($"dk {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, [], dk, allowImplicit: implicitGemm));
+                Keep($"dx {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, dx, [], allowImplicit: implicitGemm));
+            }
+        }
+        double flop = 2.0 * batch * g.Pixels * g.Patch * F;
+        foreach (var (name, ms) in best) Console.WriteLine($"{name,-20} {ms,8:F3} ms  {flop / ms / 1e6,6:F1} GFLOP/s");
+    }
+
+    /// <summary>The managed GEMM alone at one shape (<c>m×n×k</c>, transposes as given) on one thread: the minimum time per call over rounds.</summary>
+    public static void Gemm(int m, int n, int k, bool transA, bool transB)
+    {
+        var r = new Random(2);
+        float[] a = Enumerable.Range(0, m * k).Select(_ => (float)r.NextDouble()).ToArray();
+        float[] b = Enumerable.Range(0, k * n).Select(_ => (float)r.NextDouble()).ToArray();
+        float[] c = new float[m * n];
+        double best = double.MaxValue;
+        for (int round = 0; round < 5; round++)
+            best = Math.Min(best, Min(() => TfSyncBN.Tensors.Kernels.Gemm.Multiply(m, n, k, a, transA, b, transB, c, false, native: false, threads: 1)));
+        Console.WriteLine($"gemm {m}x{n}x{k} transA={transA} transB={transB}: {best:F4} ms, {2.0 * m * n * k / best / 1e6:F1} GFLOP/s");
+    }
+
     private static unsafe void ScaleAdd(float[] x, float[] y, bool nt)
     {
         fixed (float* xp = x, yp = y)

@@ -14,6 +14,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS]   (conv2 of the CNN: implicit GEMM vs im2col)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
 {
@@ -44,6 +45,18 @@ if (args.Length >= 1 && args[0] == "probe-fixed")
 {
     TfSyncBN.Benchmarks.FixedProbe.Run(args[1], args.Length > 2 ? args[2] : "128x32x32x64", args.Length > 3 ? args[3] : "NHWC",
         args.Length > 4 ? int.Parse(args[4]) : 1, args.Length > 5 ? int.Parse(args[5]) : 60, args.Length > 6 ? int.Parse(args[6]) : 100);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-gemm")
+{
+    TfSyncBN.Benchmarks.Probe.Gemm(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]), args[4] == "T", args[5] == "T");
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-conv")
+{
+    TfSyncBN.Benchmarks.Probe.Conv(args.Length > 1 ? int.Parse(args[1]) : 128, args.Length > 2 ? int.Parse(args[2]) : 1);
     return 0;
 }
 

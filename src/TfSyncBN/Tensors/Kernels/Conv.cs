@@ -69,7 +69,7 @@ internal readonly record struct WindowGeometry(int N, int H, int W, int C, int K
     }
 }
 
-/// <summary>Convolution through im2col + <see cref="Gemm"/>, and max pooling, on NHWC data.</summary>
+/// <summary>Convolution (direct, implicit GEMM or im2col + <see cref="Gemm"/>), and max and average pooling, on NHWC data.</summary>
 internal static class ConvKernels
 {
     /// <summary>Target size of one im2col buffer, in floats; images are processed in chunks that fit it.</summary>
@@ -162,10 +162,11 @@ internal static class ConvKernels
 
     /// <summary>
     /// <c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F]. Small patches
-    /// (<see cref="ConvDirect"/>) are convolved directly when <paramref name="allowDirect"/>, others through im2col + GEMM.
+    /// (<see cref="ConvDirect"/>) are convolved directly when <paramref name="allowDirect"/>, others as an implicit GEMM
+    /// (<see cref="ConvImplicit"/>) where it applies and <paramref name="allowImplicit"/>, else through im2col + GEMM.
     /// </summary>
     public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y,
-        bool allowDirect = true)
+        bool allowDirect = true, bool allowImplicit = true)
     {
         if (g.N == 0 || g.Pixels == 0) return;
         if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g))
@@ -176,6 +177,11 @@ internal static class ConvKernels
         if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
         {
             Gemm.Multiply(g.N * g.Pixels, filters, g.C, x, false, kernel, false, y, accumulate: false);
+            return;
+        }
+        if (allowImplicit && ConvImplicit.Applies(g, filters))
+        {
+            ConvImplicit.Forward(x, kernel, filters, g, y);
             return;
         }
         int per = ImagesPerChunk(g), rows = g.Pixels, patch = g.Patch;
@@ -198,28 +204,45 @@ internal static class ConvKernels
     /// <summary>
     /// The convolution's gradients: <c>dk = Σ_n colsₙᵀ·dyₙ</c> (when <paramref name="dk"/> is not empty) and
     /// <c>dx = col2im(dy·kᵀ)</c> (when <paramref name="dx"/> is not empty); both are overwritten. For small patches dk is
-    /// computed directly (<see cref="ConvDirect"/>) when <paramref name="allowDirect"/>.
+    /// computed directly (<see cref="ConvDirect"/>) when <paramref name="allowDirect"/>; where an implicit GEMM applies
+    /// (<see cref="ConvImplicit"/>) and <paramref name="allowImplicit"/>, dk and dx are computed with no cols buffer.
     /// </summary>
     public static void Conv2DBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, ReadOnlySpan<float> dy, int filters, in WindowGeometry g,
-        Span<float> dx, Span<float> dk, bool allowDirect = true)
+        Span<float> dx, Span<float> dk, bool allowDirect = true, bool allowImplicit = true)
     {
-        dx.Clear();
-        dk.Clear();
-        if (g.N == 0 || g.Pixels == 0) return;
+        if (g.N == 0 || g.Pixels == 0)
+        {
+            dx.Clear();
+            dk.Clear();
+            return;
+        }
         int rows = g.Pixels, patch = g.Patch;
-        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g) && !dk.IsEmpty)
+        bool pointwise = IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0;
+        if (!dk.IsEmpty && allowDirect && !IsPointwise(g) && ConvDirect.Applies(g))
         {
             ConvDirect.KernelGradient(x, dy, filters, g, dk);
-            if (dx.IsEmpty) return;
             dk = [];
         }
-        if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
+        else if (!dk.IsEmpty && !pointwise && allowImplicit && ConvImplicit.Applies(g, filters))
+        {
+            ConvImplicit.KernelGradient(x, dy, filters, g, dk);
+            dk = [];
+        }
+        if (!dx.IsEmpty && !pointwise && allowImplicit && ConvImplicit.AppliesToInputGradient(g))
+        {
+            ConvImplicit.InputGradient(kernel, dy, filters, g, dx);
+            dx = [];
+        }
+        if (dk.IsEmpty && dx.IsEmpty) return;
+        if (pointwise)
         {
             int m = g.N * rows;
             if (!dk.IsEmpty) Gemm.Multiply(patch, filters, m, x, true, dy, false, dk, accumulate: false);
             if (!dx.IsEmpty) Gemm.Multiply(m, patch, filters, dy, false, kernel, true, dx, accumulate: false);
             return;
         }
+        dx.Clear();
+        dk.Clear();
         int per = ImagesPerChunk(g);
         float[] cols = NnKernels.Rent(per * rows * patch);
         try

@@ -7,7 +7,9 @@ namespace TfSyncBN.Tensors.Kernels;
 
 /// <summary>
 /// Single-precision matrix multiplication <c>C (+)= op(A)·op(B)</c> on row-major spans, where <c>op</c> is the identity
-/// or the transpose: the hot path of <c>Dense</c> and of <c>Conv2D</c> (through im2col), forward and backward.
+/// or the transpose: the hot path of <c>Dense</c> and of <c>Conv2D</c>, forward and backward. The managed kernel also
+/// takes operands that are not stored matrices (<see cref="IOperandA"/>, <see cref="IOperandB"/>: a convolution's
+/// patch matrix read from its input, <see cref="ConvImplicit"/>).
 /// </summary>
 /// <remarks>
 /// <para>Two implementations behind one entry point: OpenBLAS's <c>cblas_sgemm</c> (<see cref="NativeBlas"/>) when it
@@ -30,7 +32,8 @@ namespace TfSyncBN.Tensors.Kernels;
 /// </remarks>
 internal static class Gemm
 {
-    private const int MR = 6;
+    /// <summary>Rows of the micro-kernel's tile of C.</summary>
+    internal const int MR = 6;
     private const int KC = 256;
     private const int MC = 120;
     private const int NC = 1024;
@@ -50,7 +53,7 @@ internal static class Gemm
     public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
         Span<float> c, bool accumulate) =>
         Multiply(m, n, k, a, transA, b, transB, c, accumulate, UsesNative(m, n),
-            KernelOptions.ThreadsFor((long)m * n * k / WorkScale, Math.Max(m, n) / SlabAlign));
+            ThreadsFor(m, n, k));
 
     /// <summary>
     /// Whether an m×n product goes to OpenBLAS: when it is loaded and <see cref="KernelOptions.UseNativeBlas"/> is true,
@@ -67,9 +70,24 @@ internal static class Gemm
     internal static bool UsesNative(int m, int n, bool nativeAllowed, bool blas512, bool cpu512) =>
         nativeAllowed && (blas512 || !cpu512 || n < 2 * Vector512<float>.Count || m < 4 * MR);
 
+    /// <summary>The thread count of an m×n×k product outside a multi-replica <c>Run</c> (at most <see cref="KernelOptions.MaxThreads"/>).</summary>
+    internal static int ThreadsFor(int m, int n, int k) => KernelOptions.ThreadsFor((long)m * n * k / WorkScale, Math.Max(m, n) / SlabAlign);
+
     /// <summary>As the public overload, with the implementation and the thread count given (tests, benchmarks).</summary>
     internal static unsafe void Multiply(int m, int n, int k, ReadOnlySpan<float> a, bool transA, ReadOnlySpan<float> b, bool transB,
         Span<float> c, bool accumulate, bool native, int threads)
+    {
+        fixed (float* pa = a, pb = b)
+            Multiply(m, n, k, new MatrixA(pa, transA ? m : k, transA), new MatrixB(pb, transB ? k : n, transB), c, accumulate, native, threads);
+    }
+
+    /// <summary>
+    /// <c>C (+)= op(A)·op(B)</c> with op(A) (m×k) and op(B) (k×n) given by <paramref name="a"/> and <paramref name="b"/> (their
+    /// storage pinned by the caller) and C m×n row-major, on <paramref name="threads"/> threads; <paramref name="native"/>
+    /// (OpenBLAS) only for a <see cref="MatrixA"/> and a <see cref="MatrixB"/>.
+    /// </summary>
+    internal static unsafe void Multiply<TA, TB>(int m, int n, int k, TA a, TB b, Span<float> c, bool accumulate, bool native, int threads)
+        where TA : struct, IOperandA where TB : struct, IOperandB
     {
         if (m == 0 || n == 0) return;
         if (k == 0)
@@ -77,10 +95,9 @@ internal static class Gemm
             if (!accumulate) c[..(m * n)].Clear();
             return;
         }
-        int lda = transA ? m : k, ldb = transB ? k : n;
         if (threads <= 1)
         {
-            Block(m, n, k, a, lda, transA, b, ldb, transB, c, n, accumulate, native);
+            Block(0, 0, m, n, k, a, b, c, n, accumulate, native);
             return;
         }
         bool byRows = m >= n;
@@ -88,31 +105,37 @@ internal static class Gemm
         int slab = (extent + threads - 1) / threads;
         slab = (slab + SlabAlign - 1) / SlabAlign * SlabAlign;
         int parts = (extent + slab - 1) / slab;
-        int aLen = a.Length, bLen = b.Length, cLen = c.Length;
-        fixed (float* pa = a, pb = b, pc = c)
+        int cLen = c.Length;
+        fixed (float* pc = c)
         {
-            float* ap = pa, bp = pb, cp = pc;
+            float* cp = pc;
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = threads }, p =>
             {
                 int start = p * slab, size = Math.Min(slab, extent - start);
-                var A = new ReadOnlySpan<float>(ap, aLen);
-                var B = new ReadOnlySpan<float>(bp, bLen);
                 var C = new Span<float>(cp, cLen);
-                if (byRows)
-                    Block(size, n, k, A[(transA ? start : start * lda)..], lda, transA, B, ldb, transB, C[(start * n)..], n, accumulate, native);
-                else
-                    Block(m, size, k, A, lda, transA, B[(transB ? start * ldb : start)..], ldb, transB, C[start..], n, accumulate, native);
+                if (byRows) Block(start, 0, size, n, k, a, b, C[(start * n)..], n, accumulate, native);
+                else Block(0, start, m, size, k, a, b, C[start..], n, accumulate, native);
             });
         }
     }
 
-    /// <summary>One product on the calling thread, with leading dimensions.</summary>
-    private static void Block(int m, int n, int k, ReadOnlySpan<float> a, int lda, bool transA, ReadOnlySpan<float> b, int ldb, bool transB,
-        Span<float> c, int ldc, bool accumulate, bool native)
+    /// <summary>Rows [row0, row0 + m) of op(A) times columns [col0, col0 + n) of op(B), on the calling thread.</summary>
+    private static unsafe void Block<TA, TB>(int row0, int col0, int m, int n, int k, TA a, TB b, Span<float> c, int ldc, bool accumulate, bool native)
+        where TA : struct, IOperandA where TB : struct, IOperandB
     {
         if (native)
         {
-            NativeBlas.Multiply(m, n, k, a, lda, transA, b, ldb, transB, c, ldc, accumulate);
+            if (typeof(TA) != typeof(MatrixA) || typeof(TB) != typeof(MatrixB))
+                throw new ArgumentException("Only stored matrices go to OpenBLAS.", nameof(native));
+            var sa = Unsafe.As<TA, MatrixA>(ref a);
+            var sb = Unsafe.As<TB, MatrixB>(ref b);
+            var spanA = sa.Transposed
+                ? new ReadOnlySpan<float>(sa.Data + row0, (k - 1) * sa.Lda + m)
+                : new ReadOnlySpan<float>(sa.Data + (nint)row0 * sa.Lda, (m - 1) * sa.Lda + k);
+            var spanB = sb.Transposed
+                ? new ReadOnlySpan<float>(sb.Data + (nint)col0 * sb.Ldb, (n - 1) * sb.Ldb + k)
+                : new ReadOnlySpan<float>(sb.Data + col0, (k - 1) * sb.Ldb + n);
+            NativeBlas.Multiply(m, n, k, spanA, sa.Lda, sa.Transposed, spanB, sb.Ldb, sb.Transposed, c, ldc, accumulate);
             return;
         }
         if (!accumulate)
@@ -120,22 +143,19 @@ internal static class Gemm
             if (ldc == n) c[..(m * n)].Clear();
             else for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
         }
-        // Element (i, p) of op(A) is a[i·aRow + p·aCol]; element (p, j) of op(B) is b[p·bRow + j·bCol].
-        int aRow = transA ? 1 : lda, aCol = transA ? lda : 1;
-        int bRow = transB ? 1 : ldb, bCol = transB ? ldb : 1;
-        if (Vector512.IsHardwareAccelerated) Run<V512>(m, n, k, a, aRow, aCol, b, bRow, bCol, c, ldc);
-        else if (Vector256.IsHardwareAccelerated) Run<V256>(m, n, k, a, aRow, aCol, b, bRow, bCol, c, ldc);
-        else Run<V128>(m, n, k, a, aRow, aCol, b, bRow, bCol, c, ldc);
+        if (Vector512.IsHardwareAccelerated) Run<V512, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc);
+        else if (Vector256.IsHardwareAccelerated) Run<V256, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc);
+        else Run<V128, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc);
     }
 
-    private static void Run<TV>(int m, int n, int k, ReadOnlySpan<float> a, int aRow, int aCol, ReadOnlySpan<float> b, int bRow, int bCol,
-        Span<float> c, int ldc)
-        where TV : struct, IVec<TV>
+    private static void Run<TV, TA, TB>(int row0, int col0, int m, int n, int k, ref TA a, ref TB b, Span<float> c, int ldc)
+        where TV : struct, IVec<TV> where TA : struct, IOperandA where TB : struct, IOperandB
     {
         int nr = 2 * TV.Count;
         int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KC, k);
         float[] bPack = ArrayPool<float>.Shared.Rent(kcMax * ncMax);
         float[] aPack = ArrayPool<float>.Shared.Rent(kcMax * mcMax);
+        Span<nint> rows = stackalloc nint[MC];
         try
         {
             for (int jc = 0; jc < n; jc += NC)
@@ -144,32 +164,32 @@ internal static class Gemm
                 for (int pc = 0; pc < k; pc += KC)
                 {
                     int kc = Math.Min(KC, k - pc);
-                    PackB(b, bRow, bCol, pc, jc, kc, nc, nr, bPack);
+                    b.Pack(pc, col0 + jc, kc, nc, nr, bPack);
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        // Rows of op(A) that are contiguous in memory are read in place by whole panels of MR rows;
-                        // only the other panels (all of a transposed A, the last partial panel otherwise) are packed.
-                        int inPlace = aCol == 1 ? mc / MR * MR : 0;
-                        if (inPlace < mc) PackA(a, aRow, aCol, ic + inPlace, pc, mc - inPlace, kc, aPack);
+                        // The first inPlace rows are read where they are stored; the others are packed.
+                        int inPlace = a.Begin(row0 + ic, mc, rows);
+                        if (inPlace < mc) a.Pack(row0 + ic + inPlace, pc, mc - inPlace, kc, aPack);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             ref float bp = ref bPack[jr * kc];
                             int nLeft = Math.Min(nr, nc - jr);
                             for (int ir = 0; ir < inPlace; ir += MR)
                             {
+                                int mLeft = Math.Min(MR, inPlace - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
-                                ref float aRows = ref Unsafe.AsRef(in a[(ic + ir) * aRow + pc]);
-                                if (nLeft == nr) MicroKernel<TV, RowsInPlace>(kc, ref aRows, aRow, ref bp, ref cTile, ldc);
-                                else EdgeTile<TV, RowsInPlace>(kc, ref aRows, aRow, ref bp, ref cTile, ldc, MR, nLeft);
+                                ref float aRows = ref a.Panel(row0 + ic + ir, rows[ir..], mLeft, pc, out var walk);
+                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc);
+                                else EdgeTile<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, mLeft, nLeft);
                             }
                             for (int ir = inPlace; ir < mc; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, mc - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
                                 ref float aPanel = ref aPack[(ir - inPlace) * kc];
-                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Packed>(kc, ref aPanel, MR, ref bp, ref cTile, ldc);
-                                else EdgeTile<TV, Packed>(kc, ref aPanel, MR, ref bp, ref cTile, ldc, mLeft, nLeft);
+                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc);
+                                else EdgeTile<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc, mLeft, nLeft);
                             }
                         }
                     }
@@ -185,65 +205,147 @@ internal static class Gemm
 
     private static int RoundUp(int x, int to) => (x + to - 1) / to * to;
 
-    /// <summary>Packs op(B)[pc.., jc..] (kc×nc) into nr-wide panels, each [kc][nr], zero-padded on the right.</summary>
-    private static void PackB(ReadOnlySpan<float> b, int bRow, int bCol, int pc, int jc, int kc, int nc, int nr, float[] dst)
+    /// <summary>op(B) of a product, packed for the micro-kernel. Row and column indices are those of the whole op(B).</summary>
+    internal interface IOperandB
     {
-        for (int jr = 0; jr < nc; jr += nr)
+        /// <summary>Packs rows [pc, pc + kc) × columns [jc, jc + nc) into nr-wide panels, each [kc][nr], zero-padded on the right.</summary>
+        void Pack(int pc, int jc, int kc, int nc, int nr, Span<float> dst);
+    }
+
+    /// <summary>
+    /// op(B) stored row-major with leading dimension <paramref name="ldb"/>: element (p, j) at <c>data[p·ldb + j]</c>, or at
+    /// <c>data[j·ldb + p]</c> when <paramref name="transposed"/>.
+    /// </summary>
+    internal readonly unsafe struct MatrixB(float* data, int ldb, bool transposed) : IOperandB
+    {
+        public float* Data { get; } = data;
+        public int Ldb { get; } = ldb;
+        public bool Transposed { get; } = transposed;
+
+        public void Pack(int pc, int jc, int kc, int nc, int nr, Span<float> dst)
         {
-            int w = Math.Min(nr, nc - jr);
-            var panel = dst.AsSpan(jr * kc, kc * nr);
-            for (int p = 0; p < kc; p++)
+            // Locals, not fields: the stores into dst could alias this struct, so field reads would repeat per element.
+            float* data = Data;
+            nint ldb = Ldb;
+            bool transposed = Transposed;
+            for (int jr = 0; jr < nc; jr += nr)
             {
-                var row = panel.Slice(p * nr, nr);
-                int start = (pc + p) * bRow + (jc + jr) * bCol;
-                if (bCol == 1) b.Slice(start, w).CopyTo(row);
-                else for (int j = 0; j < w; j++) row[j] = b[start + j * bCol];
-                if (w < nr) row[w..].Clear();
+                int w = Math.Min(nr, nc - jr);
+                var panel = dst.Slice(jr * kc, kc * nr);
+                for (int p = 0; p < kc; p++)
+                {
+                    var row = panel.Slice(p * nr, nr);
+                    if (!transposed) new ReadOnlySpan<float>(data + (pc + p) * ldb + jc + jr, w).CopyTo(row);
+                    else
+                    {
+                        float* column = data + (jc + jr) * ldb + pc + p;
+                        for (int j = 0; j < w; j++) row[j] = column[j * ldb];
+                    }
+                    if (w < nr) row[w..].Clear();
+                }
             }
         }
     }
 
-    /// <summary>Packs op(A)[ic.., pc..] (mc×kc) into MR-tall panels, each [kc][MR], zero-padded at the bottom.</summary>
-    private static void PackA(ReadOnlySpan<float> a, int aRow, int aCol, int ic, int pc, int mc, int kc, float[] dst)
+    /// <summary>
+    /// Where a micro-kernel reads MR rows of op(A) in place: row i's element at step p of the walk is at
+    /// <c>ap + Ri + (offset of step p)</c> (R0 = 0), the steps running through segments: the first
+    /// <see cref="First"/> steps are contiguous, then after a jump of <see cref="Gap"/> the next <see cref="Segment"/>,
+    /// and so on (a stored matrix is one segment; the patch rows of a convolution's input are one segment per window row).
+    /// </summary>
+    internal readonly record struct Walk(nint R1, nint R2, nint R3, nint R4, nint R5, int First, int Segment, nint Gap)
     {
-        for (int ir = 0; ir < mc; ir += MR)
+        /// <summary>MR rows <paramref name="lda"/> apart, one segment.</summary>
+        public static Walk Rows(nint lda) => new(lda, 2 * lda, 3 * lda, 4 * lda, 5 * lda, int.MaxValue, int.MaxValue, 0);
+    }
+
+    /// <summary>
+    /// op(A) of a product: which rows the micro-kernel reads in place (<see cref="Begin"/>, <see cref="Panel"/>) and how
+    /// the others are packed (<see cref="Pack"/>). Row indices are those of the whole op(A).
+    /// </summary>
+    internal interface IOperandA
+    {
+        /// <summary>
+        /// Starts the block of rows [<paramref name="i"/>, i + <paramref name="mc"/>): returns how many of them, from i, are read in place
+        /// (a multiple of MR unless all), writing whatever <see cref="Panel"/> needs into <paramref name="scratch"/> (MC long).
+        /// </summary>
+        int Begin(int i, int mc, Span<nint> scratch);
+
+        /// <summary>
+        /// The in-place panel of rows [<paramref name="i"/>, i + <paramref name="rows"/>) (rows ≤ MR; missing rows repeat row i),
+        /// from column <paramref name="pc"/>: its first element, and in <paramref name="walk"/> how the micro-kernel steps
+        /// through it. <paramref name="scratch"/> is <see cref="Begin"/>'s, from this panel's first row.
+        /// </summary>
+        ref float Panel(int i, ReadOnlySpan<nint> scratch, int rows, int pc, out Walk walk);
+
+        /// <summary>Packs rows [i, i + mc) × columns [pc, pc + kc) into MR-tall panels, each [kc][MR], zero-padded at the bottom.</summary>
+        void Pack(int i, int pc, int mc, int kc, Span<float> dst);
+    }
+
+    /// <summary>
+    /// op(A) stored row-major with leading dimension <paramref name="lda"/>: element (i, p) at <c>data[i·lda + p]</c>, or
+    /// at <c>data[p·lda + i]</c> when <paramref name="transposed"/>. Rows are read in place, a transposed A is packed.
+    /// </summary>
+    internal readonly unsafe struct MatrixA(float* data, int lda, bool transposed) : IOperandA
+    {
+        public float* Data { get; } = data;
+        public int Lda { get; } = lda;
+        public bool Transposed { get; } = transposed;
+        private int Row => Transposed ? 1 : Lda;
+        private int Column => Transposed ? Lda : 1;
+
+        public int Begin(int i, int mc, Span<nint> scratch) => Transposed ? 0 : mc / MR * MR;
+
+        public ref float Panel(int i, ReadOnlySpan<nint> scratch, int rows, int pc, out Walk walk)
         {
-            int h = Math.Min(MR, mc - ir);
-            var panel = dst.AsSpan(ir * kc, kc * MR);
-            if (aRow == 1)
+            walk = Walk.Rows(Row);
+            return ref Data[(nint)i * Row + pc];
+        }
+
+        public void Pack(int ic, int pc, int mc, int kc, Span<float> dst)
+        {
+            // Locals, not fields (see MatrixB.Pack).
+            float* data = Data;
+            nint row = Row, column = Column;
+            for (int ir = 0; ir < mc; ir += MR)
             {
-                // Transposed A: the MR rows of one k step are contiguous; whole panels copy them element by element
-                // (a call per six floats cost more than the copy).
-                if (h == MR)
+                int h = Math.Min(MR, mc - ir);
+                var panel = dst.Slice(ir * kc, kc * MR);
+                if (Transposed)
                 {
-                    ref float src = ref Unsafe.AsRef(in a[pc * aCol + ic + ir]);
+                    // Transposed A: the MR rows of one k step are contiguous; whole panels copy them element by element
+                    // (a call per six floats cost more than the copy).
+                    float* src = data + pc * column + ic + ir;
                     ref float d = ref MemoryMarshal.GetReference(panel);
+                    if (h == MR)
+                    {
+                        for (int p = 0; p < kc; p++)
+                        {
+                            float* s = src + p * column;
+                            ref float t = ref Unsafe.Add(ref d, p * MR);
+                            t = s[0];
+                            Unsafe.Add(ref t, 1) = s[1];
+                            Unsafe.Add(ref t, 2) = s[2];
+                            Unsafe.Add(ref t, 3) = s[3];
+                            Unsafe.Add(ref t, 4) = s[4];
+                            Unsafe.Add(ref t, 5) = s[5];
+                        }
+                        continue;
+                    }
                     for (int p = 0; p < kc; p++)
                     {
-                        ref float s = ref Unsafe.Add(ref src, (nint)p * aCol);
-                        ref float t = ref Unsafe.Add(ref d, p * MR);
-                        t = s;
-                        Unsafe.Add(ref t, 1) = Unsafe.Add(ref s, 1);
-                        Unsafe.Add(ref t, 2) = Unsafe.Add(ref s, 2);
-                        Unsafe.Add(ref t, 3) = Unsafe.Add(ref s, 3);
-                        Unsafe.Add(ref t, 4) = Unsafe.Add(ref s, 4);
-                        Unsafe.Add(ref t, 5) = Unsafe.Add(ref s, 5);
+                        var dstRow = panel.Slice(p * MR, MR);
+                        new ReadOnlySpan<float>(src + p * column, h).CopyTo(dstRow);
+                        dstRow[h..].Clear();
                     }
                     continue;
                 }
-                for (int p = 0; p < kc; p++)
+                if (h < MR) panel.Clear();
+                for (int i = 0; i < h; i++)
                 {
-                    var dstRow = panel.Slice(p * MR, MR);
-                    a.Slice((pc + p) * aCol + ic + ir, h).CopyTo(dstRow);
-                    dstRow[h..].Clear();
+                    float* src = data + (ic + ir + i) * row + pc;
+                    for (int p = 0; p < kc; p++) panel[p * MR + i] = src[p];
                 }
-                continue;
-            }
-            if (h < MR) panel.Clear();
-            for (int i = 0; i < h; i++)
-            {
-                var src = a.Slice((ic + ir + i) * aRow + pc, kc);
-                for (int p = 0; p < kc; p++) panel[p * MR + i] = src[p];
             }
         }
     }
@@ -251,44 +353,53 @@ internal static class Gemm
     /// <summary>Where the micro-kernel reads the MR rows of A.</summary>
     private interface IALayout
     {
-        /// <summary>True: row i, step p at <c>ap[i·lda + p]</c> (rows of A in place); false: at <c>ap[p·MR + i]</c> (a packed panel).</summary>
+        /// <summary>True: as its <see cref="Walk"/> says; false: row i, step p at <c>ap[p·MR + i]</c> (a packed panel).</summary>
         static abstract bool InPlace { get; }
     }
 
     private readonly struct Packed : IALayout { public static bool InPlace => false; }
 
-    private readonly struct RowsInPlace : IALayout { public static bool InPlace => true; }
+    private readonly struct Walked : IALayout { public static bool InPlace => true; }
 
     /// <summary>
-    /// C += Apanel·Bpanel for one whole MR×NR tile; A is a packed panel or MR rows in place with leading dimension
-    /// <paramref name="lda"/> (<typeparamref name="TA"/>). The same multiply-adds in the same order either way.
+    /// C += Apanel·Bpanel for one whole MR×NR tile; A is a packed panel or MR rows read in place along
+    /// <paramref name="walk"/> (<typeparamref name="TA"/>). The same multiply-adds in the same order either way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TV, TA>(int kc, ref float ap, int lda, ref float bp, ref float c, int ldc)
+    private static void MicroKernel<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc)
         where TV : struct, IVec<TV> where TA : struct, IALayout
     {
         int w = TV.Count;
         // Offsets of rows 1-5 and the step per k.
-        nint r1 = TA.InPlace ? lda : 1, r2 = 2 * r1, r3 = 3 * r1, r4 = 4 * r1, r5 = 5 * r1, step = TA.InPlace ? 1 : MR;
+        nint r1 = TA.InPlace ? walk.R1 : 1, r2 = TA.InPlace ? walk.R2 : 2, r3 = TA.InPlace ? walk.R3 : 3, r4 = TA.InPlace ? walk.R4 : 4,
+            r5 = TA.InPlace ? walk.R5 : 5, step = TA.InPlace ? 1 : MR;
         TV c00 = TV.Splat(0), c01 = TV.Splat(0), c10 = TV.Splat(0), c11 = TV.Splat(0), c20 = TV.Splat(0), c21 = TV.Splat(0);
         TV c30 = TV.Splat(0), c31 = TV.Splat(0), c40 = TV.Splat(0), c41 = TV.Splat(0), c50 = TV.Splat(0), c51 = TV.Splat(0);
-        for (int p = 0; p < kc; p++)
+        int left = kc, len = TA.InPlace ? Math.Min(walk.First, kc) : kc;
+        while (true)
         {
-            TV b0 = TV.Load(ref bp), b1 = TV.Load(ref Unsafe.Add(ref bp, w));
-            TV a = TV.Splat(ap);
-            c00 = TV.MultiplyAdd(a, b0, c00); c01 = TV.MultiplyAdd(a, b1, c01);
-            a = TV.Splat(Unsafe.Add(ref ap, r1));
-            c10 = TV.MultiplyAdd(a, b0, c10); c11 = TV.MultiplyAdd(a, b1, c11);
-            a = TV.Splat(Unsafe.Add(ref ap, r2));
-            c20 = TV.MultiplyAdd(a, b0, c20); c21 = TV.MultiplyAdd(a, b1, c21);
-            a = TV.Splat(Unsafe.Add(ref ap, r3));
-            c30 = TV.MultiplyAdd(a, b0, c30); c31 = TV.MultiplyAdd(a, b1, c31);
-            a = TV.Splat(Unsafe.Add(ref ap, r4));
-            c40 = TV.MultiplyAdd(a, b0, c40); c41 = TV.MultiplyAdd(a, b1, c41);
-            a = TV.Splat(Unsafe.Add(ref ap, r5));
-            c50 = TV.MultiplyAdd(a, b0, c50); c51 = TV.MultiplyAdd(a, b1, c51);
-            ap = ref Unsafe.Add(ref ap, step);
-            bp = ref Unsafe.Add(ref bp, 2 * w);
+            for (int p = 0; p < len; p++)
+            {
+                TV b0 = TV.Load(ref bp), b1 = TV.Load(ref Unsafe.Add(ref bp, w));
+                TV a = TV.Splat(ap);
+                c00 = TV.MultiplyAdd(a, b0, c00); c01 = TV.MultiplyAdd(a, b1, c01);
+                a = TV.Splat(Unsafe.Add(ref ap, r1));
+                c10 = TV.MultiplyAdd(a, b0, c10); c11 = TV.MultiplyAdd(a, b1, c11);
+                a = TV.Splat(Unsafe.Add(ref ap, r2));
+                c20 = TV.MultiplyAdd(a, b0, c20); c21 = TV.MultiplyAdd(a, b1, c21);
+                a = TV.Splat(Unsafe.Add(ref ap, r3));
+                c30 = TV.MultiplyAdd(a, b0, c30); c31 = TV.MultiplyAdd(a, b1, c31);
+                a = TV.Splat(Unsafe.Add(ref ap, r4));
+                c40 = TV.MultiplyAdd(a, b0, c40); c41 = TV.MultiplyAdd(a, b1, c41);
+                a = TV.Splat(Unsafe.Add(ref ap, r5));
+                c50 = TV.MultiplyAdd(a, b0, c50); c51 = TV.MultiplyAdd(a, b1, c51);
+                ap = ref Unsafe.Add(ref ap, step);
+                bp = ref Unsafe.Add(ref bp, 2 * w);
+            }
+            left -= len;
+            if (!TA.InPlace || left == 0) break;
+            ap = ref Unsafe.Add(ref ap, walk.Gap);
+            len = Math.Min(walk.Segment, left);
         }
         AddRow(c00, c01, ref c, w);
         AddRow(c10, c11, ref Unsafe.Add(ref c, ldc), w);
@@ -303,13 +414,13 @@ internal static class Gemm
     /// whose part inside C is then added to C. (Kept out of the micro-kernel so that its loop holds every accumulator
     /// in a register whatever the JIT's profile data.)
     /// </summary>
-    private static void EdgeTile<TV, TA>(int kc, ref float ap, int lda, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
+    private static void EdgeTile<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
         where TV : struct, IVec<TV> where TA : struct, IALayout
     {
         int nrw = 2 * TV.Count;
         Span<float> tile = stackalloc float[MR * 2 * Vector512<float>.Count];
         tile.Clear();
-        MicroKernel<TV, TA>(kc, ref ap, lda, ref bp, ref MemoryMarshal.GetReference(tile), nrw);
+        MicroKernel<TV, TA>(kc, ref ap, walk, ref bp, ref MemoryMarshal.GetReference(tile), nrw);
         for (int i = 0; i < mLeft; i++)
         {
             ref float row = ref Unsafe.Add(ref c, i * ldc);
