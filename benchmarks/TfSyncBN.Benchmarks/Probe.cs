@@ -93,7 +93,7 @@ internal static class Probe
     /// <summary>
     /// The CNN's second convolution (3×3 "same", 32 → 64 channels, NHWC, batch <paramref name="batch"/> of 14×14) on
     /// <paramref name="threads"/> threads: the minimum time of its forward pass, kernel gradient and input gradient as
-    /// implicit GEMM and through im2col / col2im, in alternating rounds.
+    /// implicit GEMM (managed) and through im2col / col2im (with the GEMM Conv2D chooses: OpenBLAS where <c>Gemm.UsesNative</c>), in alternating rounds.
     /// </summary>
     public static void Conv(int batch, int threads)
     {
@@ -112,9 +112,17 @@ internal static class Probe
             {
                 void Keep(string name, Action a) => best[name] = Math.Min(best.GetValueOrDefault(name, double.MaxValue), Min(a));
                 string how = implicitGemm ? "implicit" : "im2col";
-                Keep($"forward {how}", () => ConvKernels.Conv2DForward(x, k, F, g, y, allowImplicit: implicitGemm));
-                Keep($"dk {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, [], dk, allowImplicit: implicitGemm));
-                Keep($"dx {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, dx, [], allowImplicit: implicitGemm));
+                if (implicitGemm)
+                {
+                    // Called directly: the managed implicit GEMM even where Conv2D would choose OpenBLAS (OPENBLAS_* unset).
+                    Keep($"forward {how}", () => ConvImplicit.Forward(x, k, F, g, y));
+                    Keep($"dk {how}", () => ConvImplicit.KernelGradient(x, dy, F, g, dk));
+                    Keep($"dx {how}", () => ConvImplicit.InputGradient(k, dy, F, g, dx));
+                    continue;
+                }
+                Keep($"forward {how}", () => ConvKernels.Conv2DForward(x, k, F, g, y, allowImplicit: false));
+                Keep($"dk {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, [], dk, allowImplicit: false));
+                Keep($"dx {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, dx, [], allowImplicit: false));
             }
         }
         double flop = 2.0 * batch * g.Pixels * g.Patch * F;

@@ -138,17 +138,13 @@ internal static class Gemm
             NativeBlas.Multiply(m, n, k, spanA, sa.Lda, sa.Transposed, spanB, sb.Ldb, sb.Transposed, c, ldc, accumulate);
             return;
         }
-        if (!accumulate)
-        {
-            if (ldc == n) c[..(m * n)].Clear();
-            else for (int i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
-        }
-        if (Vector512.IsHardwareAccelerated) Run<V512, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc);
-        else if (Vector256.IsHardwareAccelerated) Run<V256, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc);
-        else Run<V128, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc);
+        if (Vector512.IsHardwareAccelerated) Run<V512, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc, accumulate);
+        else if (Vector256.IsHardwareAccelerated) Run<V256, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc, accumulate);
+        else Run<V128, TA, TB>(row0, col0, m, n, k, ref a, ref b, c, ldc, accumulate);
     }
 
-    private static void Run<TV, TA, TB>(int row0, int col0, int m, int n, int k, ref TA a, ref TB b, Span<float> c, int ldc)
+    /// <summary>The blocked product; unless <paramref name="accumulate"/>, the first block of k stores into C instead of adding (C's old contents are never read).</summary>
+    private static void Run<TV, TA, TB>(int row0, int col0, int m, int n, int k, ref TA a, ref TB b, Span<float> c, int ldc, bool accumulate)
         where TV : struct, IVec<TV> where TA : struct, IOperandA where TB : struct, IOperandB
     {
         int nr = 2 * TV.Count;
@@ -164,6 +160,7 @@ internal static class Gemm
                 for (int pc = 0; pc < k; pc += KC)
                 {
                     int kc = Math.Min(KC, k - pc);
+                    bool store = pc == 0 && !accumulate;
                     b.Pack(pc, col0 + jc, kc, nc, nr, bPack);
                     for (int ic = 0; ic < m; ic += MC)
                     {
@@ -180,16 +177,16 @@ internal static class Gemm
                                 int mLeft = Math.Min(MR, inPlace - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
                                 ref float aRows = ref a.Panel(row0 + ic + ir, rows[ir..], mLeft, pc, out var walk);
-                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc);
-                                else EdgeTile<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, mLeft, nLeft);
+                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, store);
+                                else EdgeTile<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, mLeft, nLeft, store);
                             }
                             for (int ir = inPlace; ir < mc; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, mc - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
                                 ref float aPanel = ref aPack[(ir - inPlace) * kc];
-                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc);
-                                else EdgeTile<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc, mLeft, nLeft);
+                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc, store);
+                                else EdgeTile<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc, mLeft, nLeft, store);
                             }
                         }
                     }
@@ -362,11 +359,12 @@ internal static class Gemm
     private readonly struct Walked : IALayout { public static bool InPlace => true; }
 
     /// <summary>
-    /// C += Apanel·Bpanel for one whole MR×NR tile; A is a packed panel or MR rows read in place along
-    /// <paramref name="walk"/> (<typeparamref name="TA"/>). The same multiply-adds in the same order either way.
+    /// C += Apanel·Bpanel (C = Apanel·Bpanel when <paramref name="store"/>) for one whole MR×NR tile; A is a packed panel
+    /// or MR rows read in place along <paramref name="walk"/> (<typeparamref name="TA"/>). The same multiply-adds in the
+    /// same order either way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc)
+    private static void MicroKernel<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc, bool store)
         where TV : struct, IVec<TV> where TA : struct, IALayout
     {
         int w = TV.Count;
@@ -401,38 +399,47 @@ internal static class Gemm
             ap = ref Unsafe.Add(ref ap, walk.Gap);
             len = Math.Min(walk.Segment, left);
         }
-        AddRow(c00, c01, ref c, w);
-        AddRow(c10, c11, ref Unsafe.Add(ref c, ldc), w);
-        AddRow(c20, c21, ref Unsafe.Add(ref c, 2 * ldc), w);
-        AddRow(c30, c31, ref Unsafe.Add(ref c, 3 * ldc), w);
-        AddRow(c40, c41, ref Unsafe.Add(ref c, 4 * ldc), w);
-        AddRow(c50, c51, ref Unsafe.Add(ref c, 5 * ldc), w);
+        PutRow(c00, c01, ref c, w, store);
+        PutRow(c10, c11, ref Unsafe.Add(ref c, ldc), w, store);
+        PutRow(c20, c21, ref Unsafe.Add(ref c, 2 * ldc), w, store);
+        PutRow(c30, c31, ref Unsafe.Add(ref c, 3 * ldc), w, store);
+        PutRow(c40, c41, ref Unsafe.Add(ref c, 4 * ldc), w, store);
+        PutRow(c50, c51, ref Unsafe.Add(ref c, 5 * ldc), w, store);
     }
 
     /// <summary>
-    /// One MR×NR tile of which only C[0..mLeft, 0..nLeft] exists: the micro-kernel adds into a zeroed scratch tile,
-    /// whose part inside C is then added to C. (Kept out of the micro-kernel so that its loop holds every accumulator
-    /// in a register whatever the JIT's profile data.)
+    /// One MR×NR tile of which only C[0..mLeft, 0..nLeft] exists: the micro-kernel stores into a scratch tile, whose
+    /// part inside C is then added to C (stored when <paramref name="store"/>). (Kept out of the micro-kernel so that its
+    /// loop holds every accumulator in a register whatever the JIT's profile data.)
     /// </summary>
-    private static void EdgeTile<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc, int mLeft, int nLeft)
+    private static void EdgeTile<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc, int mLeft, int nLeft, bool store)
         where TV : struct, IVec<TV> where TA : struct, IALayout
     {
         int nrw = 2 * TV.Count;
         Span<float> tile = stackalloc float[MR * 2 * Vector512<float>.Count];
-        tile.Clear();
-        MicroKernel<TV, TA>(kc, ref ap, walk, ref bp, ref MemoryMarshal.GetReference(tile), nrw);
+        MicroKernel<TV, TA>(kc, ref ap, walk, ref bp, ref MemoryMarshal.GetReference(tile), nrw, store: true);
         for (int i = 0; i < mLeft; i++)
         {
             ref float row = ref Unsafe.Add(ref c, i * ldc);
-            for (int j = 0; j < nLeft; j++) Unsafe.Add(ref row, j) += tile[i * nrw + j];
+            for (int j = 0; j < nLeft; j++)
+            {
+                if (store) Unsafe.Add(ref row, j) = tile[i * nrw + j];
+                else Unsafe.Add(ref row, j) += tile[i * nrw + j];
+            }
         }
     }
 
+    /// <summary>Adds two vectors into C's row (stores them when <paramref name="store"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRow<TV>(TV lo, TV hi, ref float c, int w) where TV : struct, IVec<TV>
+    private static void PutRow<TV>(TV lo, TV hi, ref float c, int w, bool store) where TV : struct, IVec<TV>
     {
-        TV.Store(TV.Add(TV.Load(ref c), lo), ref c);
         ref float c1 = ref Unsafe.Add(ref c, w);
-        TV.Store(TV.Add(TV.Load(ref c1), hi), ref c1);
+        if (!store)
+        {
+            lo = TV.Add(TV.Load(ref c), lo);
+            hi = TV.Add(TV.Load(ref c1), hi);
+        }
+        TV.Store(lo, ref c);
+        TV.Store(hi, ref c1);
     }
 }
