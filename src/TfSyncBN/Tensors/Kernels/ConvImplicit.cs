@@ -181,6 +181,7 @@ internal static class ConvImplicit
         }
 
         /// <summary>Copies <paramref name="count"/> floats in place (a call to <c>Memmove</c> per run of 32 floats cost more than its copy).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void Copy(float* from, float* to, int count)
         {
             int i = 0;
