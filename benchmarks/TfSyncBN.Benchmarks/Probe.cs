@@ -91,38 +91,46 @@ internal static class Probe
     }
 
     /// <summary>
-    /// The CNN's second convolution (3×3 "same", 32 → 64 channels, NHWC, batch <paramref name="batch"/> of 14×14) on
-    /// <paramref name="threads"/> threads: the minimum time of its forward pass, kernel gradient and input gradient as
-    /// implicit GEMM (managed) and through im2col / col2im (with the GEMM Conv2D chooses: OpenBLAS where <c>Gemm.UsesNative</c>), in alternating rounds.
+    /// One of the CNN's convolutions (<paramref name="layer"/> 1: 3×3 "same", 1 → 32 channels, 28×28; 2: 32 → 64 channels,
+    /// 14×14; NHWC, batch <paramref name="batch"/>) on <paramref name="threads"/> threads: the minimum time of its forward
+    /// pass, kernel gradient and input gradient as Conv2D runs them (direct for layer 1, implicit GEMM for layer 2 where
+    /// the managed GEMM runs: <see cref="ConvImplicit"/> is called directly, so even where Conv2D would choose OpenBLAS) and
+    /// through im2col / col2im (with the GEMM Conv2D chooses), in alternating rounds.
     /// </summary>
-    public static void Conv(int batch, int threads)
+    public static void Conv(int batch, int threads, int layer)
     {
         KernelOptions.MaxThreads = threads;
         var r = new Random(1);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)r.NextDouble() - 0.5f).ToArray();
-        var g = WindowGeometry.Create([batch, 14, 14, 32], 3, 3, 1, 1, same: true);
-        const int F = 64;
-        float[] x = R(batch * 14 * 14 * 32), k = R(9 * 32 * F), dy = R(batch * g.Pixels * F);
+        int size = layer == 1 ? 28 : 14, c = layer == 1 ? 1 : 32, F = layer == 1 ? 32 : 64;
+        var g = WindowGeometry.Create([batch, size, size, c], 3, 3, 1, 1, same: true);
+        float[] x = R(batch * size * size * c), k = R(9 * c * F), dy = R(batch * g.Pixels * F);
         float[] y = new float[dy.Length], dx = new float[x.Length], dk = new float[k.Length];
-        Console.WriteLine($"conv {batch}x14x14x32 -> {F}, 3x3 same, {threads} thread(s); implicit applies: {ConvImplicit.Applies(g, F)}, dx: {ConvImplicit.AppliesToInputGradient(g)}");
+        Console.WriteLine($"conv {batch}x{size}x{size}x{c} -> {F}, 3x3 same, {threads} thread(s); direct: {ConvDirect.Applies(g)}, implicit: {ConvImplicit.Applies(g, F)}, dx: {ConvImplicit.AppliesToInputGradient(g)}");
         var best = new Dictionary<string, double>();
+        string[] ways = layer == 1 ? ["direct", "implicit", "im2col"] : ["implicit", "im2col"];
         for (int round = 0; round < 3; round++)
         {
-            foreach (bool implicitGemm in new[] { true, false })
+            foreach (string how in ways)
             {
-                void Keep(string name, Action a) => best[name] = Math.Min(best.GetValueOrDefault(name, double.MaxValue), Min(a));
-                string how = implicitGemm ? "implicit" : "im2col";
-                if (implicitGemm)
+                void Keep(string name, Action a) => best[$"{name} {how}"] = Math.Min(best.GetValueOrDefault($"{name} {how}", double.MaxValue), Min(a));
+                switch (how)
                 {
-                    // Called directly: the managed implicit GEMM even where Conv2D would choose OpenBLAS (OPENBLAS_* unset).
-                    Keep($"forward {how}", () => ConvImplicit.Forward(x, k, F, g, y));
-                    Keep($"dk {how}", () => ConvImplicit.KernelGradient(x, dy, F, g, dk));
-                    Keep($"dx {how}", () => ConvImplicit.InputGradient(k, dy, F, g, dx));
-                    continue;
+                    case "im2col":
+                        Keep("forward", () => ConvKernels.Conv2DForward(x, k, F, g, y, allowDirect: false, allowImplicit: false));
+                        Keep("dk", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, [], dk, allowDirect: false, allowImplicit: false));
+                        if (layer == 2) Keep("dx", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, dx, [], allowImplicit: false));
+                        break;
+                    case "direct":
+                        Keep("forward", () => ConvDirect.Forward(x, k, F, g, y));
+                        Keep("dk", () => ConvDirect.KernelGradient(x, dy, F, g, dk));
+                        break;
+                    default:
+                        Keep("forward", () => ConvImplicit.Forward(x, k, F, g, y));
+                        Keep("dk", () => ConvImplicit.KernelGradient(x, dy, F, g, dk));
+                        if (layer == 2) Keep("dx", () => ConvImplicit.InputGradient(k, dy, F, g, dx));
+                        break;
                 }
-                Keep($"forward {how}", () => ConvKernels.Conv2DForward(x, k, F, g, y, allowImplicit: false));
-                Keep($"dk {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, [], dk, allowImplicit: false));
-                Keep($"dx {how}", () => ConvKernels.Conv2DBackward(x, k, dy, F, g, dx, [], allowImplicit: false));
             }
         }
         double flop = 2.0 * batch * g.Pixels * g.Patch * F;

@@ -14,7 +14,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
-// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS]   (conv2 of the CNN: implicit GEMM vs im2col)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS] [LAYER]   (a conv of the CNN: direct / implicit GEMM vs im2col)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
 {
@@ -56,7 +56,7 @@ if (args.Length >= 1 && args[0] == "probe-gemm")
 
 if (args.Length >= 1 && args[0] == "probe-conv")
 {
-    TfSyncBN.Benchmarks.Probe.Conv(args.Length > 1 ? int.Parse(args[1]) : 128, args.Length > 2 ? int.Parse(args[2]) : 1);
+    TfSyncBN.Benchmarks.Probe.Conv(args.Length > 1 ? int.Parse(args[1]) : 128, args.Length > 2 ? int.Parse(args[2]) : 1, args.Length > 3 ? int.Parse(args[3]) : 2);
     return 0;
 }
 

@@ -31,21 +31,21 @@ public sealed class ConvDirectTests
         var expectedDk = KernelGradient(x, dy, g, f);
 
         float[] yDirect = new float[n * g.Pixels * f], yGemm = new float[yDirect.Length];
-        ConvKernels.Conv2DForward(x, k, f, g, yDirect, allowDirect: true);
-        ConvKernels.Conv2DForward(x, k, f, g, yGemm, allowDirect: false);
+        ConvKernels.Conv2DForward(x, k, f, g, yDirect, allowDirect: true, allowImplicit: false);
+        ConvKernels.Conv2DForward(x, k, f, g, yGemm, allowDirect: false, allowImplicit: false);
         TestData.AssertClose(yDirect, expectedY, 1e-5, 1e-5, "direct forward vs float64");
         TestData.AssertClose(yDirect, yGemm, 1e-5, 1e-5, "direct forward vs im2col + GEMM");
 
         float[] dkDirect = Enumerable.Repeat(float.NaN, k.Length).ToArray(), dkGemm = new float[k.Length];
-        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkDirect, allowDirect: true);
-        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkGemm, allowDirect: false);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkDirect, allowDirect: true, allowImplicit: false);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkGemm, allowDirect: false, allowImplicit: false);
         TestData.AssertClose(dkDirect, expectedDk, 1e-4, 1e-5, "direct dk vs float64");
         TestData.AssertClose(dkDirect, dkGemm, 1e-4, 1e-5, "direct dk vs im2col + GEMM");
 
         // dx (not computed directly) still comes out with dk in the same call.
         float[] dx = new float[x.Length], dxGemm = new float[x.Length], dk2 = new float[k.Length];
-        ConvKernels.Conv2DBackward(x, k, dy, f, g, dx, dk2, allowDirect: true);
-        ConvKernels.Conv2DBackward(x, k, dy, f, g, dxGemm, [], allowDirect: false);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, dx, dk2, allowDirect: true, allowImplicit: false);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, dxGemm, [], allowDirect: false, allowImplicit: false);
         CollectionAssert.AreEqual(dkDirect, dk2, "dk with and without dx");
         TestData.AssertClose(dx, dxGemm, 1e-6, 1e-6, "dx alongside the direct dk");
     }
@@ -64,12 +64,12 @@ public sealed class ConvDirectTests
         Assert.IsTrue(ConvDirect.Applies(g));
         float[] dy = TestData.Uniform(r, [n, g.OH, g.OW, f]).ToArray();
         float[] yDirect = new float[n * g.Pixels * f], yGemm = new float[yDirect.Length];
-        ConvKernels.Conv2DForward(x, k, f, g, yDirect, allowDirect: true);
-        ConvKernels.Conv2DForward(x, k, f, g, yGemm, allowDirect: false);
+        ConvKernels.Conv2DForward(x, k, f, g, yDirect, allowDirect: true, allowImplicit: false);
+        ConvKernels.Conv2DForward(x, k, f, g, yGemm, allowDirect: false, allowImplicit: false);
         TestData.AssertClose(yDirect, yGemm, 1e-5, 1e-5, $"dilated {dh}x{dw} forward");
         float[] dkDirect = new float[k.Length], dkGemm = new float[k.Length];
-        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkDirect, allowDirect: true);
-        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkGemm, allowDirect: false);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkDirect, allowDirect: true, allowImplicit: false);
+        ConvKernels.Conv2DBackward(x, k, dy, f, g, [], dkGemm, allowDirect: false, allowImplicit: false);
         TestData.AssertClose(dkDirect, dkGemm, 1e-4, 1e-5, $"dilated {dh}x{dw} dk");
     }
 

@@ -16,6 +16,7 @@ public sealed class ConvImplicitTests
     public static IEnumerable<object[]> Cases =>
     [
         [2, 14, 14, 32, 3, 3, 64, 1, 1, true, 1],  // the CNN's second convolution (two whole 32-wide tiles of filters)
+        [2, 28, 28, 1, 3, 3, 32, 1, 1, true, 1],   // the CNN's first: patch 9, one channel (forward implicit, dk direct in Conv2D)
         [3, 9, 8, 40, 3, 3, 20, 1, 1, true, 1],    // patch 360: the second k block starts inside a window row; 20 filters: edge tiles
         [2, 9, 11, 12, 5, 3, 70, 2, 2, true, 1],   // stride 2, 5×3 window, uneven "same" padding, 70 filters
         [1, 10, 9, 7, 3, 3, 33, 1, 1, false, 2],   // "valid", rows dilated by 2: no padded copy
@@ -45,7 +46,8 @@ public sealed class ConvImplicitTests
             var expectedDx = InputGradient(k, dy, f, g);
             TestData.AssertClose(dx, expectedDx, 1e-5, 1e-5, "dx vs float64");
             TestData.AssertClose(dx, dxCol2Im, 1e-5, 1e-5, "dx vs col2im");
-            Assert.AreEqual(sh == 1 && sw == 1, ConvImplicit.AppliesToInputGradient(g), "dx is implicit exactly at stride 1");
+            Assert.AreEqual(sh == 1 && sw == 1 && c >= Gemm.TileColumns, ConvImplicit.AppliesToInputGradient(g),
+                "dx is implicit exactly at stride 1 with at least a tile of input channels");
 
             // Two threads split the rows of the products: the same bits.
             var two = WithManagedGemm(2, () => Run(x, k, dy, f, g, allowImplicit: true));

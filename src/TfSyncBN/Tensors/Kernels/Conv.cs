@@ -161,19 +161,15 @@ internal static class ConvKernels
     }
 
     /// <summary>
-    /// <c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F]. Small patches
-    /// (<see cref="ConvDirect"/>) are convolved directly when <paramref name="allowDirect"/>, others as an implicit GEMM
-    /// (<see cref="ConvImplicit"/>) where it applies and <paramref name="allowImplicit"/>, else through im2col + GEMM.
+    /// <c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c>, y of shape [N, OH, OW, F]: 1×1 windows as one
+    /// GEMM; else as an implicit GEMM (<see cref="ConvImplicit"/>) where it applies and <paramref name="allowImplicit"/>
+    /// (small patches too: faster than the direct loops, BENCHMARKS.md); else small patches directly
+    /// (<see cref="ConvDirect"/>) when <paramref name="allowDirect"/>; else through im2col + GEMM.
     /// </summary>
     public static void Conv2DForward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y,
         bool allowDirect = true, bool allowImplicit = true)
     {
         if (g.N == 0 || g.Pixels == 0) return;
-        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g))
-        {
-            ConvDirect.Forward(x, kernel, filters, g, y);
-            return;
-        }
         if (IsPointwise(g) && g.PadTop == 0 && g.PadLeft == 0)
         {
             Gemm.Multiply(g.N * g.Pixels, filters, g.C, x, false, kernel, false, y, accumulate: false);
@@ -182,6 +178,11 @@ internal static class ConvKernels
         if (allowImplicit && ConvImplicit.Applies(g, filters))
         {
             ConvImplicit.Forward(x, kernel, filters, g, y);
+            return;
+        }
+        if (allowDirect && !IsPointwise(g) && ConvDirect.Applies(g))
+        {
+            ConvDirect.Forward(x, kernel, filters, g, y);
             return;
         }
         int per = ImagesPerChunk(g), rows = g.Pixels, patch = g.Patch;

@@ -27,10 +27,12 @@ internal static class ConvImplicit
     /// is the one <see cref="Gemm"/> chooses for the forward product.</summary>
     public static bool Applies(in WindowGeometry g, int filters) => g.DW == 1 && !Gemm.UsesNative(g.N * g.Pixels, filters);
 
-    /// <summary>Whether the input gradient of <paramref name="g"/> goes through here: stride 1, DW = 1, and the managed GEMM for
-    /// the product it becomes.</summary>
+    /// <summary>Whether the input gradient of <paramref name="g"/> goes through here: stride 1, DW = 1, the managed GEMM for
+    /// the product it becomes, and at least one micro-kernel tile of input channels (its columns; fewer would waste most
+    /// of each tile, where col2im's product has KH·KW times as many).</summary>
     public static bool AppliesToInputGradient(in WindowGeometry g) =>
-        g.SH == 1 && g.SW == 1 && g.DW == 1 && g.PadTop <= (g.KH - 1) * g.DH && g.PadLeft <= g.KW - 1 && !Gemm.UsesNative(g.N * g.H * g.W, g.C);
+        g.SH == 1 && g.SW == 1 && g.DW == 1 && g.PadTop <= (g.KH - 1) * g.DH && g.PadLeft <= g.KW - 1 && g.C >= Gemm.TileColumns &&
+        !Gemm.UsesNative(g.N * g.H * g.W, g.C);
 
     /// <summary><c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c> (y overwritten).</summary>
     public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)

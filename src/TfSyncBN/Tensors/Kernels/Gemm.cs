@@ -34,6 +34,9 @@ internal static class Gemm
 {
     /// <summary>Rows of the micro-kernel's tile of C.</summary>
     internal const int MR = 6;
+
+    /// <summary>Columns of the micro-kernel's tile of C on this machine (two vectors).</summary>
+    internal static int TileColumns => 2 * (Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector256.IsHardwareAccelerated ? Vector256<float>.Count : Vector128<float>.Count);
     private const int KC = 256;
     private const int MC = 120;
     private const int NC = 1024;
