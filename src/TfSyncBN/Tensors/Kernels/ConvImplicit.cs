@@ -1,7 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-
 namespace TfSyncBN.Tensors.Kernels;
 
 /// <summary>
@@ -182,22 +178,6 @@ internal static class ConvImplicit
             return ref data[scratch[0] + PatchOffset(pc)];
         }
 
-        /// <summary>Copies <paramref name="count"/> floats in place (a call to <c>Memmove</c> per run of 32 floats cost more than its copy).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Copy(float* from, float* to, int count)
-        {
-            int i = 0;
-            if (Vector512.IsHardwareAccelerated)
-            {
-                for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(from + i), to + i);
-            }
-            if (Vector256.IsHardwareAccelerated)
-            {
-                for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(from + i), to + i);
-            }
-            for (; i < count; i++) to[i] = from[i];
-        }
-
         void Gemm.IOperandA.Pack(int i, int pc, int mc, int kc, Span<float> dst) =>
             throw new InvalidOperationException("A patch matrix as A is read in place, never packed.");
 
@@ -226,7 +206,7 @@ internal static class ConvImplicit
                     float* s = x + bases[p];
                     fixed (float* d = row)
                     {
-                        for (int r = 0; r < runs; r++) Copy(s + offset[r], d + start[r], length[r]);
+                        for (int r = 0; r < runs; r++) Gemm.Copy(s + offset[r], d + start[r], length[r]);
                     }
                     if (w < nr) row[w..].Clear();
                 }
