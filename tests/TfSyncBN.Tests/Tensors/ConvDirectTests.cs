@@ -18,6 +18,7 @@ public sealed class ConvDirectTests
     [DataRow(1, 2, 3, 1, 3, 3, 16, 1, 1, true)]   // windows mostly in the padding
     [DataRow(2, 28, 28, 1, 3, 3, 32, 1, 1, true)] // the CNN's full 28×28 image: long interior rows
     [DataRow(1, 11, 13, 2, 2, 4, 19, 3, 2, false)] // valid windows, strides 3×2: columns past the last window unused
+    [DataRow(2, 9, 10, 1, 3, 3, 64, 2, 3, false)]  // nine taps and two pairs of 512-bit vectors of filters (the register-blocked dk), strides 2×3
     public void DirectForwardAndKernelGradient_MatchFloat64_AndTheGemmPath(int n, int h, int w, int c, int kh, int kw, int f, int sh, int sw, bool same)
     {
         var r = TestData.NewRandom(n * 1000 + h * 10 + c);
@@ -51,13 +52,14 @@ public sealed class ConvDirectTests
     }
 
     [TestMethod]
-    [DataRow(2, 2, true)]
-    [DataRow(2, 3, false)]
-    [DataRow(3, 1, true)]
-    public void DilatedWindows_DirectEqualsTheIm2ColPath(int dh, int dw, bool same)
+    [DataRow(2, 2, true, 2, 18)]
+    [DataRow(2, 3, false, 2, 18)]
+    [DataRow(3, 1, true, 2, 18)]
+    [DataRow(2, 3, true, 1, 32)]   // nine taps, a pair of 512-bit vectors of filters (the register-blocked dk)
+    public void DilatedWindows_DirectEqualsTheIm2ColPath(int dh, int dw, bool same, int c, int f)
     {
         var r = TestData.NewRandom(dh * 10 + dw);
-        int n = 2, h = 9, w = 10, c = 2, f = 18;
+        int n = 2, h = 9, w = 10;
         float[] x = TestData.Uniform(r, [n, h, w, c]).ToArray();
         float[] k = TestData.Uniform(r, [3, 3, c, f]).ToArray();
         var g = WindowGeometry.Create([n, h, w, c], 3, 3, 1, 1, same, dh, dw);

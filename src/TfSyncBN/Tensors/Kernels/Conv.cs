@@ -80,6 +80,34 @@ internal static class ConvKernels
     private static int ImagesPerChunk(in WindowGeometry g) => Math.Clamp(ChunkFloats / Math.Max(1, g.Pixels * g.Patch), 1, Math.Max(1, g.N));
 
     /// <summary>
+    /// The input zero-padded so that every window lies inside: rows [0, hp) and columns [0, wp) of each image hold input
+    /// rows and columns from −PadTop and −PadLeft on (a rented array); null when x itself already does (no padding).
+    /// </summary>
+    internal static float[]? PadInput(ReadOnlySpan<float> x, in WindowGeometry g, out int hp, out int wp)
+    {
+        hp = Math.Max(g.H + g.PadTop, (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1);
+        wp = Math.Max(g.W + g.PadLeft, (g.OW - 1) * g.SW + g.KW);
+        if (hp == g.H && wp == g.W) return null;
+        int c = g.C, line = g.W * c, pline = wp * c;
+        float[] padded = NnKernels.Rent(g.N * hp * pline);
+        var p = padded.AsSpan();
+        for (int n = 0; n < g.N; n++)
+        {
+            var image = p.Slice(n * hp * pline, hp * pline);
+            image[..(g.PadTop * pline)].Clear();
+            for (int iy = 0; iy < g.H; iy++)
+            {
+                var row = image.Slice((g.PadTop + iy) * pline, pline);
+                row[..(g.PadLeft * c)].Clear();
+                x.Slice((n * g.H + iy) * line, line).CopyTo(row[(g.PadLeft * c)..]);
+                row[(g.PadLeft * c + line)..].Clear();
+            }
+            image[((g.PadTop + g.H) * pline)..].Clear();
+        }
+        return padded;
+    }
+
+    /// <summary>
     /// Writes the patches of images [n0, n0 + count) as rows of <paramref name="cols"/>: row (n, oy, ox) holds
     /// x[n, oy·SH − PadTop + ky·DH, ox·SW − PadLeft + kx·DW, c] in (ky, kx, c) order, 0 outside the input.
     /// </summary>

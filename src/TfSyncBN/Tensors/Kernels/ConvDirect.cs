@@ -34,7 +34,9 @@ internal static class ConvDirect
 
     public static void KernelGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int filters, in WindowGeometry g, Span<float> dk)
     {
-        if (Vector512.IsHardwareAccelerated && filters >= 16) KernelGradient<V512>(x, dy, filters, g, dk);
+        if (Vector512.IsHardwareAccelerated && g.Patch == NineTaps && filters % (2 * Vector512<float>.Count) == 0)
+            KernelGradientNineTaps(x, dy, filters, g, dk);
+        else if (Vector512.IsHardwareAccelerated && filters >= 16) KernelGradient<V512>(x, dy, filters, g, dk);
         else if (Vector256.IsHardwareAccelerated) KernelGradient<V256>(x, dy, filters, g, dk);
         else KernelGradient<V128>(x, dy, filters, g, dk);
     }
@@ -117,6 +119,82 @@ internal static class ConvDirect
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>The patch size of <see cref="KernelGradientNineTaps"/> (a 3×3 window over one channel).</summary>
+    private const int NineTaps = 9;
+
+    /// <summary>
+    /// The kernel gradient of a nine-element patch (e.g. 3×3 over one channel) with filters in pairs of 512-bit vectors:
+    /// for each output row and pair, the 9×2 sums <c>Σ_ox x_tap·dy[pixel, f..]</c> are held in registers over the row
+    /// (dy read once per pixel, the window's taps from a zero-padded copy of x), then added to the image's sums, and
+    /// each image's sums to dk.
+    /// </summary>
+    private static unsafe void KernelGradientNineTaps(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int filters, in WindowGeometry g, Span<float> dk)
+    {
+        const int W = 16;
+        float[]? padded = ConvKernels.PadInput(x, g, out int hp, out int wp);
+        float[] image = NnKernels.Rent(NineTaps * filters);
+        Span<nint> tap = stackalloc nint[NineTaps];
+        for (int t = 0; t < NineTaps; t++)
+        {
+            int ky = t / (g.KW * g.C), kx = t / g.C % g.KW, ci = t % g.C;
+            tap[t] = ((nint)ky * g.DH * wp + kx * g.DW) * g.C + ci;
+        }
+        nint t0 = tap[0], t1 = tap[1], t2 = tap[2], t3 = tap[3], t4 = tap[4], t5 = tap[5], t6 = tap[6], t7 = tap[7], t8 = tap[8];
+        dk[..(NineTaps * filters)].Clear();
+        try
+        {
+            fixed (float* xp = padded is null ? x : padded, dyp = dy, sums = image)
+            {
+                for (int n = 0; n < g.N; n++)
+                {
+                    new Span<float>(sums, NineTaps * filters).Clear();
+                    for (int oy = 0; oy < g.OH; oy++)
+                    {
+                        float* row = xp + ((nint)n * hp + (nint)oy * g.SH) * wp * g.C;
+                        float* dyRow = dyp + ((nint)(n * g.OH + oy) * g.OW) * filters;
+                        for (int f = 0; f < filters; f += 2 * W)
+                        {
+                            var a0 = Vector512<float>.Zero; var b0 = a0; var a1 = a0; var b1 = a0; var a2 = a0; var b2 = a0;
+                            var a3 = a0; var b3 = a0; var a4 = a0; var b4 = a0; var a5 = a0; var b5 = a0;
+                            var a6 = a0; var b6 = a0; var a7 = a0; var b7 = a0; var a8 = a0; var b8 = a0;
+                            for (int ox = 0; ox < g.OW; ox++)
+                            {
+                                float* d = dyRow + (nint)ox * filters + f, s = row + (nint)ox * g.SW * g.C;
+                                var lo = Vector512.Load(d);
+                                var hi = Vector512.Load(d + W);
+                                var v = Vector512.Create(s[t0]); a0 = Vector512.FusedMultiplyAdd(v, lo, a0); b0 = Vector512.FusedMultiplyAdd(v, hi, b0);
+                                v = Vector512.Create(s[t1]); a1 = Vector512.FusedMultiplyAdd(v, lo, a1); b1 = Vector512.FusedMultiplyAdd(v, hi, b1);
+                                v = Vector512.Create(s[t2]); a2 = Vector512.FusedMultiplyAdd(v, lo, a2); b2 = Vector512.FusedMultiplyAdd(v, hi, b2);
+                                v = Vector512.Create(s[t3]); a3 = Vector512.FusedMultiplyAdd(v, lo, a3); b3 = Vector512.FusedMultiplyAdd(v, hi, b3);
+                                v = Vector512.Create(s[t4]); a4 = Vector512.FusedMultiplyAdd(v, lo, a4); b4 = Vector512.FusedMultiplyAdd(v, hi, b4);
+                                v = Vector512.Create(s[t5]); a5 = Vector512.FusedMultiplyAdd(v, lo, a5); b5 = Vector512.FusedMultiplyAdd(v, hi, b5);
+                                v = Vector512.Create(s[t6]); a6 = Vector512.FusedMultiplyAdd(v, lo, a6); b6 = Vector512.FusedMultiplyAdd(v, hi, b6);
+                                v = Vector512.Create(s[t7]); a7 = Vector512.FusedMultiplyAdd(v, lo, a7); b7 = Vector512.FusedMultiplyAdd(v, hi, b7);
+                                v = Vector512.Create(s[t8]); a8 = Vector512.FusedMultiplyAdd(v, lo, a8); b8 = Vector512.FusedMultiplyAdd(v, hi, b8);
+                            }
+                            float* sum = sums + f;
+                            Accumulate(sum, a0, b0); Accumulate(sum + filters, a1, b1); Accumulate(sum + 2 * filters, a2, b2);
+                            Accumulate(sum + 3 * filters, a3, b3); Accumulate(sum + 4 * filters, a4, b4); Accumulate(sum + 5 * filters, a5, b5);
+                            Accumulate(sum + 6 * filters, a6, b6); Accumulate(sum + 7 * filters, a7, b7); Accumulate(sum + 8 * filters, a8, b8);
+                        }
+                    }
+                    System.Numerics.Tensors.TensorPrimitives.Add(dk[..(NineTaps * filters)], image.AsSpan(0, NineTaps * filters), dk[..(NineTaps * filters)]);
+                }
+            }
+        }
+        finally
+        {
+            if (padded is not null) NnKernels.Return(padded);
+            NnKernels.Return(image);
+        }
+
+        static void Accumulate(float* sum, Vector512<float> lo, Vector512<float> hi)
+        {
+            Vector512.Store(Vector512.Load(sum) + lo, sum);
+            Vector512.Store(Vector512.Load(sum + W) + hi, sum + W);
         }
     }
 

@@ -34,7 +34,7 @@ internal static class ConvImplicit
     public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
     {
         int m = g.N * g.Pixels, k = g.Patch;
-        float[]? padded = Pad(x, g, out int hp, out int wp);
+        float[]? padded = ConvKernels.PadInput(x, g, out int hp, out int wp);
         try
         {
             fixed (float* px = padded is null ? x : padded, pk = kernel)
@@ -54,7 +54,7 @@ internal static class ConvImplicit
     public static unsafe void KernelGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int filters, in WindowGeometry g, Span<float> dk)
     {
         int m = g.N * g.Pixels, k = g.Patch;
-        float[]? padded = Pad(x, g, out int hp, out int wp);
+        float[]? padded = ConvKernels.PadInput(x, g, out int hp, out int wp);
         float[] transposed = NnKernels.Rent(filters * k);
         try
         {
@@ -100,34 +100,6 @@ internal static class ConvImplicit
         {
             NnKernels.Return(flipped);
         }
-    }
-
-    /// <summary>
-    /// The input zero-padded so that every window lies inside: rows [0, hp) and columns [0, wp) of each image hold input
-    /// rows and columns from −PadTop and −PadLeft on (a rented array); null when x itself already does (no padding).
-    /// </summary>
-    private static float[]? Pad(ReadOnlySpan<float> x, in WindowGeometry g, out int hp, out int wp)
-    {
-        hp = Math.Max(g.H + g.PadTop, (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1);
-        wp = Math.Max(g.W + g.PadLeft, (g.OW - 1) * g.SW + g.KW);
-        if (hp == g.H && wp == g.W) return null;
-        int c = g.C, line = g.W * c, pline = wp * c;
-        float[] padded = NnKernels.Rent(g.N * hp * pline);
-        var p = padded.AsSpan();
-        for (int n = 0; n < g.N; n++)
-        {
-            var image = p.Slice(n * hp * pline, hp * pline);
-            image[..(g.PadTop * pline)].Clear();
-            for (int iy = 0; iy < g.H; iy++)
-            {
-                var row = image.Slice((g.PadTop + iy) * pline, pline);
-                row[..(g.PadLeft * c)].Clear();
-                x.Slice((n * g.H + iy) * line, line).CopyTo(row[(g.PadLeft * c)..]);
-                row[(g.PadLeft * c + line)..].Clear();
-            }
-            image[((g.PadTop + g.H) * pline)..].Clear();
-        }
-        return padded;
     }
 
     /// <summary>
