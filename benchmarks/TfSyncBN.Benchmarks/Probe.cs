@@ -137,6 +137,25 @@ internal static class Probe
         foreach (var (name, ms) in best) Console.WriteLine($"{name,-20} {ms,8:F3} ms  {flop / ms / 1e6,6:F1} GFLOP/s");
     }
 
+    /// <summary>The CNN's first 2×2 max pooling (batch × 28×28×32, NHWC) on one thread: the minimum time of its forward and backward
+    /// passes, beside a copy of its input.</summary>
+    public static void Pool(int batch)
+    {
+        KernelOptions.MaxThreads = 1;
+        var r = new Random(3);
+        float[] x = Enumerable.Range(0, batch * 28 * 28 * 32).Select(_ => (float)r.NextDouble()).ToArray();
+        var g = WindowGeometry.Create([batch, 28, 28, 32], 2, 2, 2, 2, same: false);
+        float[] y = new float[batch * g.Pixels * 32], dy = y.Select(v => v + 1).ToArray(), dx = new float[x.Length], copy = new float[x.Length];
+        double tCopy = double.MaxValue, tFwd = double.MaxValue, tBwd = double.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            tCopy = Math.Min(tCopy, Min(() => x.AsSpan().CopyTo(copy)));
+            tFwd = Math.Min(tFwd, Min(() => ConvKernels.MaxPoolForward(x, g, y)));
+            tBwd = Math.Min(tBwd, Min(() => ConvKernels.MaxPoolBackward(x, y, dy, g, dx)));
+        }
+        Console.WriteLine($"max pool 2x2 of {batch}x28x28x32: copy of x {tCopy:F3} ms, forward {tFwd:F3} ms, backward {tBwd:F3} ms");
+    }
+
     /// <summary>The managed GEMM alone at one shape (<c>m×n×k</c>, transposes as given) on one thread: the minimum time per call over rounds.</summary>
     public static void Gemm(int m, int n, int k, bool transA, bool transB)
     {

@@ -15,6 +15,8 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS] [LAYER]   (a conv of the CNN: direct / implicit GEMM vs im2col)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-pool [BATCH]   (the CNN's first max pooling, forward and backward)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-gemm M N K N|T N|T   (the managed GEMM at one shape)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
 {
@@ -51,6 +53,12 @@ if (args.Length >= 1 && args[0] == "probe-fixed")
 if (args.Length >= 1 && args[0] == "probe-gemm")
 {
     TfSyncBN.Benchmarks.Probe.Gemm(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3]), args[4] == "T", args[5] == "T");
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-pool")
+{
+    TfSyncBN.Benchmarks.Probe.Pool(args.Length > 1 ? int.Parse(args[1]) : 128);
     return 0;
 }
 
