@@ -1,6 +1,7 @@
 using TfSyncBN.Distribute;
 using TfSyncBN.Tensors;
 using TfSyncBN.Tensors.Kernels;
+using TfSyncBN.Tests.TestUtil;
 
 namespace TfSyncBN.Tests.Tensors;
 
@@ -128,27 +129,19 @@ public sealed class BatchNormKernelTests
     [DoNotParallelize]
     public void ThreadsFor_FollowsOptionsAndStaysSingleInsideMultiReplicaRun()
     {
-        int savedMax = KernelOptions.MaxThreads, savedMin = KernelOptions.MinElementsPerThread;
-        try
-        {
-            Assert.AreEqual(1, KernelOptions.ThreadsFor(1 << 24, 1024), "default is single-threaded");
-            KernelOptions.MaxThreads = 2;
-            KernelOptions.MinElementsPerThread = 1000;
-            Assert.AreEqual(2, KernelOptions.ThreadsFor(1 << 24, 1024));
-            Assert.AreEqual(1, KernelOptions.ThreadsFor(1999, 1024), "too little work for two threads");
-            Assert.AreEqual(1, KernelOptions.ThreadsFor(1 << 24, 1), "one outer row cannot be split");
-            using (var one = new MirroredStrategy(1))
-                Assert.AreEqual(2, one.Run(_ => KernelOptions.ThreadsFor(1 << 24, 1024))[0], "a single replica may use the threads");
-            using var two = new MirroredStrategy(2);
-            var inside = two.Run(_ => KernelOptions.ThreadsFor(1 << 24, 1024));
-            CollectionAssert.AreEqual(new[] { 1, 1 }, inside.Values.ToArray(), "replicas on threads keep kernels single-threaded");
-            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => KernelOptions.MaxThreads = 0);
-            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => KernelOptions.MinElementsPerThread = 0);
-        }
-        finally
-        {
-            KernelOptions.MaxThreads = savedMax;
-            KernelOptions.MinElementsPerThread = savedMin;
-        }
+        using var saved = new SavedKernelOptions();
+        Assert.AreEqual(1, KernelOptions.ThreadsFor(1 << 24, 1024), "default is single-threaded");
+        KernelOptions.MaxThreads = 2;
+        KernelOptions.MinElementsPerThread = 1000;
+        Assert.AreEqual(2, KernelOptions.ThreadsFor(1 << 24, 1024));
+        Assert.AreEqual(1, KernelOptions.ThreadsFor(1999, 1024), "too little work for two threads");
+        Assert.AreEqual(1, KernelOptions.ThreadsFor(1 << 24, 1), "one outer row cannot be split");
+        using (var one = new MirroredStrategy(1))
+            Assert.AreEqual(2, one.Run(_ => KernelOptions.ThreadsFor(1 << 24, 1024))[0], "a single replica may use the threads");
+        using var two = new MirroredStrategy(2);
+        var inside = two.Run(_ => KernelOptions.ThreadsFor(1 << 24, 1024));
+        CollectionAssert.AreEqual(new[] { 1, 1 }, inside.Values.ToArray(), "replicas on threads keep kernels single-threaded");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => KernelOptions.MaxThreads = 0);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => KernelOptions.MinElementsPerThread = 0);
     }
 }

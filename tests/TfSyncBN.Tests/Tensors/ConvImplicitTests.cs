@@ -69,18 +69,11 @@ public sealed class ConvImplicitTests
             return 0;
         });
         // Where Gemm would call OpenBLAS for the forward product (fewer than 32 filters), the implicit path, managed only, is not taken.
-        bool saved = KernelOptions.UseNativeBlas;
-        try
-        {
-            KernelOptions.UseNativeBlas = true;
-            var g = WindowGeometry.Create([4, 9, 9, 8], 3, 3, 1, 1, true);
-            Assert.AreEqual(!Gemm.UsesNative(g.N * g.Pixels, 16), ConvImplicit.Applies(g, 16));
-            if (NativeBlas.IsAvailable) Assert.IsFalse(ConvImplicit.Applies(g, 16));
-        }
-        finally
-        {
-            KernelOptions.UseNativeBlas = saved;
-        }
+        using var saved = new SavedKernelOptions();
+        KernelOptions.UseNativeBlas = true;
+        var g = WindowGeometry.Create([4, 9, 9, 8], 3, 3, 1, 1, true);
+        Assert.AreEqual(!Gemm.UsesNative(g.N * g.Pixels, 16), ConvImplicit.Applies(g, 16));
+        if (NativeBlas.IsAvailable) Assert.IsFalse(ConvImplicit.Applies(g, 16));
     }
 
     private static (float[] Y, float[] Dk, float[] Dx) Run(float[] x, float[] k, float[] dy, int f, WindowGeometry g, bool allowImplicit)
@@ -95,21 +88,11 @@ public sealed class ConvImplicitTests
     /// <summary>Runs <paramref name="body"/> with the managed GEMM on <paramref name="threads"/> threads, restoring the options after.</summary>
     private static T WithManagedGemm<T>(int threads, Func<T> body)
     {
-        bool native = KernelOptions.UseNativeBlas;
-        int maxThreads = KernelOptions.MaxThreads, minElements = KernelOptions.MinElementsPerThread;
-        try
-        {
-            KernelOptions.UseNativeBlas = false;
-            KernelOptions.MaxThreads = threads;
-            KernelOptions.MinElementsPerThread = 1;
-            return body();
-        }
-        finally
-        {
-            KernelOptions.UseNativeBlas = native;
-            KernelOptions.MaxThreads = maxThreads;
-            KernelOptions.MinElementsPerThread = minElements;
-        }
+        using var saved = new SavedKernelOptions();
+        KernelOptions.UseNativeBlas = false;
+        KernelOptions.MaxThreads = threads;
+        KernelOptions.MinElementsPerThread = 1;
+        return body();
     }
 
     /// <summary>colsᵀ·dy with cols the im2col of the whole batch, through the managed GEMM on one thread.</summary>

@@ -112,31 +112,21 @@ public sealed class GemmBackendTests
     [TestMethod]
     public void InsideAMultiReplicaRun_ProductsAreSingleThreaded_AndEqualTheOneThreadBits()
     {
-        int savedMax = KernelOptions.MaxThreads, savedMin = KernelOptions.MinElementsPerThread;
-        bool savedNative = KernelOptions.UseNativeBlas;
-        try
+        using var saved = new SavedKernelOptions();
+        KernelOptions.MaxThreads = 2;
+        KernelOptions.MinElementsPerThread = 1;
+        var r = TestData.NewRandom(53);
+        var a = Tensor.FromArray(Uniform(r, 200 * 150), [200, 150]);
+        var b = Tensor.FromArray(Uniform(r, 150 * 90), [150, 90]);
+        foreach (bool native in Paths)
         {
-            KernelOptions.MaxThreads = 2;
-            KernelOptions.MinElementsPerThread = 1;
-            var r = TestData.NewRandom(53);
-            var a = Tensor.FromArray(Uniform(r, 200 * 150), [200, 150]);
-            var b = Tensor.FromArray(Uniform(r, 150 * 90), [150, 90]);
-            foreach (bool native in Paths)
-            {
-                KernelOptions.UseNativeBlas = native;
-                var one = new float[200 * 90];
-                Gemm.Multiply(200, 90, 150, a.ToArray(), false, b.ToArray(), false, one, false, Gemm.UsesNative(200, 90), threads: 1);
-                using var strategy = new MirroredStrategy(2);
-                var inside = strategy.Run(_ => a.MatMul(b).ToArray());
-                foreach (var values in inside.Values)
-                    CollectionAssert.AreEqual(one, values, $"{(native ? "OpenBLAS" : "managed")} inside a 2-replica Run");
-            }
-        }
-        finally
-        {
-            KernelOptions.MaxThreads = savedMax;
-            KernelOptions.MinElementsPerThread = savedMin;
-            KernelOptions.UseNativeBlas = savedNative;
+            KernelOptions.UseNativeBlas = native;
+            var one = new float[200 * 90];
+            Gemm.Multiply(200, 90, 150, a.ToArray(), false, b.ToArray(), false, one, false, Gemm.UsesNative(200, 90), threads: 1);
+            using var strategy = new MirroredStrategy(2);
+            var inside = strategy.Run(_ => a.MatMul(b).ToArray());
+            foreach (var values in inside.Values)
+                CollectionAssert.AreEqual(one, values, $"{(native ? "OpenBLAS" : "managed")} inside a 2-replica Run");
         }
     }
 
@@ -179,23 +169,16 @@ public sealed class GemmBackendTests
             var g = tape.Gradient(y, [x, k], dy);
             return (y.ToArray(), g[0]!.ToArray(), g[1]!.ToArray());
         }
-        bool savedNative = KernelOptions.UseNativeBlas;
-        try
-        {
-            var managed = Run(false);
-            var native = Run(true);
-            var expected = ReferenceNn.Conv2D(x.ToArray(), 3, 9, 8, 40, k.ToArray(), 3, 3, 7, 1, 1, true, out _);
-            TestData.AssertClose(native.Y, expected, 1e-4, 1e-5, "OpenBLAS conv forward vs float64");
-            TestData.AssertClose(managed.Y, expected, 1e-4, 1e-5, "managed conv forward vs float64");
-            TestData.AssertClose(native.Dx, managed.Dx, 1e-4, 1e-5, "dx");
-            TestData.AssertClose(native.Dk, managed.Dk, 1e-4, 1e-5, "dk");
-            Assert.IsTrue(native.Y.Zip(managed.Y).Any(p => p.First != p.Second) || native.Dk.Zip(managed.Dk).Any(p => p.First != p.Second),
-                "the switch must change the implementation: with 360 terms per output (the managed kernel adds blocks of 256) float32 rounding differs somewhere");
-        }
-        finally
-        {
-            KernelOptions.UseNativeBlas = savedNative;
-        }
+        using var saved = new SavedKernelOptions();
+        var managed = Run(false);
+        var native = Run(true);
+        var expected = ReferenceNn.Conv2D(x.ToArray(), 3, 9, 8, 40, k.ToArray(), 3, 3, 7, 1, 1, true, out _);
+        TestData.AssertClose(native.Y, expected, 1e-4, 1e-5, "OpenBLAS conv forward vs float64");
+        TestData.AssertClose(managed.Y, expected, 1e-4, 1e-5, "managed conv forward vs float64");
+        TestData.AssertClose(native.Dx, managed.Dx, 1e-4, 1e-5, "dx");
+        TestData.AssertClose(native.Dk, managed.Dk, 1e-4, 1e-5, "dk");
+        Assert.IsTrue(native.Y.Zip(managed.Y).Any(p => p.First != p.Second) || native.Dk.Zip(managed.Dk).Any(p => p.First != p.Second),
+            "the switch must change the implementation: with 360 terms per output (the managed kernel adds blocks of 256) float32 rounding differs somewhere");
     }
 
     private static float[] Uniform(Random r, int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
