@@ -254,8 +254,9 @@ def main(out, target, blas_only=False):
         L.append("TfSyncBN's product (`Gemm.Multiply`, the entry point of MatMul, Dense and Conv2D, with `KernelOptions.MaxThreads` = threads) "
                  "as it runs by default (OpenBLAS, except where OpenBLAS runs narrower vector kernels than the CPU has and the product is at least 32 columns wide and 24 rows tall: "
                  "there the managed AVX-512 kernel, `Gemm.UsesNative`) and through its managed kernel alone, beside `cblas_sgemm` called directly in the same process with `openblas_set_num_threads(threads)`; "
-                 "the three interleaved in 5 rounds (`gemm` in `Program.cs`). CNN shapes are one training step's products at batch 128 (conv as im2col·K per chunk of images, "
-                 "the dense layers; forward and both backward products).")
+                 "the three interleaved in 5 rounds (`gemm` in `Program.cs`). CNN shapes are one training step's products at batch 128 as the im2col path forms them (conv as im2col·K per chunk of images, "
+                 "the dense layers; forward and both backward products); where the managed kernel runs, the step itself now runs its convolutions' forward passes and conv2's "
+                 "gradients as implicit GEMMs over the whole batch (see \"Implicit-GEMM convolution\" below).")
         L.append("")
         L.append("| OPENBLAS_* | product | m×n×k | threads | OpenBLAS sgemm | TfSyncBN default | ratio | TfSyncBN managed kernel | ratio |")
         L.append("|---|---|---|---|---|---|---|---|---|")
