@@ -27,7 +27,9 @@ namespace TfSyncBN.Tensors.Kernels;
 /// place (MR unit-stride streams, a row-major block of op(A) being as cache-friendly as its packed copy); otherwise, and
 /// for the last partial panel, op(A) is packed into MR-tall row panels ([k][MR]), zero-padded at the bottom. The micro-kernel keeps an MR×NR tile of C in
 /// 2·MR vector registers (MR = 6, NR = two vectors: 6×32 with AVX-512, 6×16 with AVX2) and performs one broadcast
-/// and two fused multiply-adds per row and step of k, in increasing k within each block of KC. Pack buffers come from
+/// and two fused multiply-adds per row and step of k, in increasing k within each block of KC, then adds the tile to C
+/// (stores it, for the first block of k when not accumulating: C is never cleared first). Rows read in place may be
+/// walked in segments (<see cref="Walk"/>: a convolution's window rows). Pack buffers come from
 /// <see cref="ArrayPool{T}"/>.</para>
 /// </remarks>
 internal static class Gemm
@@ -37,6 +39,7 @@ internal static class Gemm
 
     /// <summary>Columns of the micro-kernel's tile of C on this machine (two vectors).</summary>
     internal static int TileColumns => 2 * (Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector256.IsHardwareAccelerated ? Vector256<float>.Count : Vector128<float>.Count);
+
     private const int KC = 256;
     private const int MC = 120;
     private const int NC = 1024;
