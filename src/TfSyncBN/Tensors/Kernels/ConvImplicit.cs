@@ -164,7 +164,6 @@ internal static class ConvImplicit
             for (int jr = 0; jr < nc; jr += nr)
             {
                 int w = Math.Min(nr, nc - jr), first = jc + jr;
-                var panel = dst.Slice(jr * kc, kc * nr);
                 int runs = 0;
                 for (int j = 0; j < w; j += length[runs++])
                 {
@@ -172,15 +171,14 @@ internal static class ConvImplicit
                     length[runs] = Math.Min(segment - (first + j) % segment, w - j);
                     offset[runs] = PatchOffset(first + j);
                 }
-                for (int p = 0; p < kc; p++)
+                fixed (float* panel = dst.Slice(jr * kc, kc * nr))
                 {
-                    var row = panel.Slice(p * nr, nr);
-                    float* s = x + bases[p];
-                    fixed (float* d = row)
+                    for (int p = 0; p < kc; p++)
                     {
-                        for (int r = 0; r < runs; r++) Gemm.Copy(s + offset[r], d + start[r], length[r]);
+                        float* s = x + bases[p], row = panel + p * nr;
+                        for (int r = 0; r < runs; r++) Gemm.Copy(s + offset[r], row + start[r], length[r]);
+                        if (w < nr) new Span<float>(row + w, nr - w).Clear();
                     }
-                    if (w < nr) row[w..].Clear();
                 }
             }
         }

@@ -234,20 +234,19 @@ internal static class Gemm
             for (int jr = 0; jr < nc; jr += nr)
             {
                 int w = Math.Min(nr, nc - jr);
-                var panel = dst.Slice(jr * kc, kc * nr);
-                for (int p = 0; p < kc; p++)
+                fixed (float* panel = dst.Slice(jr * kc, kc * nr))
                 {
-                    var row = panel.Slice(p * nr, nr);
-                    if (!transposed)
+                    for (int p = 0; p < kc; p++)
                     {
-                        fixed (float* to = row) Copy(data + (pc + p) * ldb + jc + jr, to, w);
+                        float* row = panel + p * nr;
+                        if (!transposed) Copy(data + (pc + p) * ldb + jc + jr, row, w);
+                        else
+                        {
+                            float* column = data + (jc + jr) * ldb + pc + p;
+                            for (int j = 0; j < w; j++) row[j] = column[j * ldb];
+                        }
+                        if (w < nr) new Span<float>(row + w, nr - w).Clear();
                     }
-                    else
-                    {
-                        float* column = data + (jc + jr) * ldb + pc + p;
-                        for (int j = 0; j < w; j++) row[j] = column[j * ldb];
-                    }
-                    if (w < nr) row[w..].Clear();
                 }
             }
         }
