@@ -134,10 +134,12 @@ internal static class ConvImplicit
         /// <summary>Where window element <paramref name="e"/> lies relative to window (0, 0).</summary>
         private nint PatchOffset(int e) => e / segment * rowJump + e % segment;
 
-        public int Begin(int i, int mc, Span<nint> scratch)
+        public bool UsesRowScratch => true;
+
+        public int Begin(int i, int m, Span<nint> scratch)
         {
-            PixelBases(i, scratch[..mc]);
-            return mc;
+            PixelBases(i, scratch);
+            return m;
         }
 
         public ref float Panel(int i, ReadOnlySpan<nint> scratch, int rows, int pc, out Gemm.Walk walk)

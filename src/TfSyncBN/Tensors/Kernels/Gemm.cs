@@ -157,7 +157,10 @@ internal static class Gemm
         int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KC, k);
         float[] bPack = ArrayPool<float>.Shared.Rent(kcMax * ncMax);
         float[] aPack = ArrayPool<float>.Shared.Rent(kcMax * mcMax);
-        Span<nint> rows = stackalloc nint[MC];
+        // Row offsets are written once per product (not per block of k or of columns): Begin covers all m rows.
+        nint[]? rowScratch = a.UsesRowScratch ? ArrayPool<nint>.Shared.Rent(m) : null;
+        var rows = rowScratch.AsSpan(0, rowScratch is null ? 0 : m);
+        int inPlaceRows = a.Begin(row0, m, rows);
         try
         {
             for (int jc = 0; jc < n; jc += NC)
@@ -171,8 +174,9 @@ internal static class Gemm
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
-                        // The first inPlace rows are read where they are stored; the others are packed.
-                        int inPlace = a.Begin(row0 + ic, mc, rows);
+                        // The first inPlace rows are read where they are stored; the others are packed. (MC is a
+                        // multiple of MR, so every block but the last reads all its rows in place when A's rows are.)
+                        int inPlace = Math.Clamp(inPlaceRows - ic, 0, mc);
                         if (inPlace < mc) a.Pack(row0 + ic + inPlace, pc, mc - inPlace, kc, aPack);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
@@ -182,7 +186,7 @@ internal static class Gemm
                             {
                                 int mLeft = Math.Min(MR, inPlace - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
-                                ref float aRows = ref a.Panel(row0 + ic + ir, rows[ir..], mLeft, pc, out var walk);
+                                ref float aRows = ref a.Panel(row0 + ic + ir, rows.IsEmpty ? rows : rows[(ic + ir)..], mLeft, pc, out var walk);
                                 if (mLeft == MR && nLeft == nr) MicroKernel<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, store);
                                 else EdgeTile<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, mLeft, nLeft, store);
                             }
@@ -203,6 +207,7 @@ internal static class Gemm
         {
             ArrayPool<float>.Shared.Return(aPack);
             ArrayPool<float>.Shared.Return(bPack);
+            if (rowScratch is not null) ArrayPool<nint>.Shared.Return(rowScratch);
         }
     }
 
@@ -286,11 +291,15 @@ internal static class Gemm
     /// </summary>
     internal interface IOperandA
     {
+        /// <summary>Whether <see cref="Begin"/> writes one offset per row into its scratch (else the scratch is empty).</summary>
+        bool UsesRowScratch { get; }
+
         /// <summary>
-        /// Starts the block of rows [<paramref name="i"/>, i + <paramref name="mc"/>): returns how many of them, from i, are read in place
-        /// (a multiple of MR unless all), writing whatever <see cref="Panel"/> needs into <paramref name="scratch"/> (MC long).
+        /// Starts a product over rows [<paramref name="i"/>, i + <paramref name="m"/>): returns how many of them, from i, are read in
+        /// place (a multiple of MR unless all), writing whatever <see cref="Panel"/> needs into <paramref name="scratch"/> (m long
+        /// when <see cref="UsesRowScratch"/>).
         /// </summary>
-        int Begin(int i, int mc, Span<nint> scratch);
+        int Begin(int i, int m, Span<nint> scratch);
 
         /// <summary>
         /// The in-place panel of rows [<paramref name="i"/>, i + <paramref name="rows"/>) (rows ≤ MR; missing rows repeat row i),
@@ -315,7 +324,9 @@ internal static class Gemm
         private int Row => Transposed ? 1 : Lda;
         private int Column => Transposed ? Lda : 1;
 
-        public int Begin(int i, int mc, Span<nint> scratch) => Transposed ? 0 : mc / MR * MR;
+        public bool UsesRowScratch => false;
+
+        public int Begin(int i, int m, Span<nint> scratch) => Transposed ? 0 : m / MR * MR;
 
         public ref float Panel(int i, ReadOnlySpan<nint> scratch, int rows, int pc, out Walk walk)
         {
