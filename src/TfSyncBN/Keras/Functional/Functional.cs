@@ -165,9 +165,11 @@ public sealed partial class Functional : Model
         {
             var node = nodes[j];
             if (node.Inputs.Count == 0 || skip[j]) continue;
-            if (soleReader[j] is int c and >= 0 && RunFused(node, nodes[c], map, training))
+            if (soleReader[j] is int c and >= 0
+                && RunFused(node, nodes[c], soleReader[c] is int d and >= 0 ? nodes[d] : null, map, training) is var fused and > 0)
             {
                 skip[c] = true;
+                if (fused == 3) skip[soleReader[c]] = true;
                 continue;
             }
             var results = node.Layer.CallOutputs(node.Inputs.Select(t => map[t]).ToArray(), training);
@@ -177,24 +179,27 @@ public sealed partial class Functional : Model
     }
 
     /// <summary>
-    /// Runs <paramref name="node"/> and <paramref name="reader"/>, the only call that reads its output, as one op when
-    /// the rules of <see cref="LayerFusion"/> allow (inference folding first, as in Sequential, then BN+ReLU fusion),
-    /// writing the reader's output. False when they do not apply (nothing is run).
+    /// Runs <paramref name="node"/> and <paramref name="reader"/>, the only call that reads its output (and
+    /// <paramref name="next"/>, the only call that reads the reader's, when it is a max pooling after BN+ReLU), as one
+    /// op when the rules of <see cref="LayerFusion"/> allow (inference folding first, as in Sequential, then BN+ReLU
+    /// fusion), writing the last call's output. Returns how many calls ran: 0 when no rule applies (nothing is run), 2 or 3.
     /// </summary>
-    private static bool RunFused(Node node, Node reader, Dictionary<KerasTensor, Tensor> map, bool training)
+    private static int RunFused(Node node, Node reader, Node? next, Dictionary<KerasTensor, Tensor> map, bool training)
     {
         var input = map[node.Inputs[0]];
         if (!training && LayerFusion.InferenceFold(node.Layer, reader.Layer, input.Rank) is var (scale, shift))
         {
             map[reader.Outputs[0]] = ((KernelLayer)node.Layer).CallFolded(input, scale, shift);
-            return true;
+            return 2;
         }
-        if (LayerFusion.ReluFusion(node.Layer, reader.Layer) is { } bn)
+        if (LayerFusion.ReluFusion(node.Layer, reader.Layer) is not { } bn) return 0;
+        if (next is not null && LayerFusion.MaxPoolFusion(bn, reader.Layer, next.Layer) is { } pool)
         {
-            map[reader.Outputs[0]] = bn.CallWithRelu(input, training);
-            return true;
+            map[next.Outputs[0]] = bn.CallWithReluMaxPool(input, training, pool);
+            return 3;
         }
-        return false;
+        map[reader.Outputs[0]] = bn.CallWithRelu(input, training);
+        return 2;
     }
 
     /// <summary>

@@ -290,6 +290,34 @@ public class BatchNormalization : Layer
         return Apply(inputs, training, null, relu: true);
     }
 
+    /// <summary>
+    /// This layer, a ReLU and <paramref name="pool"/> as one fused op where the pooling's windows tile a channels-last
+    /// host input (see <see cref="BatchNormKernels.FusesMaxPool"/>): the forward pass writes only the pooled map and the
+    /// backward passes read only the pooled gradient, with the same results as the three calls bit for bit. Elsewhere
+    /// it makes the calls (this layer fused with the ReLU, then the pooling).
+    /// </summary>
+    internal Tensor CallWithReluMaxPool(Tensor inputs, bool training, MaxPooling2D pool)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        EnsureBuilt(inputs.Shape);
+        if (FusedPoolGeometry(inputs, pool) is not { } g) return pool.Call(CallWithRelu(inputs, training), training);
+        pool.EnsureBuilt(inputs.Shape);
+        return Apply(inputs, training, null, relu: true, pool: g);
+    }
+
+    /// <summary>The windows of <paramref name="pool"/> over <paramref name="inputs"/> when the fused kernels take them, else null.</summary>
+    private WindowGeometry? FusedPoolGeometry(Tensor inputs, MaxPooling2D pool)
+    {
+        var shape = inputs.ShapeArray;
+        bool host = inputs.HostArray is not null && (gamma is null || gamma.Value.HostArray is not null)
+            && (beta is null || beta.Value.HostArray is not null);
+        if (!host || shape.Length != 4 || axis is not [3] || pool.DataFormat != LayerConfig.ChannelsLast || pool.Padding != "valid"
+            || pool.PoolSize[0] > shape[1] || pool.PoolSize[1] > shape[2])
+            return null;
+        var g = Window.Geometry(shape, pool.PoolSize[0], pool.PoolSize[1], pool.Strides[0], pool.Strides[1], same: false, nameof(pool));
+        return BatchNormKernels.FusesMaxPool(g) ? g : null;
+    }
+
     /// <summary>Folding is exact enough while every channel's moving mean is within this many standard deviations of 0.</summary>
     internal const double MaxFoldedMeanOverStd = 64;
 
@@ -323,7 +351,7 @@ public class BatchNormalization : Layer
         return (Tensor.FromArray(scale), Tensor.FromArray(shift));
     }
 
-    private Tensor Apply(Tensor inputs, bool training, Tensor? mask, bool relu)
+    private Tensor Apply(Tensor inputs, bool training, Tensor? mask, bool relu, WindowGeometry? pool = null)
     {
         var shape = inputs.ShapeArray;
         var built = BuiltInputShape!;
@@ -334,7 +362,7 @@ public class BatchNormalization : Layer
 
         var (layout, perm) = ChannelPlan.For(shape, axis!);
         var x = perm is null ? inputs : inputs.Transpose(perm);
-        var y = Normalize(x, layout, training, CheckMask(mask, shape), relu);
+        var y = Normalize(x, layout, training, CheckMask(mask, shape), relu, pool);
         return perm is null ? y : y.Transpose(ChannelPlan.Inverse(perm));
     }
 
@@ -366,17 +394,17 @@ public class BatchNormalization : Layer
     }
 
     /// <summary>Batch normalization of <paramref name="x"/> viewed as <paramref name="layout"/>, with every option applied.</summary>
-    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask, bool relu)
+    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask, bool relu, WindowGeometry? pool = null)
     {
         var g = gamma?.Value.Reshape([-1]);
         var b = beta?.Value.Reshape([-1]);
         bool batchStatistics = !TrackRunningStats || (UseBatchStatistics ?? (training && Trainable));
         if (!batchStatistics)
-            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon, relu);
+            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon, relu, pool);
 
         var sync = Synchronized ? ReplicaContext.Current : null;
         var slot = sync is { IsDistributed: true } ? SlotFor(sync) : GroupSlot.All;
-        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot, relu);
+        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot, relu, pool);
         if (TrackRunningStats && Trainable && (training || UseBatchStatistics == true))
             UpdateMovingStatistics(moments);
         return y;

@@ -4,7 +4,8 @@ namespace TfSyncBN.Keras;
 
 /// <summary>
 /// The rules by which models run two consecutive layer calls as one (Sequential for neighbouring layers, Functional for a
-/// call whose output only one other call reads): a batch normalization and a following plain ReLU as one fused op, and,
+/// call whose output only one other call reads): a batch normalization and a following plain ReLU as one fused op (with
+/// a max pooling after the ReLU, all three), and,
 /// in inference, a batch normalization folded into the linear Conv2D or Dense before it. Neither applies while the
 /// numerics check is on, which inspects each layer's output.
 /// </summary>
@@ -19,6 +20,15 @@ internal static class LayerFusion
         layer is BatchNormalization bn && !Debugging.CheckNumericsEnabled
         && consumer is ReLU { MaxValue: null, NegativeSlope: 0f, Threshold: 0f } or Activation { Function: "relu" }
             ? bn : null;
+
+    /// <summary>
+    /// <paramref name="pool"/> when <paramref name="layer"/> and <paramref name="relu"/> fuse (see
+    /// <see cref="ReluFusion"/>) and <paramref name="pool"/>, the only reader of the ReLU's output, is a
+    /// <see cref="MaxPooling2D"/>: the three then run as <see cref="BatchNormalization.CallWithReluMaxPool"/>, which
+    /// falls back to the separate calls where its kernels do not apply.
+    /// </summary>
+    internal static MaxPooling2D? MaxPoolFusion(Layer layer, Layer relu, Layer pool) =>
+        ReluFusion(layer, relu) is not null ? pool as MaxPooling2D : null;
 
     /// <summary>
     /// In inference, the per-channel map of <paramref name="consumer"/>, the only reader of <paramref name="layer"/>'s

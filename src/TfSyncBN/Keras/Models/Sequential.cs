@@ -96,7 +96,12 @@ public sealed partial class Sequential : Model
             }
             else if (FusesWithNext(i) is BatchNormalization bn)
             {
-                x = bn.CallWithRelu(x, training);
+                if (i + 2 < layers.Count && LayerFusion.MaxPoolFusion(bn, layers[i + 1], layers[i + 2]) is { } pool)
+                {
+                    x = bn.CallWithReluMaxPool(x, training, pool);
+                    i++;
+                }
+                else x = bn.CallWithRelu(x, training);
                 i++;
             }
             else x = layers[i].Call(x, training);

@@ -18,7 +18,7 @@ internal readonly record struct ChannelLayout(int Outer, int Channels, int Inner
 /// Sums are accumulated in float32 vector lanes and flushed to float64 every <see cref="FlushEvery"/> vectors, which
 /// bounds float32 rounding to short runs; the rest of the arithmetic on statistics is float64.
 /// </summary>
-internal static class BatchNormKernels
+internal static partial class BatchNormKernels
 {
     private const int FlushEvery = 256;
 
@@ -40,32 +40,49 @@ internal static class BatchNormKernels
         bool gate = !gs.IsEmpty;
         int C = layout.Channels;
         long perOuter = (long)C * layout.Inner;
-        int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
-        if (parts == 1)
-        {
-            PairSumsSerial(u, v, layout, a, b, s1, s2, gs, go, gate);
-            return;
-        }
-        // Each block of outer rows sums into its own slot; the slots are added in block order afterwards. Slots are
-        // padded to whole cache lines plus one: the channels-first path adds into its slot after every H·W run, and
-        // with few channels two blocks' slots shared a line that the two threads then kept stealing from each other.
-        int stride = ((2 * C + 7) / 8 + 1) * 8;
-        double[] partial = ArrayPool<double>.Shared.Rent(stride * parts);
-        Array.Clear(partial, 0, stride * parts);
         fixed (float* up = u, vp = v, ap = a, bp = b, gsp = gs, gop = go)
         {
             nint ui = (nint)up, vi = (nint)vp, ai = (nint)ap, bi = (nint)bp, gsi = (nint)gsp, goi = (nint)gop;
-            Parallel.For(0, parts, p =>
+            SumBlocks(layout, threads, s1, s2, (o0, o1, p1, p2) =>
             {
-                var (o0, o1) = Block(layout.Outer, parts, p);
                 int len = (int)((o1 - o0) * perOuter);
                 long at = o0 * perOuter;
                 PairSumsSerial(new ReadOnlySpan<float>((float*)ui + at, len), new ReadOnlySpan<float>((float*)vi + at, len),
-                    layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)ai, C), new ReadOnlySpan<float>((float*)bi, C),
-                    partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C),
+                    layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)ai, C), new ReadOnlySpan<float>((float*)bi, C), p1, p2,
                     gate ? new ReadOnlySpan<float>((float*)gsi, C) : default, gate ? new ReadOnlySpan<float>((float*)goi, C) : default, gate);
             });
         }
+    }
+
+    /// <summary>The sums of outer rows [o0, o1), added into s1 and s2 (a block of <see cref="SumBlocks"/>).</summary>
+    private delegate void BlockSums(int o0, int o1, Span<double> s1, Span<double> s2);
+
+    /// <summary>
+    /// Runs <paramref name="block"/> on near-equal blocks of the layout's outer rows (<paramref name="threads"/> 0: as
+    /// many as <see cref="KernelOptions"/> gives the size, else that many) and adds their sums into s1 and s2 in block
+    /// order, so a fixed thread count gives fixed bits.
+    /// </summary>
+    private static void SumBlocks(ChannelLayout layout, int threads, Span<double> s1, Span<double> s2, BlockSums block)
+    {
+        int C = layout.Channels;
+        long perOuter = (long)C * layout.Inner;
+        int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
+        if (parts <= 1)
+        {
+            block(0, layout.Outer, s1, s2);
+            return;
+        }
+        // Each block sums into its own slot; the slots are added in block order afterwards. Slots are padded to whole
+        // cache lines plus one: the channels-first path adds into its slot after every H·W run, and with few channels
+        // two blocks' slots shared a line that the two threads then kept stealing from each other.
+        int stride = ((2 * C + 7) / 8 + 1) * 8;
+        double[] partial = ArrayPool<double>.Shared.Rent(stride * parts);
+        Array.Clear(partial, 0, stride * parts);
+        Parallel.For(0, parts, p =>
+        {
+            var (o0, o1) = Block(layout.Outer, parts, p);
+            block(o0, o1, partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C));
+        });
         for (int p = 0; p < parts; p++)
         {
             for (int c = 0; c < C; c++)

@@ -393,7 +393,7 @@ internal static class ConvKernels
     /// Whether the pooling windows tile the input exactly: strides equal to the window, no padding, no dilation, and
     /// OH·SH = H, OW·SW = W, so every input element lies in exactly one window (e.g. 2×2 pooling of an even-sized image).
     /// </summary>
-    private static bool Tiles(in WindowGeometry g) =>
+    internal static bool Tiles(in WindowGeometry g) =>
         g.SH == g.KH && g.SW == g.KW && g.PadTop == 0 && g.PadLeft == 0 && g.DH == 1 && g.DW == 1 &&
         g.OH * g.SH == g.H && g.OW * g.SW == g.W;
 

@@ -1,0 +1,329 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace TfSyncBN.Tensors.Kernels;
+
+// Batch normalization, ReLU and a max pooling whose windows tile the input, as one op. The full-size ReLU output and
+// its gradient are never written: the forward pass writes only the pooled map, the backward passes read the pooled
+// gradient and recompute each window's maximum from x with the forward's own arithmetic. Every result is the bits of
+// the three separate ops (Affine with ReLU, ConvKernels.MaxPoolForward/Backward, PairSums and Affine with the gate):
+// the same per-element arithmetic, and the sums in the same order with the same float32 runs.
+internal static partial class BatchNormKernels
+{
+    /// <summary>Floats per vector of the width the kernels run at.</summary>
+    private static int VectorFloats => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 4;
+
+    /// <summary>
+    /// Whether the pooled kernels take <paramref name="g"/>: 2×2 windows with stride 2 that tile a channels-last input
+    /// (no padding, even height and width), and a channel count that is a whole number of vectors.
+    /// </summary>
+    public static bool FusesMaxPool(in WindowGeometry g) =>
+        g.KH == 2 && g.KW == 2 && ConvKernels.Tiles(g) && g.C > 0 && g.C % VectorFloats == 0;
+
+    /// <summary>
+    /// <c>pooled[n, oy, ox, c] = max over the window of max((x − m[c])·s[c] + o[c], 0)</c> (NHWC x, windows as in
+    /// <paramref name="g"/>, which <see cref="FusesMaxPool"/> must accept): <see cref="Affine"/> with ReLU followed by
+    /// <see cref="ConvKernels.MaxPoolForward"/>, bit for bit, without the intermediate tensor.
+    /// </summary>
+    public static unsafe void AffineReluMaxPool(ReadOnlySpan<float> x, in WindowGeometry g, ReadOnlySpan<float> m,
+        ReadOnlySpan<float> s, ReadOnlySpan<float> o, Span<float> pooled, int threads = 0)
+    {
+        var geometry = g;
+        fixed (float* xp = x, mp = m, sp = s, op = o, yp = pooled)
+        {
+            nint xi = (nint)xp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, yi = (nint)yp;
+            ForWindowRows(g, threads, (r0, r1) =>
+            {
+                var k = new PoolConstants((float*)mi, (float*)si, (float*)oi, null, null, null);
+                if (Vector512.IsHardwareAccelerated) PoolForward<V512>((float*)xi, (float*)yi, geometry, k, r0, r1);
+                else if (Vector256.IsHardwareAccelerated) PoolForward<V256>((float*)xi, (float*)yi, geometry, k, r0, r1);
+                else PoolForward<V128>((float*)xi, (float*)yi, geometry, k, r0, r1);
+            });
+        }
+    }
+
+    /// <summary>
+    /// The backward sums of the fused op: <see cref="PairSums"/> of the ReLU-gated max-pool gradient and x, i.e. with
+    /// <c>u</c> = <see cref="ConvKernels.MaxPoolBackward"/> of <paramref name="dPooled"/> through the fused forward's
+    /// windows, <c>a</c> = 0, <c>v</c> = x and the gate <paramref name="gs"/>, <paramref name="go"/>, bit for bit (same
+    /// blocks, same order, same float32 runs).
+    /// </summary>
+    public static unsafe void PooledPairSums(ReadOnlySpan<float> dPooled, ReadOnlySpan<float> x, in WindowGeometry g,
+        ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int threads = 0)
+    {
+        var geometry = g;
+        var layout = new ChannelLayout(g.N * g.H * g.W, g.C, 1);
+        fixed (float* dp = dPooled, xp = x, bp = b, gsp = gs, gop = go)
+        {
+            nint di = (nint)dp, xi = (nint)xp, bi = (nint)bp, gsi = (nint)gsp, goi = (nint)gop;
+            SumBlocks(layout, threads, s1, s2, (o0, o1, p1, p2) =>
+            {
+                var k = new PoolConstants((float*)bi, (float*)gsi, (float*)goi, null, null, null);
+                if (Vector512.IsHardwareAccelerated) PoolSums<V512>((float*)di, (float*)xi, geometry, k, o0, o1, p1, p2);
+                else if (Vector256.IsHardwareAccelerated) PoolSums<V256>((float*)di, (float*)xi, geometry, k, o0, o1, p1, p2);
+                else PoolSums<V128>((float*)di, (float*)xi, geometry, k, o0, o1, p1, p2);
+            });
+        }
+    }
+
+    /// <summary>
+    /// The input gradient of the fused op: <c>dx = du·k[c] + (x − m[c])·s[c] + o[c]</c>, where du is the max-pool
+    /// gradient of <paramref name="dPooled"/> (to each window's first maximal position) kept only where the forward
+    /// pre-activation <c>(x − m[c])·gs[c] + go[c]</c> is &gt; 0: <see cref="Affine"/> with the gate after
+    /// <see cref="ConvKernels.MaxPoolBackward"/>, bit for bit.
+    /// </summary>
+    public static unsafe void PooledAffine(ReadOnlySpan<float> x, ReadOnlySpan<float> dPooled, in WindowGeometry g,
+        ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> dx,
+        ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int threads = 0)
+    {
+        var geometry = g;
+        fixed (float* xp = x, dp = dPooled, mp = m, sp = s, op = o, kp = k, yp = dx, gsp = gs, gop = go)
+        {
+            nint xi = (nint)xp, di = (nint)dp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, ki = (nint)kp, yi = (nint)yp, gsi = (nint)gsp, goi = (nint)gop;
+            ForWindowRows(g, threads, (r0, r1) =>
+            {
+                var c = new PoolConstants((float*)mi, (float*)gsi, (float*)goi, (float*)si, (float*)oi, (float*)ki);
+                if (Vector512.IsHardwareAccelerated) PoolGradient<V512>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
+                else if (Vector256.IsHardwareAccelerated) PoolGradient<V256>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
+                else PoolGradient<V128>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
+            });
+        }
+    }
+
+    /// <summary>
+    /// Per-channel constants of the pooled kernels: the pre-activation <c>(x − M)·S + O</c> and, for the input
+    /// gradient, <c>dx = du·K + (x − M)·DS + DO</c>.
+    /// </summary>
+    private readonly unsafe struct PoolConstants(float* m, float* s, float* o, float* ds, float* dO, float* k)
+    {
+        public readonly float* M = m, S = s, O = o, DS = ds, DO = dO, K = k;
+    }
+
+    /// <summary>Calls <paramref name="part"/> on near-equal blocks of the N·OH window rows, in parallel as the kernel options allow.</summary>
+    private static void ForWindowRows(in WindowGeometry g, int threads, Action<int, int> part)
+    {
+        int rows = g.N * g.OH;
+        long elements = (long)g.N * g.H * g.W * g.C;
+        int parts = threads > 0 ? Math.Max(1, Math.Min(threads, rows)) : KernelOptions.ThreadsFor(elements, rows);
+        if (parts <= 1)
+        {
+            part(0, rows);
+            return;
+        }
+        Parallel.For(0, parts, p =>
+        {
+            var (r0, r1) = Block(rows, parts, p);
+            part(r0, r1);
+        });
+    }
+
+    /// <summary>
+    /// The 2×2 window whose first element (at channel offset j) is at x, in image rows of <c>row</c> floats: the pre-activations <c>t = (x − m)·s + o</c> and <c>d = x − m</c> of its four
+    /// positions (row-major), and the pooled value, max(t, 0) maximized in <see cref="ConvKernels.MaxPoolForward"/>'s order.
+    /// </summary>
+    private unsafe ref struct Window2x2<TV> where TV : struct, IVec<TV>
+    {
+        public TV D0, D1, D2, D3, T0, T1, T2, T3, Pool;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Window2x2(float* x, nint C, nint row, TV m, TV s, TV o)
+        {
+            TV zero = TV.Splat(0);
+            D0 = TV.Subtract(TV.Load(ref x[0]), m);
+            D1 = TV.Subtract(TV.Load(ref x[C]), m);
+            D2 = TV.Subtract(TV.Load(ref x[row]), m);
+            D3 = TV.Subtract(TV.Load(ref x[row + C]), m);
+            T0 = TV.MultiplyAdd(D0, s, o);
+            T1 = TV.MultiplyAdd(D1, s, o);
+            T2 = TV.MultiplyAdd(D2, s, o);
+            T3 = TV.MultiplyAdd(D3, s, o);
+            Pool = TV.Max(TV.Max(TV.Max(TV.Max(T0, zero), TV.Max(T1, zero)), TV.Max(T2, zero)), TV.Max(T3, zero));
+        }
+
+        /// <summary>
+        /// The gradient at position <paramref name="t"/>: <paramref name="g"/> where this is the window's first maximal
+        /// position (<paramref name="done"/>: an earlier one was) and the pre-activation is &gt; 0, else 0.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly TV Route(TV t, TV g, ref TV done)
+        {
+            TV hit = TV.EqualMask(TV.Max(t, TV.Splat(0)), Pool);
+            TV du = TV.WherePositive(t, TV.WhereNew(hit, done, g));
+            done = TV.Or(done, hit);
+            return du;
+        }
+    }
+
+    private static unsafe void PoolForward<TV>(float* x, float* y, WindowGeometry g, PoolConstants k, int r0, int r1) where TV : struct, IVec<TV>
+    {
+        int W = TV.Count, C = g.C;
+        nint row = (nint)g.W * C;
+        for (int r = r0; r < r1; r++)
+        {
+            float* xr = x + 2 * r * row, yr = y + (nint)r * g.OW * C;
+            for (int ox = 0; ox < g.OW; ox++)
+            {
+                for (int j = 0; j < C; j += W)
+                {
+                    var w = new Window2x2<TV>(xr + 2 * ox * C + j, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
+                    TV.Store(w.Pool, ref yr[ox * C + j]);
+                }
+            }
+        }
+    }
+
+    private static unsafe void PoolGradient<TV>(float* x, float* dp, float* dx, WindowGeometry g, PoolConstants k, int r0, int r1)
+        where TV : struct, IVec<TV>
+    {
+        int W = TV.Count, C = g.C;
+        nint row = (nint)g.W * C;
+        for (int r = r0; r < r1; r++)
+        {
+            float* xr = x + 2 * r * row, dxr = dx + 2 * r * row, dpr = dp + (nint)r * g.OW * C;
+            for (int ox = 0; ox < g.OW; ox++)
+            {
+                for (int j = 0; j < C; j += W)
+                {
+                    nint at = 2 * ox * C + j;
+                    var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
+                    TV gv = TV.Load(ref dpr[ox * C + j]), ds = TV.Load(ref k.DS[j]), dO = TV.Load(ref k.DO[j]), kv = TV.Load(ref k.K[j]);
+                    TV done = TV.Splat(0);
+                    // Affine's gradient map of the routed, gated gradient.
+                    TV.Store(TV.MultiplyAdd(w.Route(w.T0, gv, ref done), kv, TV.MultiplyAdd(w.D0, ds, dO)), ref dxr[at]);
+                    TV.Store(TV.MultiplyAdd(w.Route(w.T1, gv, ref done), kv, TV.MultiplyAdd(w.D1, ds, dO)), ref dxr[at + C]);
+                    TV.Store(TV.MultiplyAdd(w.Route(w.T2, gv, ref done), kv, TV.MultiplyAdd(w.D2, ds, dO)), ref dxr[at + row]);
+                    TV.Store(TV.MultiplyAdd(w.Route(w.T3, gv, ref done), kv, TV.MultiplyAdd(w.D3, ds, dO)), ref dxr[at + row + C]);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The sums of pixels [o0, o1) in pixel order, as <see cref="PairSums"/>'s channels-last paths add them: per
+    /// channel, float32 sums over runs of <see cref="FlushEvery"/> pixels, each run added into a float64 lane, the
+    /// lanes added into s1 and s2 at the end. Each window row's routed gradient is first written to a scratch of two
+    /// image rows (each window computed once), then added pixel by pixel.
+    /// </summary>
+    private static unsafe void PoolSums<TV>(float* dp, float* x, WindowGeometry g, PoolConstants k, int o0, int o1,
+        Span<double> s1, Span<double> s2) where TV : struct, IVec<TV>
+    {
+        if (o0 >= o1) return;
+        int W = TV.Count, C = g.C;
+        nint row = (nint)g.W * C;
+        float[] scratch = ArrayPool<float>.Shared.Rent((int)(2 * row) + 2 * C);
+        double[] lanes = ArrayPool<double>.Shared.Rent(2 * C);
+        Array.Clear(scratch, (int)(2 * row), 2 * C);
+        Array.Clear(lanes, 0, 2 * C);
+        fixed (float* du = scratch)
+        {
+            float* acc = du + 2 * row;
+            int run = 0;
+            for (int r = o0 / g.W / 2; r <= (o1 - 1) / g.W / 2; r++)
+            {
+                float* xr = x + 2 * r * row, dpr = dp + (nint)r * g.OW * C;
+                for (int ox = 0; ox < g.OW; ox++)
+                {
+                    for (int j = 0; j < C; j += W)
+                    {
+                        nint at = 2 * ox * C + j;
+                        var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
+                        TV gv = TV.Load(ref dpr[ox * C + j]), done = TV.Splat(0);
+                        TV.Store(w.Route(w.T0, gv, ref done), ref du[at]);
+                        TV.Store(w.Route(w.T1, gv, ref done), ref du[at + C]);
+                        TV.Store(w.Route(w.T2, gv, ref done), ref du[at + row]);
+                        TV.Store(w.Route(w.T3, gv, ref done), ref du[at + row + C]);
+                    }
+                }
+                for (int half = 0; half < 2; half++)
+                {
+                    int image = 2 * r + half, p0 = Math.Max(o0, image * g.W), p1 = Math.Min(o1, (image + 1) * g.W);
+                    if (p0 < p1)
+                        AddPixels<TV>(du + half * row + (nint)(p0 - image * g.W) * C, x + (nint)p0 * C, k.M, p1 - p0, C, acc, lanes, ref run);
+                }
+            }
+            for (int j = 0; j < 2 * C; j += W)
+                TV.AccumulateInto(TV.Load(ref acc[j]), lanes.AsSpan(j, W));
+        }
+        for (int c = 0; c < C; c++)
+        {
+            s1[c] += lanes[c];
+            s2[c] += lanes[C + c];
+        }
+        ArrayPool<float>.Shared.Return(scratch);
+        ArrayPool<double>.Shared.Return(lanes);
+    }
+
+    /// <summary>
+    /// Adds <paramref name="pixels"/> pixels of u (gated gradients) and <c>v − b</c> into the float32 sums
+    /// <paramref name="acc"/> (<c>[Σu | Σu·(v − b)]</c>, 2C), flushing them into <paramref name="lanes"/> whenever
+    /// <paramref name="run"/> reaches <see cref="FlushEvery"/> pixels: <see cref="PairSumsStream"/>'s arithmetic, four
+    /// channel vectors at a time in registers.
+    /// </summary>
+    private static unsafe void AddPixels<TV>(float* u, float* v, float* b, int pixels, int C, float* acc, double[] lanes, ref int run)
+        where TV : struct, IVec<TV>
+    {
+        int W = TV.Count, end = run;
+        for (int j = 0; j < C; j += 4 * W)
+        {
+            int V = Math.Min(4, (C - j) / W);
+            TV zero = TV.Splat(0);
+            TV p0 = TV.Load(ref acc[j]), q0 = TV.Load(ref acc[C + j]), b0 = TV.Load(ref b[j]);
+            TV p1 = zero, p2 = zero, p3 = zero, q1 = zero, q2 = zero, q3 = zero, b1 = zero, b2 = zero, b3 = zero;
+            if (V > 1) (p1, q1, b1) = (TV.Load(ref acc[j + W]), TV.Load(ref acc[C + j + W]), TV.Load(ref b[j + W]));
+            if (V > 2) (p2, q2, b2) = (TV.Load(ref acc[j + 2 * W]), TV.Load(ref acc[C + j + 2 * W]), TV.Load(ref b[j + 2 * W]));
+            if (V > 3) (p3, q3, b3) = (TV.Load(ref acc[j + 3 * W]), TV.Load(ref acc[C + j + 3 * W]), TV.Load(ref b[j + 3 * W]));
+            int count = run;
+            float* ui = u + j, vi = v + j;
+            for (int i = 0; i < pixels; i++, ui += C, vi += C)
+            {
+                TV du = TV.Load(ref ui[0]);
+                p0 = TV.Add(p0, du);
+                q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[0]), b0), q0);
+                if (V > 1)
+                {
+                    du = TV.Load(ref ui[W]);
+                    p1 = TV.Add(p1, du);
+                    q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[W]), b1), q1);
+                }
+                if (V > 2)
+                {
+                    du = TV.Load(ref ui[2 * W]);
+                    p2 = TV.Add(p2, du);
+                    q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[2 * W]), b2), q2);
+                }
+                if (V > 3)
+                {
+                    du = TV.Load(ref ui[3 * W]);
+                    p3 = TV.Add(p3, du);
+                    q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[3 * W]), b3), q3);
+                }
+                if (++count == FlushEvery)
+                {
+                    FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes.AsSpan(j), V);
+                    FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes.AsSpan(C + j), V);
+                    count = 0;
+                }
+            }
+            TV.Store(p0, ref acc[j]);
+            TV.Store(q0, ref acc[C + j]);
+            if (V > 1)
+            {
+                TV.Store(p1, ref acc[j + W]);
+                TV.Store(q1, ref acc[C + j + W]);
+            }
+            if (V > 2)
+            {
+                TV.Store(p2, ref acc[j + 2 * W]);
+                TV.Store(q2, ref acc[C + j + 2 * W]);
+            }
+            if (V > 3)
+            {
+                TV.Store(p3, ref acc[j + 3 * W]);
+                TV.Store(q3, ref acc[C + j + 3 * W]);
+            }
+            end = count;
+        }
+        run = end;
+    }
+}
