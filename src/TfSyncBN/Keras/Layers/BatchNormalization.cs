@@ -309,8 +309,7 @@ public class BatchNormalization : Layer
     private WindowGeometry? FusedPoolGeometry(Tensor inputs, MaxPooling2D pool)
     {
         var shape = inputs.ShapeArray;
-        bool host = inputs.HostArray is not null && (gamma is null || gamma.Value.HostArray is not null)
-            && (beta is null || beta.Value.HostArray is not null);
+        bool host = inputs.Device.IsHost && (gamma is null || gamma.Value.Device.IsHost) && (beta is null || beta.Value.Device.IsHost);
         if (!host || shape.Length != 4 || axis is not [3] || pool.DataFormat != LayerConfig.ChannelsLast || pool.Padding != "valid"
             || pool.PoolSize[0] > shape[1] || pool.PoolSize[1] > shape[2])
             return null;
