@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TfSyncBN.Keras;
 using TfSyncBN.Tensors;
 using TfSyncBN.Tensors.Kernels;
 
@@ -154,6 +155,55 @@ internal static class Probe
             tBwd = Math.Min(tBwd, Min(() => ConvKernels.MaxPoolBackward(x, y, dy, g, dx)));
         }
         Console.WriteLine($"max pool 2x2 of {batch}x28x28x32: copy of x {tCopy:F3} ms, forward {tFwd:F3} ms, backward {tBwd:F3} ms");
+    }
+
+    /// <summary>
+    /// The CNN's batch norm + ReLU + 2×2 max pooling blocks (batch × 28×28×32 and batch × 14×14×64, NHWC) on
+    /// <paramref name="threads"/> threads: the minimum time of training forward and forward + backward, as the fused op
+    /// a model runs and as the separate calls (BN+ReLU fused, then the pooling), beside a copy of the block's input.
+    /// </summary>
+    public static void BnPool(int batch, int threads)
+    {
+        KernelOptions.MaxThreads = threads;
+        foreach (var (h, c) in new[] { (28, 32), (14, 64) })
+        {
+            var bn = new BatchNormCase($"{batch}x{h}x{h}x{c}", "NHWC");
+            var layer = (BatchNormalization)bn.Layer;
+            var pool = new MaxPooling2D([2, 2]);
+            var dy = BatchNormCase.Random([batch, h / 2, h / 2, c], 5, 0f, 1f);
+            var copy = new float[bn.Elements];
+            Tensor Forward(bool fused) => fused ? layer.CallWithReluMaxPool(bn.X, true, pool) : pool.Call(layer.CallWithRelu(bn.X, true));
+            float Step(bool fused, bool backward)
+            {
+                using var scope = TensorScope.Begin();
+                using var tape = new GradientTape();
+                tape.Watch(bn.X);
+                var y = Forward(fused);
+                return backward ? tape.Gradient(y, bn.Sources, dy)[0]!.AsSpan()[0] : y.AsSpan()[0];
+            }
+            double tCopy = double.MaxValue;
+            var t = new double[4];
+            Array.Fill(t, double.MaxValue);
+            for (int round = 0; round < 3; round++)
+            {
+                tCopy = Math.Min(tCopy, Min(() => Copy.Run(bn.X.Data, copy, threads)));
+                for (int i = 0; i < 4; i++)
+                {
+                    bool fused = i % 2 == 0, backward = i >= 2;
+                    t[i] = Math.Min(t[i], Min(() => Step(fused, backward)));
+                }
+            }
+            Console.WriteLine($"BN+ReLU+maxpool {batch}x{h}x{h}x{c}, {threads} thread(s): copy {tCopy:F3} ms; forward fused {t[0]:F3} " +
+                $"separate {t[1]:F3} ms ({t[1] / t[0]:F2}x); forward+backward fused {t[2]:F3} separate {t[3]:F3} ms ({t[3] / t[2]:F2}x)");
+            // The fused op's three kernel passes alone (after the moments pass, which the separate calls share).
+            var g = WindowGeometry.Create([batch, h, h, c], 2, 2, 2, 2, same: false);
+            float[] x = bn.X.Data, k = Enumerable.Repeat(0.5f, c).ToArray(), pooled = new float[dy.Size], dx = new float[bn.Elements];
+            double[] s1 = new double[c], s2 = new double[c];
+            double kf = Min(() => BatchNormKernels.AffineReluMaxPool(x, g, k, k, k, pooled));
+            double ks = Min(() => BatchNormKernels.PooledPairSums(dy.Data, x, g, k, s1, s2, k, k));
+            double ka = Min(() => BatchNormKernels.PooledAffine(x, dy.Data, g, k, k, k, k, dx, k, k));
+            Console.WriteLine($"  kernels: forward {kf:F3} ms ({kf / tCopy:F2} copies), backward sums {ks:F3} ms ({ks / tCopy:F2}), input gradient {ka:F3} ms ({ka / tCopy:F2})");
+        }
     }
 
     /// <summary>The managed GEMM alone at one shape (<c>m×n×k</c>, transposes as given) on one thread: the minimum time per call over rounds.</summary>

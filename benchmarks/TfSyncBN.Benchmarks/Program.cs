@@ -16,6 +16,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS] [LAYER]   (a conv of the CNN: direct / implicit GEMM vs im2col)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-pool [BATCH]   (the CNN's first max pooling, forward and backward)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-bnpool [BATCH] [THREADS]   (the CNN's BN + ReLU + max pooling blocks, fused vs separate)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-gemm M N K N|T N|T   (the managed GEMM at one shape)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
@@ -59,6 +60,12 @@ if (args.Length >= 1 && args[0] == "probe-gemm")
 if (args.Length >= 1 && args[0] == "probe-pool")
 {
     TfSyncBN.Benchmarks.Probe.Pool(args.Length > 1 ? int.Parse(args[1]) : 128);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-bnpool")
+{
+    TfSyncBN.Benchmarks.Probe.BnPool(args.Length > 1 ? int.Parse(args[1]) : 128, args.Length > 2 ? int.Parse(args[2]) : 1);
     return 0;
 }
 

@@ -119,9 +119,32 @@ internal static partial class BatchNormKernels
     }
 
     /// <summary>
-    /// The 2×2 window whose first element (at channel offset j) is at x, in image rows of <c>row</c> floats: the pre-activations <c>t = (x − m)·s + o</c> and <c>d = x − m</c> of its four
-    /// positions (row-major), and the pooled value, max(t, 0) maximized in <see cref="ConvKernels.MaxPoolForward"/>'s order.
+    /// The pooled value of the 2×2 window whose first element (at channel offset j) is at x, in image rows of
+    /// <c>row</c> floats: the ReLU outputs <c>max((x − m)·s + o, 0)</c> of its four positions maximized in
+    /// <see cref="ConvKernels.MaxPoolForward"/>'s order (the same operations, so the same bits, NaNs included).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe TV PoolOf<TV>(float* x, nint C, nint row, TV m, TV s, TV o) where TV : struct, IVec<TV>
+    {
+        TV zero = TV.Splat(0);
+        TV r0 = TV.Max(TV.MultiplyAdd(TV.Subtract(TV.Load(ref x[0]), m), s, o), zero);
+        TV r1 = TV.Max(TV.MultiplyAdd(TV.Subtract(TV.Load(ref x[C]), m), s, o), zero);
+        TV r2 = TV.Max(TV.MultiplyAdd(TV.Subtract(TV.Load(ref x[row]), m), s, o), zero);
+        TV r3 = TV.Max(TV.MultiplyAdd(TV.Subtract(TV.Load(ref x[row + C]), m), s, o), zero);
+        return TV.Max(TV.Max(TV.Max(r0, r1), r2), r3);
+    }
+
+    /// <summary>
+    /// The 2×2 window of <see cref="PoolOf"/> for the backward passes: <c>d = x − m</c> and the pre-activations
+    /// <c>t = d·s + o</c> of its four positions (row-major), and its maximum <c>max(t₀, t₁, t₂, t₃, 0)</c>.
+    /// </summary>
+    /// <remarks>
+    /// That maximum has the value of the forward's pooled output (max is exact and ignores order, and either is NaN
+    /// exactly when the other is; only a NaN's payload may differ, and the backward only compares it). Where it is
+    /// &gt; 0, a position's ReLU output equals it exactly when its pre-activation does; where it is 0 or NaN the ReLU's
+    /// gate drops the gradient anyway. So <see cref="Route"/> compares t, and four max operations (each a few
+    /// instructions for IEEE semantics) replace the forward's seven.
+    /// </remarks>
     private unsafe ref struct Window2x2<TV> where TV : struct, IVec<TV>
     {
         public TV D0, D1, D2, D3, T0, T1, T2, T3, Pool;
@@ -129,7 +152,6 @@ internal static partial class BatchNormKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Window2x2(float* x, nint C, nint row, TV m, TV s, TV o)
         {
-            TV zero = TV.Splat(0);
             D0 = TV.Subtract(TV.Load(ref x[0]), m);
             D1 = TV.Subtract(TV.Load(ref x[C]), m);
             D2 = TV.Subtract(TV.Load(ref x[row]), m);
@@ -138,21 +160,26 @@ internal static partial class BatchNormKernels
             T1 = TV.MultiplyAdd(D1, s, o);
             T2 = TV.MultiplyAdd(D2, s, o);
             T3 = TV.MultiplyAdd(D3, s, o);
-            Pool = TV.Max(TV.Max(TV.Max(TV.Max(T0, zero), TV.Max(T1, zero)), TV.Max(T2, zero)), TV.Max(T3, zero));
+            Pool = TV.Max(TV.Max(TV.Max(TV.Max(T0, T1), T2), T3), TV.Splat(0));
         }
 
         /// <summary>
-        /// The gradient at position <paramref name="t"/>: <paramref name="g"/> where this is the window's first maximal
-        /// position (<paramref name="done"/>: an earlier one was) and the pre-activation is &gt; 0, else 0.
+        /// The gradient at the position with pre-activation <paramref name="t"/>: <paramref name="g"/> (already gated by
+        /// <see cref="Gate"/>) where this is the window's first maximal position (<paramref name="done"/>: an earlier
+        /// one was), else 0: MaxPoolBackward's routing followed by the ReLU's gate.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly TV Route(TV t, TV g, ref TV done)
         {
-            TV hit = TV.EqualMask(TV.Max(t, TV.Splat(0)), Pool);
-            TV du = TV.WherePositive(t, TV.WhereNew(hit, done, g));
+            TV hit = TV.EqualMask(t, Pool);
+            TV du = TV.WhereNew(hit, done, g);
             done = TV.Or(done, hit);
             return du;
         }
+
+        /// <summary>The pooled gradient kept where the maximum is &gt; 0 (the ReLU's gate at the maximal position).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly TV Gate(TV g) => TV.WherePositive(Pool, g);
     }
 
     private static unsafe void PoolForward<TV>(float* x, float* y, WindowGeometry g, PoolConstants k, int r0, int r1) where TV : struct, IVec<TV>
@@ -165,10 +192,7 @@ internal static partial class BatchNormKernels
             for (int ox = 0; ox < g.OW; ox++)
             {
                 for (int j = 0; j < C; j += W)
-                {
-                    var w = new Window2x2<TV>(xr + 2 * ox * C + j, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
-                    TV.Store(w.Pool, ref yr[ox * C + j]);
-                }
+                    TV.Store(PoolOf(xr + 2 * ox * C + j, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j])), ref yr[ox * C + j]);
             }
         }
     }
@@ -187,7 +211,7 @@ internal static partial class BatchNormKernels
                 {
                     nint at = 2 * ox * C + j;
                     var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
-                    TV gv = TV.Load(ref dpr[ox * C + j]), ds = TV.Load(ref k.DS[j]), dO = TV.Load(ref k.DO[j]), kv = TV.Load(ref k.K[j]);
+                    TV gv = w.Gate(TV.Load(ref dpr[ox * C + j])), ds = TV.Load(ref k.DS[j]), dO = TV.Load(ref k.DO[j]), kv = TV.Load(ref k.K[j]);
                     TV done = TV.Splat(0);
                     // Affine's gradient map of the routed, gated gradient.
                     TV.Store(TV.MultiplyAdd(w.Route(w.T0, gv, ref done), kv, TV.MultiplyAdd(w.D0, ds, dO)), ref dxr[at]);
@@ -228,7 +252,7 @@ internal static partial class BatchNormKernels
                     {
                         nint at = 2 * ox * C + j;
                         var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
-                        TV gv = TV.Load(ref dpr[ox * C + j]), done = TV.Splat(0);
+                        TV gv = w.Gate(TV.Load(ref dpr[ox * C + j])), done = TV.Splat(0);
                         TV.Store(w.Route(w.T0, gv, ref done), ref du[at]);
                         TV.Store(w.Route(w.T1, gv, ref done), ref du[at + C]);
                         TV.Store(w.Route(w.T2, gv, ref done), ref du[at + row]);
