@@ -102,12 +102,19 @@ public sealed class BatchNormReluFusionTests
         }
     }
 
-    private static Dictionary<string, float[]> Step(BatchNormalization layer, Tensor x, Tensor dy, bool fuse, bool training)
+    private static Dictionary<string, float[]> Step(BatchNormalization layer, Tensor x, Tensor dy, bool fuse, bool training) =>
+        Step(layer, x, dy, () => fuse ? layer.CallWithRelu(x, training) : layer.Call(x, training: training).Relu());
+
+    /// <summary>
+    /// Runs <paramref name="forward"/> (a call of <paramref name="layer"/> on <paramref name="x"/>, then whatever follows
+    /// it) on a tape and returns its output, the gradients of x, γ and β for <paramref name="dy"/>, the layer's moving
+    /// statistics, and the number of recorded ops ("ops").
+    /// </summary>
+    internal static Dictionary<string, float[]> Step(BatchNormalization layer, Tensor x, Tensor dy, Func<Tensor> forward)
     {
         using var tape = new GradientTape();
         tape.Watch(x);
-        Tensor y;
-        y = fuse ? layer.CallWithRelu(x, training) : layer.Call(x, training: training).Relu();
+        var y = forward();
         int ops = tape.RecordedOps;
         var g = tape.Gradient(y, [x, layer.Gamma!, layer.Beta!], dy);
         return new Dictionary<string, float[]>

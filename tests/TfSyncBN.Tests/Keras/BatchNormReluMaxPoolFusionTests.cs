@@ -105,20 +105,9 @@ public sealed class BatchNormReluMaxPoolFusionTests
         }
     }
 
-    private static Dictionary<string, float[]> Step(BatchNormalization layer, MaxPooling2D pool, Tensor x, Tensor dy, bool fuse, bool training)
-    {
-        using var tape = new GradientTape();
-        tape.Watch(x);
-        var y = fuse ? layer.CallWithReluMaxPool(x, training, pool) : pool.Call(layer.Call(x, training: training).Relu());
-        int ops = tape.RecordedOps;
-        var g = tape.Gradient(y, [x, layer.Gamma!, layer.Beta!], dy);
-        return new Dictionary<string, float[]>
-        {
-            ["y"] = y.ToArray(), ["dx"] = g[0]!.ToArray(), ["dgamma"] = g[1]!.ToArray(), ["dbeta"] = g[2]!.ToArray(),
-            ["moving mean"] = layer.MovingMean!.Value.ToArray(), ["moving variance"] = layer.MovingVariance!.Value.ToArray(),
-            ["ops"] = [ops],
-        };
-    }
+    private static Dictionary<string, float[]> Step(BatchNormalization layer, MaxPooling2D pool, Tensor x, Tensor dy, bool fuse, bool training) =>
+        BatchNormReluFusionTests.Step(layer, x, dy,
+            () => fuse ? layer.CallWithReluMaxPool(x, training, pool) : pool.Call(layer.Call(x, training: training).Relu()));
 
     [TestMethod]
     public void PooledKernels_EqualTheSeparateKernels_Bitwise_ForEveryBlockSplit()
