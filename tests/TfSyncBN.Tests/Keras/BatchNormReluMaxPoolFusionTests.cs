@@ -160,6 +160,22 @@ public sealed class BatchNormReluMaxPoolFusionTests
     }
 
     [TestMethod]
+    public void PooledKernels_RefuseOtherWindowsAndShortSpans()
+    {
+        var c = new float[32];
+        var x = new float[2 * 6 * 6 * 32];
+        var pooled = new float[2 * 3 * 3 * 32];
+        var g = WindowGeometry.Create([2, 6, 6, 32], 2, 2, 2, 2, false);
+        BatchNormKernels.AffineReluMaxPool(x, g, c, c, c, pooled);
+        var wide = WindowGeometry.Create([2, 6, 6, 32], 3, 3, 3, 3, false);
+        Assert.AreEqual("g", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.AffineReluMaxPool(x, wide, c, c, c, pooled)).ParamName);
+        Assert.AreEqual("pooled", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.AffineReluMaxPool(x, g, c, c, c, pooled.AsSpan(1))).ParamName);
+        Assert.AreEqual("x", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledPairSums(pooled, x.AsSpan(1), g, c, new double[32], new double[32], c, c)).ParamName);
+        Assert.AreEqual("constants", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledAffine(x, pooled, g, c, c, c, c.AsSpan(1), new float[x.Length], c, c)).ParamName);
+        Assert.AreEqual("dx", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledAffine(x, pooled, g, c, c, c, c, new float[x.Length - 1], c, c)).ParamName);
+    }
+
+    [TestMethod]
     public void Sequential_AndFunctional_RunBatchNormReluMaxPoolAsOneOp_WithTheLayerwiseResults()
     {
         var rng = new Random(TestData.Seed);

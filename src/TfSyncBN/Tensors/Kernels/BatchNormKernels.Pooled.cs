@@ -26,9 +26,11 @@ internal static partial class BatchNormKernels
     /// <paramref name="g"/>, which <see cref="FusesMaxPool"/> must accept): <see cref="Affine"/> with ReLU followed by
     /// <see cref="ConvKernels.MaxPoolForward"/>, bit for bit, without the intermediate tensor.
     /// </summary>
+    /// <exception cref="ArgumentException"><see cref="FusesMaxPool"/> refuses g, or a span is shorter than g needs.</exception>
     public static unsafe void AffineReluMaxPool(ReadOnlySpan<float> x, in WindowGeometry g, ReadOnlySpan<float> m,
         ReadOnlySpan<float> s, ReadOnlySpan<float> o, Span<float> pooled, int threads = 0)
     {
+        CheckPooled(g, x, pooled, [m.Length, s.Length, o.Length]);
         var geometry = g;
         fixed (float* xp = x, mp = m, sp = s, op = o, yp = pooled)
         {
@@ -49,9 +51,12 @@ internal static partial class BatchNormKernels
     /// windows, <c>a</c> = 0, <c>v</c> = x and the gate <paramref name="gs"/>, <paramref name="go"/>, bit for bit (same
     /// blocks, same order, same float32 runs).
     /// </summary>
+    /// <exception cref="ArgumentException"><see cref="FusesMaxPool"/> refuses g, or a span is shorter than g needs.</exception>
     public static unsafe void PooledPairSums(ReadOnlySpan<float> dPooled, ReadOnlySpan<float> x, in WindowGeometry g,
         ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int threads = 0)
     {
+        CheckPooled(g, x, dPooled, [b.Length, gs.Length, go.Length]);
+        if (s1.Length < g.C || s2.Length < g.C) throw new ArgumentException($"s1 and s2 need {g.C} channels.", nameof(s1));
         var geometry = g;
         var layout = new ChannelLayout(g.N * g.H * g.W, g.C, 1);
         fixed (float* dp = dPooled, xp = x, bp = b, gsp = gs, gop = go)
@@ -73,10 +78,13 @@ internal static partial class BatchNormKernels
     /// pre-activation <c>(x − m[c])·gs[c] + go[c]</c> is &gt; 0: <see cref="Affine"/> with the gate after
     /// <see cref="ConvKernels.MaxPoolBackward"/>, bit for bit.
     /// </summary>
+    /// <exception cref="ArgumentException"><see cref="FusesMaxPool"/> refuses g, or a span is shorter than g needs.</exception>
     public static unsafe void PooledAffine(ReadOnlySpan<float> x, ReadOnlySpan<float> dPooled, in WindowGeometry g,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> dx,
         ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int threads = 0)
     {
+        CheckPooled(g, x, dPooled, [m.Length, s.Length, o.Length, k.Length, gs.Length, go.Length]);
+        if (dx.Length < x.Length) throw new ArgumentException("dx must be as long as x.", nameof(dx));
         var geometry = g;
         fixed (float* xp = x, dp = dPooled, mp = m, sp = s, op = o, kp = k, yp = dx, gsp = gs, gop = go)
         {
@@ -89,6 +97,16 @@ internal static partial class BatchNormKernels
                 else PoolGradient<V128>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
             });
         }
+    }
+
+    /// <summary>The kernels read through raw pointers: refuse geometries they do not handle and spans shorter than g needs.</summary>
+    private static void CheckPooled(in WindowGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> pooled, ReadOnlySpan<int> constantLengths)
+    {
+        if (!FusesMaxPool(g)) throw new ArgumentException($"The pooled batch-norm kernels take 2x2 windows with stride 2 that tile the input and {VectorFloats}k channels, not {g}.", nameof(g));
+        if (x.Length < (long)g.N * g.H * g.W * g.C) throw new ArgumentException($"x holds {x.Length} elements, fewer than {g.N}x{g.H}x{g.W}x{g.C}.", nameof(x));
+        if (pooled.Length < (long)g.N * g.OH * g.OW * g.C) throw new ArgumentException($"The pooled map holds {pooled.Length} elements, fewer than {g.N}x{g.OH}x{g.OW}x{g.C}.", nameof(pooled));
+        foreach (int length in constantLengths)
+            if (length < g.C) throw new ArgumentException($"A per-channel constant holds {length} values, fewer than the {g.C} channels.", "constants");
     }
 
     /// <summary>
