@@ -139,8 +139,8 @@ public sealed class SyncBatchNormDeviceTests
                     tape.Watch(b);
                     var layout = new Tensors.Kernels.ChannelLayout(6, 4, 1);
                     var y = training
-                        ? BatchNormCore.Training(x, layout, g, b, 1e-3, null, out _, relu: relu)
-                        : BatchNormCore.Inference(x, layout, Tensor.FromArray([0.1f, -0.2f, 0.3f, 0f], [4], d), Tensor.FromArray([1f, 2f, 0.5f, 1.5f], [4], d), g, b, 1e-3, relu);
+                        ? BatchNormCore.Training(x, layout, g, b, 1e-3, null, out _, epilogue: relu ? BatchNormEpilogue.WithRelu : BatchNormEpilogue.None)
+                        : BatchNormCore.Inference(x, layout, Tensor.FromArray([0.1f, -0.2f, 0.3f, 0f], [4], d), Tensor.FromArray([1f, 2f, 0.5f, 1.5f], [4], d), g, b, 1e-3, relu ? BatchNormEpilogue.WithRelu : BatchNormEpilogue.None);
                     var grads = tape.Gradient(y, [x, g, b], Tensor.FromArray(dyData, shape, d));
                     Assert.AreEqual(d, y.Device);
                     dx = grads[0]!.ToArray();

@@ -30,18 +30,17 @@ internal readonly record struct GroupSlot(int Groups, int Group)
 /// <para>A mask (1 keeps, 0 drops; one value per element of the non-channel axes) removes elements from the
 /// statistics, as Keras does; every element is still normalized, and a masked element's gradient has only the direct term.</para>
 /// <para>Inference: <c>y = γ·(x − mean)/sqrt(var + ε) + β</c> with the given statistics and no communication.</para>
-/// <para>With <c>relu</c> the op is batch normalization followed by a ReLU, <c>max(y, 0)</c>, in the same passes: the
+/// <para>With a ReLU (<see cref="BatchNormEpilogue"/>) the op is batch normalization followed by a ReLU, <c>max(y, 0)</c>, in the same passes: the
 /// forward map clamps as it writes, and the backward passes recompute the pre-activation from x with the forward's
 /// own arithmetic and drop dy where it is not &gt; 0, so the results equal the separate ops bit for bit.</para>
-/// <para>With a <c>pool</c> as well (host tensors, channels last, windows that tile the input) the op also max-pools
+/// <para>With a max pooling after the ReLU as well (host tensors, channels last, windows that tile the input) the op also max-pools
 /// the ReLU's output: the forward pass writes only the pooled map, and the backward passes read the pooled gradient
 /// and find each window's first maximal position from x, again bit for bit the separate ops.</para>
 /// </remarks>
 internal static partial class BatchNormCore
 {
     public static Tensor Training(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, double epsilon,
-        ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default, bool relu = false,
-        WindowGeometry? pool = null)
+        ICollective? sync, out BatchMoments moments, Tensor? maskTensor = null, GroupSlot slot = default, BatchNormEpilogue? epilogue = null)
     {
         // Tensors are immutable and the kernels only read the mask: its storage is shared, not copied per call.
         var mask = x.HostArray is null ? DeviceMask(maskTensor) : maskTensor?.Data;
@@ -76,16 +75,16 @@ internal static partial class BatchNormCore
         }
         moments = new BatchMoments(mean, variance, total);
         var stats = Statistics.From(mean, variance, epsilon, gamma, beta);
-        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot, relu, pool);
+        return Record(x, layout, gamma, beta, stats, training: true, sync, total, mask, slot, epilogue ?? BatchNormEpilogue.None);
     }
 
     /// <summary>Inference with the statistics held by two tensors of C elements.</summary>
     public static Tensor Inference(Tensor x, ChannelLayout layout, Tensor mean, Tensor variance, Tensor? gamma, Tensor? beta, double epsilon,
-        bool relu = false, WindowGeometry? pool = null) =>
-        Inference(x, layout, mean.HostArray ?? mean.ToArray(), variance.HostArray ?? variance.ToArray(), gamma, beta, epsilon, relu, pool);
+        BatchNormEpilogue? epilogue = null) =>
+        Inference(x, layout, mean.HostArray ?? mean.ToArray(), variance.HostArray ?? variance.ToArray(), gamma, beta, epsilon, epilogue);
 
     public static Tensor Inference(Tensor x, ChannelLayout layout, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance,
-        Tensor? gamma, Tensor? beta, double epsilon, bool relu = false, WindowGeometry? pool = null)
+        Tensor? gamma, Tensor? beta, double epsilon, BatchNormEpilogue? epilogue = null)
     {
         var m = new double[mean.Length];
         var v = new double[variance.Length];
@@ -95,7 +94,7 @@ internal static partial class BatchNormCore
             v[c] = variance[c];
         }
         var stats = Statistics.From(m, v, epsilon, gamma, beta);
-        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All, relu, pool);
+        return Record(x, layout, gamma, beta, stats, training: false, null, 0, null, GroupSlot.All, epilogue ?? BatchNormEpilogue.None);
     }
 
     /// <summary>Count, mean and M2 (sum of squared deviations) per channel of the local (unmasked) elements.</summary>
@@ -217,12 +216,13 @@ internal static partial class BatchNormCore
 
     /// <summary>
     /// PyTorch's <c>batch_norm_elemt</c>: <c>y = (x − mean)·invstd·weight + bias</c>, with the mean as its float32 pair;
-    /// with a <paramref name="pool"/> (and ReLU), the max pooling of <c>max(y, 0)</c>, without the full-size map.
+    /// then the <paramref name="epilogue"/>'s ReLU (and max pooling, without the full-size map).
     /// </summary>
-    internal static Tensor Elemt(Tensor x, ChannelLayout layout, Statistics s, bool relu = false, WindowGeometry? pool = null)
+    internal static Tensor Elemt(Tensor x, ChannelLayout layout, Statistics s, BatchNormEpilogue? epilogue = null)
     {
         var (scale, offset) = s.Forward();
-        if (pool is { } g)
+        bool relu = epilogue?.Relu ?? false;
+        if (epilogue?.MaxPool is { } g)
         {
             var pooled = Tensor.Uninitialized([g.N, g.OH, g.OW, g.C]);
             BatchNormKernels.AffineReluMaxPool(x.Data, g, s.Mean, scale, offset, pooled.Data);
@@ -237,17 +237,18 @@ internal static partial class BatchNormCore
     /// PyTorch's <c>batch_norm_backward_elemt</c>:
     /// <c>dx = (dy − sumDy/N − (x − mean)·invstd²·sumDyXmu/N)·weight·invstd</c>, where <paramref name="count"/> is N,
     /// the global number of elements per channel. Masked-out elements get only the direct term <c>dy·weight·invstd</c>.
-    /// With <paramref name="relu"/>, dy is first zeroed where the fused forward's pre-activation is not &gt; 0; with a
-    /// <paramref name="pool"/>, dy is the pooled gradient, first routed to each window's first maximal position.
+    /// With the <paramref name="epilogue"/>'s ReLU, dy is first zeroed where the fused forward's pre-activation is not
+    /// &gt; 0; with its max pooling, dy is the pooled gradient, first routed to each window's first maximal position.
     /// </summary>
     internal static Tensor BackwardElemt(Tensor x, Tensor dy, ChannelLayout layout, Statistics s, double[] sumDy,
-        double[] sumDyXmu, double count, float[]? mask = null, bool relu = false, WindowGeometry? pool = null)
+        double[] sumDyXmu, double count, float[]? mask = null, BatchNormEpilogue? epilogue = null)
     {
+        bool relu = epilogue?.Relu ?? false;
         int C = layout.Channels;
         var (a, k, b) = BackwardCoefficients(s, sumDy, sumDyXmu, count);
         var dx = Tensor.Uninitialized(x.ShapeArray);
         var (scale, offset) = relu ? s.Forward() : (Array.Empty<float>(), Array.Empty<float>());
-        if (pool is { } g) BatchNormKernels.PooledAffine(x.Data, dy.Data, g, s.Mean, k, b, a, dx.Data, scale, offset);
+        if (epilogue?.MaxPool is { } g) BatchNormKernels.PooledAffine(x.Data, dy.Data, g, s.Mean, k, b, a, dx.Data, scale, offset);
         else BatchNormKernels.Affine(x.Data, dy.Data, layout, s.Mean, k, b, a, dx.Data, relu: relu, gs: scale, go: offset);
         if (mask is not null)
         {
@@ -298,22 +299,22 @@ internal static partial class BatchNormCore
     }
 
     private static Tensor Record(Tensor x, ChannelLayout layout, Tensor? gamma, Tensor? beta, Statistics stats, bool training,
-        ICollective? sync, long total, float[]? mask, GroupSlot slot, bool relu, WindowGeometry? pool = null)
+        ICollective? sync, long total, float[]? mask, GroupSlot slot, BatchNormEpilogue epilogue)
     {
         // A device operand takes the device path, which refuses operands on different devices.
         bool onDevice = x.HostArray is null || gamma is { HostArray: null } || beta is { HostArray: null };
-        if (pool is { } g && (onDevice || !relu || mask is not null || !BatchNormKernels.FusesMaxPool(g)))
-            throw new ArgumentException("A fused max pooling needs host tensors, the ReLU, no mask and windows that BatchNormKernels.FusesMaxPool accepts.", nameof(pool));
-        if (onDevice) return RecordOnDevice(x, layout, gamma, beta, stats, training, sync, total, slot, relu);
-        var y = Elemt(x, layout, stats, relu, pool);
+        if (epilogue.MaxPool is { } pool && (onDevice || mask is not null || !BatchNormKernels.FusesMaxPool(pool)))
+            throw new ArgumentException("A fused max pooling needs host tensors, no mask and windows that BatchNormKernels.FusesMaxPool accepts.", nameof(epilogue));
+        if (onDevice) return RecordOnDevice(x, layout, gamma, beta, stats, training, sync, total, slot, epilogue.Relu);
+        var y = Elemt(x, layout, stats, epilogue);
         Tensor[] inputs = [x, .. gamma is null ? Array.Empty<Tensor>() : [gamma], .. beta is null ? Array.Empty<Tensor>() : [beta]];
         GradientTape.Record(y, inputs, (dy, needed) =>
         {
             int C = layout.Channels;
             var sumDy = new double[C];
             var sumDyXmu = new double[C];
-            var (scale, offset) = relu ? stats.Forward() : (Array.Empty<float>(), Array.Empty<float>());
-            if (pool is { } g) BatchNormKernels.PooledPairSums(dy.Data, x.Data, g, stats.Mean, sumDy, sumDyXmu, scale, offset);
+            var (scale, offset) = epilogue.Relu ? stats.Forward() : (Array.Empty<float>(), Array.Empty<float>());
+            if (epilogue.MaxPool is { } g) BatchNormKernels.PooledPairSums(dy.Data, x.Data, g, stats.Mean, sumDy, sumDyXmu, scale, offset);
             else BatchNormKernels.PairSums(dy.Data, x.Data, layout, new float[C], stats.Mean, sumDy, sumDyXmu, gs: scale, go: offset);
             // Σdy·(x − μ) = Σdy·(x − Mean) − MeanLo·Σdy (see Statistics).
             for (int c = 0; c < C; c++) sumDyXmu[c] -= stats.MeanLo[c] * sumDy[c];
@@ -325,11 +326,11 @@ internal static partial class BatchNormCore
             if (!training)
             {
                 // The statistics are constants: only the direct term.
-                grads[0] = BackwardElemt(x, dy, layout, stats, new double[C], new double[C], 1, relu: relu, pool: pool);
+                grads[0] = BackwardElemt(x, dy, layout, stats, new double[C], new double[C], 1, epilogue: epilogue);
                 return grads;
             }
             if (sync is { IsDistributed: true }) (sumDy, sumDyXmu) = SumGradientSums(sync, slot, sumDy, sumDyXmu);
-            grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask, relu, pool);
+            grads[0] = BackwardElemt(x, dy, layout, stats, sumDy, sumDyXmu, Math.Max(total, 1), mask, epilogue);
             return grads;
         });
         return y;

@@ -34,8 +34,8 @@ public sealed partial class BackendTests
                     tape.Watch(gd);
                     tape.Watch(bd);
                     var y = training
-                        ? BatchNormCore.Training(xd, layout, gd, bd, 1e-3, null, out _, relu: relu)
-                        : BatchNormCore.Inference(xd, layout, Tensor.FromArray([0.1f, -0.2f, 0.3f, 0f]).To(d), Tensor.FromArray([1f, 2f, 0.5f, 1.5f]).To(d), gd, bd, 1e-3, relu);
+                        ? BatchNormCore.Training(xd, layout, gd, bd, 1e-3, null, out _, epilogue: relu ? BatchNormEpilogue.WithRelu : BatchNormEpilogue.None)
+                        : BatchNormCore.Inference(xd, layout, Tensor.FromArray([0.1f, -0.2f, 0.3f, 0f]).To(d), Tensor.FromArray([1f, 2f, 0.5f, 1.5f]).To(d), gd, bd, 1e-3, relu ? BatchNormEpilogue.WithRelu : BatchNormEpilogue.None);
                     return (y, tape.Gradient(y, [xd, gd, bd], dy.To(d)));
                 }
                 var (yh, gh) = Run(Device.Cpu);

@@ -276,7 +276,7 @@ public class BatchNormalization : Layer
     }
 
     /// <inheritdoc/>
-    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask) => Apply(inputs, training, mask, relu: false);
+    protected override Tensor CallCore(Tensor inputs, bool training, Tensor? mask) => Apply(inputs, training, mask, BatchNormEpilogue.None);
 
     /// <summary>
     /// This layer followed by a ReLU, <c>max(BN(x), 0)</c>, as one fused op (one pass forward, the same passes as the
@@ -287,7 +287,7 @@ public class BatchNormalization : Layer
     {
         ArgumentNullException.ThrowIfNull(inputs);
         EnsureBuilt(inputs.Shape);
-        return Apply(inputs, training, null, relu: true);
+        return Apply(inputs, training, null, BatchNormEpilogue.WithRelu);
     }
 
     /// <summary>
@@ -302,7 +302,7 @@ public class BatchNormalization : Layer
         EnsureBuilt(inputs.Shape);
         if (FusedPoolGeometry(inputs, pool) is not { } g) return pool.Call(CallWithRelu(inputs, training), training);
         pool.EnsureBuilt(inputs.Shape);
-        return Apply(inputs, training, null, relu: true, pool: g);
+        return Apply(inputs, training, null, BatchNormEpilogue.WithReluMaxPool(g));
     }
 
     /// <summary>The windows of <paramref name="pool"/> over <paramref name="inputs"/> when the fused kernels take them, else null.</summary>
@@ -350,7 +350,7 @@ public class BatchNormalization : Layer
         return (Tensor.FromArray(scale), Tensor.FromArray(shift));
     }
 
-    private Tensor Apply(Tensor inputs, bool training, Tensor? mask, bool relu, WindowGeometry? pool = null)
+    private Tensor Apply(Tensor inputs, bool training, Tensor? mask, BatchNormEpilogue epilogue)
     {
         var shape = inputs.ShapeArray;
         var built = BuiltInputShape!;
@@ -361,7 +361,7 @@ public class BatchNormalization : Layer
 
         var (layout, perm) = ChannelPlan.For(shape, axis!);
         var x = perm is null ? inputs : inputs.Transpose(perm);
-        var y = Normalize(x, layout, training, CheckMask(mask, shape), relu, pool);
+        var y = Normalize(x, layout, training, CheckMask(mask, shape), epilogue);
         return perm is null ? y : y.Transpose(ChannelPlan.Inverse(perm));
     }
 
@@ -388,22 +388,22 @@ public class BatchNormalization : Layer
         if (built.Count != rank || built[^1] != dense[^1])
             throw new ArgumentException($"{ClassName} '{Name}' was built for inputs of shape {Tensor.ShapeString(built.ToArray())}; got a sparse input of dense shape {Tensor.ShapeString(dense)}.", nameof(inputs));
         var values = inputs.Values;
-        var y = Normalize(values, new ChannelLayout(values.Shape[0], values.Shape[1], 1), training ?? false, null, relu: false);
+        var y = Normalize(values, new ChannelLayout(values.Shape[0], values.Shape[1], 1), training ?? false, null, BatchNormEpilogue.None);
         return inputs.WithValues(y);
     }
 
     /// <summary>Batch normalization of <paramref name="x"/> viewed as <paramref name="layout"/>, with every option applied.</summary>
-    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask, bool relu, WindowGeometry? pool = null)
+    private Tensor Normalize(Tensor x, ChannelLayout layout, bool training, Tensor? mask, BatchNormEpilogue epilogue)
     {
         var g = gamma?.Value.Reshape([-1]);
         var b = beta?.Value.Reshape([-1]);
         bool batchStatistics = !TrackRunningStats || (UseBatchStatistics ?? (training && Trainable));
         if (!batchStatistics)
-            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon, relu, pool);
+            return BatchNormCore.Inference(x, layout, movingMean!.Value, movingVariance!.Value, g, b, Epsilon, epilogue);
 
         var sync = Synchronized ? ReplicaContext.Current : null;
         var slot = sync is { IsDistributed: true } ? SlotFor(sync) : GroupSlot.All;
-        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot, relu, pool);
+        var y = BatchNormCore.Training(x, layout, g, b, Epsilon, sync, out var moments, mask, slot, epilogue);
         if (TrackRunningStats && Trainable && (training || UseBatchStatistics == true))
             UpdateMovingStatistics(moments);
         return y;
