@@ -127,6 +127,10 @@ public sealed class BatchNormReluMaxPoolFusionTests
         var k = TestData.Normal(rng, C, 0, 0.1);
         var a = TestData.Normal(rng, C, 1, 0.2);
         var b = TestData.Normal(rng, C, 0, 0.1);
+        // Exact zero pre-activations: channel 0 of image 0 sits at its mean with no offset, so every window there has
+        // the maximum 0 at all four positions (the ReLU's gate, not the routing, must drop its gradient).
+        offset[0] = 0;
+        for (int p = 0; p < h * w; p++) x[p * C] = mean[0];
         // The separate kernels: BN+ReLU, max pooling, its backward, the gated sums and the gated input gradient.
         var relu = new float[x.Length];
         BatchNormKernels.Affine(x, default, layout, mean, scale, offset, default, relu, relu: true);
@@ -172,6 +176,7 @@ public sealed class BatchNormReluMaxPoolFusionTests
         Assert.AreEqual("pooled", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.AffineReluMaxPool(x, g, c, c, c, pooled.AsSpan(1))).ParamName);
         Assert.AreEqual("x", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledPairSums(pooled, x.AsSpan(1), g, c, new double[32], new double[32], c, c)).ParamName);
         Assert.AreEqual("constants", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledAffine(x, pooled, g, c, c, c, c.AsSpan(1), new float[x.Length], c, c)).ParamName);
+        Assert.AreEqual("dPooled", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledAffine(x, pooled.AsSpan(1), g, c, c, c, c, new float[x.Length], c, c)).ParamName);
         Assert.AreEqual("dx", Assert.ThrowsExactly<ArgumentException>(() => BatchNormKernels.PooledAffine(x, pooled, g, c, c, c, c, new float[x.Length - 1], c, c)).ParamName);
     }
 

@@ -30,18 +30,19 @@ internal static partial class BatchNormKernels
     public static unsafe void AffineReluMaxPool(ReadOnlySpan<float> x, in WindowGeometry g, ReadOnlySpan<float> m,
         ReadOnlySpan<float> s, ReadOnlySpan<float> o, Span<float> pooled, int threads = 0)
     {
-        CheckPooled(g, x, pooled, [m.Length, s.Length, o.Length]);
-        var geometry = g;
+        CheckPooled(g, x, pooled, nameof(pooled), [m.Length, s.Length, o.Length]);
         fixed (float* xp = x, mp = m, sp = s, op = o, yp = pooled)
+            ForWindowRows(g, threads, new PooledForward(xp, yp, g, new PoolConstants(mp, sp, op, null, null, null)));
+    }
+
+    /// <summary>A block of <see cref="AffineReluMaxPool"/>: its window rows.</summary>
+    private readonly unsafe struct PooledForward(float* x, float* y, WindowGeometry g, PoolConstants k) : IWindowRows
+    {
+        public void Run(int r0, int r1)
         {
-            nint xi = (nint)xp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, yi = (nint)yp;
-            ForWindowRows(g, threads, (r0, r1) =>
-            {
-                var k = new PoolConstants((float*)mi, (float*)si, (float*)oi, null, null, null);
-                if (Vector512.IsHardwareAccelerated) PoolForward<V512>((float*)xi, (float*)yi, geometry, k, r0, r1);
-                else if (Vector256.IsHardwareAccelerated) PoolForward<V256>((float*)xi, (float*)yi, geometry, k, r0, r1);
-                else PoolForward<V128>((float*)xi, (float*)yi, geometry, k, r0, r1);
-            });
+            if (Vector512.IsHardwareAccelerated) PoolForward<V512>(x, y, g, k, r0, r1);
+            else if (Vector256.IsHardwareAccelerated) PoolForward<V256>(x, y, g, k, r0, r1);
+            else PoolForward<V128>(x, y, g, k, r0, r1);
         }
     }
 
@@ -55,20 +56,20 @@ internal static partial class BatchNormKernels
     public static unsafe void PooledPairSums(ReadOnlySpan<float> dPooled, ReadOnlySpan<float> x, in WindowGeometry g,
         ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int threads = 0)
     {
-        CheckPooled(g, x, dPooled, [b.Length, gs.Length, go.Length]);
+        CheckPooled(g, x, dPooled, nameof(dPooled), [b.Length, gs.Length, go.Length]);
         if (s1.Length < g.C || s2.Length < g.C) throw new ArgumentException($"s1 and s2 need {g.C} channels.", nameof(s1));
-        var geometry = g;
-        var layout = new ChannelLayout(g.N * g.H * g.W, g.C, 1);
         fixed (float* dp = dPooled, xp = x, bp = b, gsp = gs, gop = go)
+            SumBlocks(new ChannelLayout(g.N * g.H * g.W, g.C, 1), threads, s1, s2, new PooledSums(dp, xp, g, new PoolConstants(bp, gsp, gop, null, null, null)));
+    }
+
+    /// <summary>A block of <see cref="PooledPairSums"/>: its pixels.</summary>
+    private readonly unsafe struct PooledSums(float* dp, float* x, WindowGeometry g, PoolConstants k) : IBlockSums
+    {
+        public void Sum(int o0, int o1, Span<double> s1, Span<double> s2)
         {
-            nint di = (nint)dp, xi = (nint)xp, bi = (nint)bp, gsi = (nint)gsp, goi = (nint)gop;
-            SumBlocks(layout, threads, s1, s2, (o0, o1, p1, p2) =>
-            {
-                var k = new PoolConstants((float*)bi, (float*)gsi, (float*)goi, null, null, null);
-                if (Vector512.IsHardwareAccelerated) PoolSums<V512>((float*)di, (float*)xi, geometry, k, o0, o1, p1, p2);
-                else if (Vector256.IsHardwareAccelerated) PoolSums<V256>((float*)di, (float*)xi, geometry, k, o0, o1, p1, p2);
-                else PoolSums<V128>((float*)di, (float*)xi, geometry, k, o0, o1, p1, p2);
-            });
+            if (Vector512.IsHardwareAccelerated) PoolSums<V512>(dp, x, g, k, o0, o1, s1, s2);
+            else if (Vector256.IsHardwareAccelerated) PoolSums<V256>(dp, x, g, k, o0, o1, s1, s2);
+            else PoolSums<V128>(dp, x, g, k, o0, o1, s1, s2);
         }
     }
 
@@ -83,28 +84,29 @@ internal static partial class BatchNormKernels
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> dx,
         ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int threads = 0)
     {
-        CheckPooled(g, x, dPooled, [m.Length, s.Length, o.Length, k.Length, gs.Length, go.Length]);
+        CheckPooled(g, x, dPooled, nameof(dPooled), [m.Length, s.Length, o.Length, k.Length, gs.Length, go.Length]);
         if (dx.Length < x.Length) throw new ArgumentException("dx must be as long as x.", nameof(dx));
-        var geometry = g;
         fixed (float* xp = x, dp = dPooled, mp = m, sp = s, op = o, kp = k, yp = dx, gsp = gs, gop = go)
+            ForWindowRows(g, threads, new PooledGradient(xp, dp, yp, g, new PoolConstants(mp, gsp, gop, sp, op, kp)));
+    }
+
+    /// <summary>A block of <see cref="PooledAffine"/>: its window rows.</summary>
+    private readonly unsafe struct PooledGradient(float* x, float* dp, float* dx, WindowGeometry g, PoolConstants k) : IWindowRows
+    {
+        public void Run(int r0, int r1)
         {
-            nint xi = (nint)xp, di = (nint)dp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, ki = (nint)kp, yi = (nint)yp, gsi = (nint)gsp, goi = (nint)gop;
-            ForWindowRows(g, threads, (r0, r1) =>
-            {
-                var c = new PoolConstants((float*)mi, (float*)gsi, (float*)goi, (float*)si, (float*)oi, (float*)ki);
-                if (Vector512.IsHardwareAccelerated) PoolGradient<V512>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
-                else if (Vector256.IsHardwareAccelerated) PoolGradient<V256>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
-                else PoolGradient<V128>((float*)xi, (float*)di, (float*)yi, geometry, c, r0, r1);
-            });
+            if (Vector512.IsHardwareAccelerated) PoolGradient<V512>(x, dp, dx, g, k, r0, r1);
+            else if (Vector256.IsHardwareAccelerated) PoolGradient<V256>(x, dp, dx, g, k, r0, r1);
+            else PoolGradient<V128>(x, dp, dx, g, k, r0, r1);
         }
     }
 
     /// <summary>The kernels read through raw pointers: refuse geometries they do not handle and spans shorter than g needs.</summary>
-    private static void CheckPooled(in WindowGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> pooled, ReadOnlySpan<int> constantLengths)
+    private static void CheckPooled(in WindowGeometry g, ReadOnlySpan<float> x, ReadOnlySpan<float> pooled, string pooledName, ReadOnlySpan<int> constantLengths)
     {
         if (!FusesMaxPool(g)) throw new ArgumentException($"The pooled batch-norm kernels take 2x2 windows with stride 2 that tile the input and {VectorFloats}k channels, not {g}.", nameof(g));
         if (x.Length < (long)g.N * g.H * g.W * g.C) throw new ArgumentException($"x holds {x.Length} elements, fewer than {g.N}x{g.H}x{g.W}x{g.C}.", nameof(x));
-        if (pooled.Length < (long)g.N * g.OH * g.OW * g.C) throw new ArgumentException($"The pooled map holds {pooled.Length} elements, fewer than {g.N}x{g.OH}x{g.OW}x{g.C}.", nameof(pooled));
+        if (pooled.Length < (long)g.N * g.OH * g.OW * g.C) throw new ArgumentException($"{pooledName} holds {pooled.Length} elements, fewer than {g.N}x{g.OH}x{g.OW}x{g.C}.", pooledName);
         foreach (int length in constantLengths)
             if (length < g.C) throw new ArgumentException($"A per-channel constant holds {length} values, fewer than the {g.C} channels.", "constants");
     }
@@ -118,21 +120,27 @@ internal static partial class BatchNormKernels
         public readonly float* M = m, S = s, O = o, DS = ds, DO = dO, K = k;
     }
 
-    /// <summary>Calls <paramref name="part"/> on near-equal blocks of the N·OH window rows, in parallel as the kernel options allow.</summary>
-    private static void ForWindowRows(in WindowGeometry g, int threads, Action<int, int> part)
+    /// <summary>Window rows [r0, r1) of an elementwise pooled pass: a block of <see cref="ForWindowRows"/>.</summary>
+    private interface IWindowRows
+    {
+        void Run(int r0, int r1);
+    }
+
+    /// <summary>Runs <paramref name="part"/> on near-equal blocks of the N·OH window rows, in parallel as the kernel options allow.</summary>
+    private static void ForWindowRows<TRows>(in WindowGeometry g, int threads, TRows part) where TRows : struct, IWindowRows
     {
         int rows = g.N * g.OH;
         long elements = (long)g.N * g.H * g.W * g.C;
         int parts = threads > 0 ? Math.Max(1, Math.Min(threads, rows)) : KernelOptions.ThreadsFor(elements, rows);
         if (parts <= 1)
         {
-            part(0, rows);
+            part.Run(0, rows);
             return;
         }
         Parallel.For(0, parts, p =>
         {
             var (r0, r1) = Block(rows, parts, p);
-            part(r0, r1);
+            part.Run(r0, r1);
         });
     }
 
@@ -153,51 +161,47 @@ internal static partial class BatchNormKernels
     }
 
     /// <summary>
-    /// The 2×2 window of <see cref="PoolOf"/> for the backward passes: <c>d = x − m</c> and the pre-activations
-    /// <c>t = d·s + o</c> of its four positions (row-major), and its maximum <c>max(t₀, t₁, t₂, t₃, 0)</c>.
+    /// The 2×2 window of <see cref="PoolOf"/> for the backward passes, with its pooled gradient g: for its four
+    /// positions (row-major) <c>d = x − m</c> and the routed gradient u, which is g at the window's first maximal
+    /// position when the maximum is &gt; 0 and 0 elsewhere (MaxPoolBackward's routing, then the ReLU's gate).
     /// </summary>
     /// <remarks>
-    /// That maximum has the value of the forward's pooled output (max is exact and ignores order, and either is NaN
-    /// exactly when the other is; only a NaN's payload may differ, and the backward only compares it). Where it is
-    /// &gt; 0, a position's ReLU output equals it exactly when its pre-activation does; where it is 0 or NaN the ReLU's
-    /// gate drops the gradient anyway. So <see cref="Route"/> compares t, and four max operations (each a few
+    /// The maximum is taken over the pre-activations <c>t = d·s + o</c> as <c>max(t₀, t₁, t₂, t₃, 0)</c>. It has the
+    /// value of the forward's pooled output (max is exact and ignores order, and either is NaN exactly when the other
+    /// is; only a NaN's payload may differ, and here it is only compared). Where it is &gt; 0, a position's ReLU output
+    /// equals it exactly when its pre-activation does, and that pre-activation is &gt; 0; where it is 0 or NaN the
+    /// ReLU's gate drops the gradient anyway. So t is compared directly, and four max operations (each a few
     /// instructions for IEEE semantics) replace the forward's seven.
     /// </remarks>
     private unsafe ref struct Window2x2<TV> where TV : struct, IVec<TV>
     {
-        public TV D0, D1, D2, D3, T0, T1, T2, T3, Pool;
+        public TV D0, D1, D2, D3, U0, U1, U2, U3;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Window2x2(float* x, nint C, nint row, TV m, TV s, TV o)
+        public Window2x2(float* x, nint C, nint row, TV m, TV s, TV o, TV g)
         {
             D0 = TV.Subtract(TV.Load(ref x[0]), m);
             D1 = TV.Subtract(TV.Load(ref x[C]), m);
             D2 = TV.Subtract(TV.Load(ref x[row]), m);
             D3 = TV.Subtract(TV.Load(ref x[row + C]), m);
-            T0 = TV.MultiplyAdd(D0, s, o);
-            T1 = TV.MultiplyAdd(D1, s, o);
-            T2 = TV.MultiplyAdd(D2, s, o);
-            T3 = TV.MultiplyAdd(D3, s, o);
-            Pool = TV.Max(TV.Max(TV.Max(TV.Max(T0, T1), T2), T3), TV.Splat(0));
+            TV t0 = TV.MultiplyAdd(D0, s, o), t1 = TV.MultiplyAdd(D1, s, o), t2 = TV.MultiplyAdd(D2, s, o), t3 = TV.MultiplyAdd(D3, s, o);
+            TV pool = TV.Max(TV.Max(TV.Max(TV.Max(t0, t1), t2), t3), TV.Splat(0));
+            TV gated = TV.WherePositive(pool, g), done = TV.Splat(0);
+            U0 = Route(t0, pool, gated, ref done);
+            U1 = Route(t1, pool, gated, ref done);
+            U2 = Route(t2, pool, gated, ref done);
+            U3 = Route(t3, pool, gated, ref done);
         }
 
-        /// <summary>
-        /// The gradient at the position with pre-activation <paramref name="t"/>: <paramref name="g"/> (already gated by
-        /// <see cref="Gate"/>) where this is the window's first maximal position (<paramref name="done"/>: an earlier
-        /// one was), else 0: MaxPoolBackward's routing followed by the ReLU's gate.
-        /// </summary>
+        /// <summary><paramref name="g"/> where <c>t</c> is the maximum and no earlier position was (<paramref name="done"/>), else 0.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly TV Route(TV t, TV g, ref TV done)
+        private static TV Route(TV t, TV pool, TV g, ref TV done)
         {
-            TV hit = TV.EqualMask(t, Pool);
-            TV du = TV.WhereNew(hit, done, g);
+            TV hit = TV.EqualMask(t, pool);
+            TV u = TV.WhereNew(hit, done, g);
             done = TV.Or(done, hit);
-            return du;
+            return u;
         }
-
-        /// <summary>The pooled gradient kept where the maximum is &gt; 0 (the ReLU's gate at the maximal position).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly TV Gate(TV g) => TV.WherePositive(Pool, g);
     }
 
     private static unsafe void PoolForward<TV>(float* x, float* y, WindowGeometry g, PoolConstants k, int r0, int r1) where TV : struct, IVec<TV>
@@ -228,14 +232,13 @@ internal static partial class BatchNormKernels
                 for (int j = 0; j < C; j += W)
                 {
                     nint at = 2 * ox * C + j;
-                    var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
-                    TV gv = w.Gate(TV.Load(ref dpr[ox * C + j])), ds = TV.Load(ref k.DS[j]), dO = TV.Load(ref k.DO[j]), kv = TV.Load(ref k.K[j]);
-                    TV done = TV.Splat(0);
+                    var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]), TV.Load(ref dpr[ox * C + j]));
+                    TV ds = TV.Load(ref k.DS[j]), dO = TV.Load(ref k.DO[j]), kv = TV.Load(ref k.K[j]);
                     // Affine's gradient map of the routed, gated gradient.
-                    TV.Store(TV.MultiplyAdd(w.Route(w.T0, gv, ref done), kv, TV.MultiplyAdd(w.D0, ds, dO)), ref dxr[at]);
-                    TV.Store(TV.MultiplyAdd(w.Route(w.T1, gv, ref done), kv, TV.MultiplyAdd(w.D1, ds, dO)), ref dxr[at + C]);
-                    TV.Store(TV.MultiplyAdd(w.Route(w.T2, gv, ref done), kv, TV.MultiplyAdd(w.D2, ds, dO)), ref dxr[at + row]);
-                    TV.Store(TV.MultiplyAdd(w.Route(w.T3, gv, ref done), kv, TV.MultiplyAdd(w.D3, ds, dO)), ref dxr[at + row + C]);
+                    TV.Store(TV.MultiplyAdd(w.U0, kv, TV.MultiplyAdd(w.D0, ds, dO)), ref dxr[at]);
+                    TV.Store(TV.MultiplyAdd(w.U1, kv, TV.MultiplyAdd(w.D1, ds, dO)), ref dxr[at + C]);
+                    TV.Store(TV.MultiplyAdd(w.U2, kv, TV.MultiplyAdd(w.D2, ds, dO)), ref dxr[at + row]);
+                    TV.Store(TV.MultiplyAdd(w.U3, kv, TV.MultiplyAdd(w.D3, ds, dO)), ref dxr[at + row + C]);
                 }
             }
         }
@@ -269,12 +272,11 @@ internal static partial class BatchNormKernels
                     for (int j = 0; j < C; j += W)
                     {
                         nint at = 2 * ox * C + j;
-                        var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]));
-                        TV gv = w.Gate(TV.Load(ref dpr[ox * C + j])), done = TV.Splat(0);
-                        TV.Store(w.Route(w.T0, gv, ref done), ref du[at]);
-                        TV.Store(w.Route(w.T1, gv, ref done), ref du[at + C]);
-                        TV.Store(w.Route(w.T2, gv, ref done), ref du[at + row]);
-                        TV.Store(w.Route(w.T3, gv, ref done), ref du[at + row + C]);
+                        var w = new Window2x2<TV>(xr + at, C, row, TV.Load(ref k.M[j]), TV.Load(ref k.S[j]), TV.Load(ref k.O[j]), TV.Load(ref dpr[ox * C + j]));
+                        TV.Store(w.U0, ref du[at]);
+                        TV.Store(w.U1, ref du[at + C]);
+                        TV.Store(w.U2, ref du[at + row]);
+                        TV.Store(w.U3, ref du[at + row + C]);
                     }
                 }
                 for (int half = 0; half < 2; half++)

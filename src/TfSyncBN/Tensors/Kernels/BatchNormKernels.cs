@@ -37,39 +37,45 @@ internal static partial class BatchNormKernels
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int threads = 0,
         ReadOnlySpan<float> gs = default, ReadOnlySpan<float> go = default)
     {
-        bool gate = !gs.IsEmpty;
-        int C = layout.Channels;
-        long perOuter = (long)C * layout.Inner;
         fixed (float* up = u, vp = v, ap = a, bp = b, gsp = gs, gop = go)
-        {
-            nint ui = (nint)up, vi = (nint)vp, ai = (nint)ap, bi = (nint)bp, gsi = (nint)gsp, goi = (nint)gop;
-            SumBlocks(layout, threads, s1, s2, (o0, o1, p1, p2) =>
-            {
-                int len = (int)((o1 - o0) * perOuter);
-                long at = o0 * perOuter;
-                PairSumsSerial(new ReadOnlySpan<float>((float*)ui + at, len), new ReadOnlySpan<float>((float*)vi + at, len),
-                    layout with { Outer = o1 - o0 }, new ReadOnlySpan<float>((float*)ai, C), new ReadOnlySpan<float>((float*)bi, C), p1, p2,
-                    gate ? new ReadOnlySpan<float>((float*)gsi, C) : default, gate ? new ReadOnlySpan<float>((float*)goi, C) : default, gate);
-            });
-        }
+            SumBlocks(layout, threads, s1, s2, new LayoutSums(up, vp, layout, ap, bp, gs.IsEmpty ? null : gsp, gop));
     }
 
-    /// <summary>The sums of outer rows [o0, o1), added into s1 and s2 (a block of <see cref="SumBlocks"/>).</summary>
-    private delegate void BlockSums(int o0, int o1, Span<double> s1, Span<double> s2);
+    /// <summary>The sums of outer rows [o0, o1), added into s1 and s2: a block of <see cref="SumBlocks"/>.</summary>
+    private interface IBlockSums
+    {
+        void Sum(int o0, int o1, Span<double> s1, Span<double> s2);
+    }
+
+    /// <summary>A block of <see cref="PairSums"/>: its rows of u and v (gated when <paramref name="gs"/> is not null).</summary>
+    private readonly unsafe struct LayoutSums(float* u, float* v, ChannelLayout layout, float* a, float* b, float* gs, float* go) : IBlockSums
+    {
+        public void Sum(int o0, int o1, Span<double> s1, Span<double> s2)
+        {
+            int C = layout.Channels;
+            long perOuter = (long)C * layout.Inner, at = o0 * perOuter;
+            int len = (int)((o1 - o0) * perOuter);
+            bool gate = gs != null;
+            PairSumsSerial(new ReadOnlySpan<float>(u + at, len), new ReadOnlySpan<float>(v + at, len), layout with { Outer = o1 - o0 },
+                new ReadOnlySpan<float>(a, C), new ReadOnlySpan<float>(b, C), s1, s2,
+                gate ? new ReadOnlySpan<float>(gs, C) : default, gate ? new ReadOnlySpan<float>(go, C) : default, gate);
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="block"/> on near-equal blocks of the layout's outer rows (<paramref name="threads"/> 0: as
     /// many as <see cref="KernelOptions"/> gives the size, else that many) and adds their sums into s1 and s2 in block
     /// order, so a fixed thread count gives fixed bits.
     /// </summary>
-    private static void SumBlocks(ChannelLayout layout, int threads, Span<double> s1, Span<double> s2, BlockSums block)
+    private static void SumBlocks<TBlock>(ChannelLayout layout, int threads, Span<double> s1, Span<double> s2, TBlock block)
+        where TBlock : struct, IBlockSums
     {
         int C = layout.Channels;
         long perOuter = (long)C * layout.Inner;
         int parts = threads > 0 ? Math.Max(1, Math.Min(threads, layout.Outer)) : KernelOptions.ThreadsFor(perOuter * layout.Outer, layout.Outer);
         if (parts <= 1)
         {
-            block(0, layout.Outer, s1, s2);
+            block.Sum(0, layout.Outer, s1, s2);
             return;
         }
         // Each block sums into its own slot; the slots are added in block order afterwards. Slots are padded to whole
@@ -81,7 +87,7 @@ internal static partial class BatchNormKernels
         Parallel.For(0, parts, p =>
         {
             var (o0, o1) = Block(layout.Outer, parts, p);
-            block(o0, o1, partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C));
+            block.Sum(o0, o1, partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C));
         });
         for (int p = 0; p < parts; p++)
         {
