@@ -39,10 +39,16 @@ internal static class Probe
         }
         Console.WriteLine($"{shape} {layout}, {threads} thread(s): copy {copy:F3} ms");
         Line("alloc uninitialized output", () => GC.KeepAlive(GC.AllocateUninitializedArray<float>(x.Length)));
+        Line("read: TensorPrimitives.Sum", () => System.Numerics.Tensors.TensorPrimitives.Sum(x));
         Line("kernel: moments (1 read)", () => BatchNormKernels.PairSums(x, x, L, m, m, s1, s2));
         Line("kernel: backward sums (2 rd)", () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2));
         Line("kernel: normalize (1r 1w)", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, y));
         Line("kernel: input grad (2r 1w)", () => BatchNormKernels.Affine(x, g, L, m, s, s, s, y));
+        var go = new float[L.Channels];
+        Array.Fill(s, 1f);
+        Line("kernel: sums, ReLU gate", () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2, gs: s, go: go));
+        Line("kernel: normalize + ReLU", () => BatchNormKernels.Affine(x, default, L, m, s, go, default, y, relu: true));
+        Line("kernel: grad, ReLU gate", () => BatchNormKernels.Affine(x, g, L, m, s, s, s, y, relu: true, gs: s, go: go));
         Line("normalize into a new array", () => BatchNormKernels.Affine(x, default, L, m, s, s, default, GC.AllocateUninitializedArray<float>(x.Length)));
         Line("scale-add regular stores", () => ScaleAdd(x, y, false));
         Line("scale-add non-temporal", () => ScaleAdd(x, y, true));
@@ -53,6 +59,92 @@ internal static class Probe
         Line("BN+ReLU fwd fused", () => bn.ReluForward(fused: true));
         Line("BN+ReLU fwd+bwd unfused", () => bn.ReluForwardBackward(fused: false));
         Line("BN+ReLU fwd+bwd fused", () => bn.ReluForwardBackward(fused: true));
+    }
+
+    /// <summary>
+    /// Repeats one layer call of <see cref="Run"/>'s case for <paramref name="seconds"/> (a steady workload for
+    /// <c>perf record</c>) and prints the median ms per call: <c>fwd</c>, <c>fwdbwd</c>, <c>relu-fwd</c> or <c>relu-fwdbwd</c>.
+    /// </summary>
+    public static void Loop(string what, string shape, string layout, int threads, double seconds)
+    {
+        KernelOptions.MaxThreads = threads;
+        var bn = new BatchNormCase(shape, layout);
+        Func<float> call = what switch
+        {
+            "fwd" => bn.TrainForward,
+            "fwdbwd" => bn.TrainForwardBackward,
+            "relu-fwd" => () => bn.ReluForward(fused: true),
+            "relu-fwdbwd" => () => bn.ReluForwardBackward(fused: true),
+            _ => throw new ArgumentException($"'{what}' is not one of fwd, fwdbwd, relu-fwd, relu-fwdbwd.", nameof(what)),
+        };
+        var times = new List<double>();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            call();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        times.Sort();
+        Console.WriteLine($"{what} {shape} {layout}, {threads} thread(s): median {times[times.Count / 2]:F3} ms, min {times[0]:F3} ms over {times.Count} calls");
+    }
+
+    /// <summary>
+    /// The fused BN+ReLU's four kernel passes in the order a training step runs them, on distinct buffers (x, y, dy,
+    /// dx), each timed, then a non-temporal copy of the tensor (no dirty lines left for the next pass) and the layer's
+    /// fused forward+backward: the median ms of each over <paramref name="seconds"/>.
+    /// </summary>
+    public static void Sequence(string shape, string layout, int threads, double seconds)
+    {
+        KernelOptions.MaxThreads = threads;
+        var bn = new BatchNormCase(shape, layout);
+        var d = shape.Split('x').Select(int.Parse).ToArray();
+        var L = layout == "NHWC" ? new ChannelLayout(d[0] * d[1] * d[2], d[3], 1) : new ChannelLayout(d[0], d[3], d[1] * d[2]);
+        float[] x = bn.X.Data, dy = bn.Dy.Data, y = new float[x.Length], dx = new float[x.Length];
+        int C = L.Channels;
+        float[] m = new float[C], s = new float[C], o = new float[C], zero = new float[C];
+        Array.Fill(m, 0.5f);
+        Array.Fill(s, 1f);
+        var s1 = new double[C];
+        var s2 = new double[C];
+        Action[] passes =
+        [
+            () => BatchNormKernels.PairSums(x, x, L, m, m, s1, s2),
+            () => BatchNormKernels.Affine(x, default, L, m, s, o, default, y, relu: true),
+            () => BatchNormKernels.PairSums(dy, x, L, zero, m, s1, s2, gs: s, go: o),
+            () => BatchNormKernels.Affine(x, dy, L, m, s, o, s, dx, relu: true, gs: s, go: o),
+        ];
+        string[] names = ["moments (1 read)", "normalize+ReLU (1r 1w)", "gated sums (2 reads)", "gated grad (2r 1w)"];
+        var times = names.Select(_ => new List<double>()).ToArray();
+        var copies = new List<double>();
+        var layer = new List<double>();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            for (int p = 0; p < passes.Length; p++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                passes[p]();
+                times[p].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            long c0 = Stopwatch.GetTimestamp();
+            Copy.Run(dy, y, threads, nonTemporal: true);
+            copies.Add(Stopwatch.GetElapsedTime(c0).TotalMilliseconds);
+            long l0 = Stopwatch.GetTimestamp();
+            bn.ReluForwardBackward(fused: true);
+            layer.Add(Stopwatch.GetElapsedTime(l0).TotalMilliseconds);
+        }
+        static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
+        double copy = Median(copies), total = 0;
+        Console.WriteLine($"{shape} {layout}, {threads} thread(s), passes in step order: copy {copy:F3} ms (median of {copies.Count})");
+        for (int p = 0; p < passes.Length; p++)
+        {
+            double t = Median(times[p]);
+            total += t;
+            Console.WriteLine($"  {names[p],-24} {t,7:F3} ms  {t / copy,5:F2} copies");
+        }
+        Console.WriteLine($"  {"sum",-24} {total,7:F3} ms  {total / copy,5:F2} copies");
+        Console.WriteLine($"  {"layer fwd+bwd (fused)",-24} {Median(layer),7:F3} ms  {Median(layer) / copy,5:F2} copies");
     }
 
     /// <summary>Runs the CNN's TrainStep for <paramref name="seconds"/> (a steady workload for <c>perf record</c>) and prints ms per step.</summary>

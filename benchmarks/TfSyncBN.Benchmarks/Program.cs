@@ -44,6 +44,20 @@ if (args.Length >= 1 && args[0] == "probe")
     return 0;
 }
 
+if (args.Length >= 1 && args[0] == "probe-loop")
+{
+    TfSyncBN.Benchmarks.Probe.Loop(args[1], args.Length > 2 ? args[2] : "128x32x32x64", args.Length > 3 ? args[3] : "NHWC",
+        args.Length > 4 ? int.Parse(args[4]) : 1, args.Length > 5 ? double.Parse(args[5]) : 10);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-seq")
+{
+    TfSyncBN.Benchmarks.Probe.Sequence(args.Length > 1 ? args[1] : "128x32x32x64", args.Length > 2 ? args[2] : "NHWC",
+        args.Length > 3 ? int.Parse(args[3]) : 1, args.Length > 4 ? double.Parse(args[4]) : 5);
+    return 0;
+}
+
 if (args.Length >= 1 && args[0] == "probe-fixed")
 {
     TfSyncBN.Benchmarks.FixedProbe.Run(args[1], args.Length > 2 ? args[2] : "128x32x32x64", args.Length > 3 ? args[3] : "NHWC",

@@ -98,6 +98,27 @@ public sealed class BatchNormKernelTests
         }
     }
 
+    /// <summary>
+    /// The moments' call, u and v the same span with the same shift (which loads and subtracts once), against the
+    /// same values passed as two copies (the general path): bit for bit, on 1-3 blocks.
+    /// </summary>
+    [TestMethod]
+    [DynamicData(nameof(Layouts))]
+    public void PairSums_SameOperands_BitwiseAsTwoCopies(int outer, int channels, int inner)
+    {
+        var L = new ChannelLayout(outer, channels, inner);
+        var (x, _, a, _) = Data(L, outer * 31 + channels);
+        float[] xCopy = [.. x], aCopy = [.. a];
+        for (int threads = 1; threads <= 3; threads++)
+        {
+            double[] s1 = new double[channels], s2 = new double[channels], t1 = new double[channels], t2 = new double[channels];
+            BatchNormKernels.PairSums(x, x, L, a, a, s1, s2, threads);
+            BatchNormKernels.PairSums(x, xCopy, L, a, aCopy, t1, t2, threads);
+            CollectionAssert.AreEqual(t1, s1, $"s1, {threads} threads");
+            CollectionAssert.AreEqual(t2, s2, $"s2, {threads} threads");
+        }
+    }
+
     [TestMethod]
     [DynamicData(nameof(Layouts))]
     public void Affine_MatchesFloat64Loop(int outer, int channels, int inner)
@@ -123,6 +144,53 @@ public sealed class BatchNormKernelTests
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Channels-first runs with non-temporal stores: y at every offset from a whole vector (the run's first and last
+    /// vectors are then written with ordinary stores that overlap the aligned ones, or element by element when a run is
+    /// shorter than a vector), runs of every length around the vector width, with and without the gradient term, the
+    /// ReLU and its gate: bit for bit the ordinary-store path, and in place (y = x) the same as out of place.
+    /// </summary>
+    [TestMethod]
+    [DataRow(15)]
+    [DataRow(16)]
+    [DataRow(17)]
+    [DataRow(37)]
+    [DataRow(64)]
+    [DataRow(1010)]
+    public void Affine_NonTemporalChannelsFirst_BitwiseOrdinaryStores(int inner)
+    {
+        var L = new ChannelLayout(3, 2, inner);
+        var (x, g, m, s) = Data(L, inner);
+        var o = s.Select(v => 0.5f - v).ToArray();
+        var k = m.Select(v => 2 * v).ToArray();
+        foreach (bool relu in new[] { false, true })
+        foreach (bool withGradient in new[] { false, true })
+        {
+            ReadOnlySpan<float> gradient = withGradient ? g : default;
+            float[] kk = withGradient ? k : [], gs = relu && withGradient ? s : [], go = relu && withGradient ? o : [];
+            var expected = new float[x.Length];
+            BatchNormKernels.Affine(x, gradient, L, m, s, o, kk, expected, 1, nonTemporal: false, relu: relu, gs: gs, go: go);
+            for (int offset = 0; offset < 16; offset++)
+            {
+                string at = $"inner {inner}, offset {offset}, ReLU {relu}, gradient {withGradient}";
+                var y = new float[x.Length + 16].AsSpan(offset, x.Length);
+                BatchNormKernels.Affine(x, gradient, L, m, s, o, kk, y, 1, nonTemporal: true, relu: relu, gs: gs, go: go);
+                AssertBitwise(expected, y, at);
+                var inPlace = new float[x.Length + 16].AsSpan(offset, x.Length);
+                x.CopyTo(inPlace);
+                BatchNormKernels.Affine(inPlace, gradient, L, m, s, o, kk, inPlace, 1, nonTemporal: true, relu: relu, gs: gs, go: go);
+                AssertBitwise(expected, inPlace, at + ", in place");
+            }
+        }
+    }
+
+    private static void AssertBitwise(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string at)
+    {
+        for (int e = 0; e < expected.Length; e++)
+            if (BitConverter.SingleToInt32Bits(expected[e]) != BitConverter.SingleToInt32Bits(actual[e]))
+                Assert.Fail($"y[{e}] = {actual[e]:R}, expected {expected[e]:R} ({at})");
     }
 
     [TestMethod]

@@ -300,7 +300,9 @@ internal static partial class BatchNormKernels
         {
             // The ungated sums (moments, the plain backward) keep a loop of their own: sharing the gated one's loop
             // made them 4-9% slower here (BENCHMARKS.md, "In-process A/B").
-            if (!TR.On) PairSumsStream<TV>(u, v, L, a, b, s1, s2, pv);
+            bool same = Unsafe.AreSame(ref ur, ref vr) && u.Length == v.Length && a == b;
+            if (!TR.On && same) PairSumsStream<TV, Yes>(u, v, L, a, b, s1, s2, pv);
+            else if (!TR.On) PairSumsStream<TV, No>(u, v, L, a, b, s1, s2, pv);
             else PairSumsStreamGated<TV, TR>(u, v, L, a, b, s1, s2, gs, go, pv);
             return;
         }
@@ -463,6 +465,10 @@ internal static partial class BatchNormKernels
         }
 
         int n = L.Inner;
+        // A run whose start or end is not on a whole vector of y writes its first and last vector with ordinary
+        // unaligned stores that overlap the aligned non-temporal ones (the overlapped elements get the same values
+        // twice), instead of up to 2(W − 1) scalar elements per run: y must not overlap x or g.
+        bool overlapEnds = TN.On && n >= W && !y.Overlaps(x) && !y.Overlaps(g);
         for (int q = 0; q < L.Outer; q++)
         {
             for (int c = 0; c < C; c++)
@@ -471,11 +477,24 @@ internal static partial class BatchNormKernels
                 float mc = m[c], sc = s[c], oc = o[c], kc = TG.On ? k[c] : 0f, gsc = gated ? gs[c] : 0f, goc = gated ? go[c] : 0f;
                 TV mv = TV.Splat(mc), sv = TV.Splat(sc), ov = TV.Splat(oc), kv = TV.Splat(kc), gsv = TV.Splat(gsc), gov = TV.Splat(goc);
                 int i = 0;
-                for (int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start))); i < peel; i++)
+                int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start)));
+                if (overlapEnds && peel > 0)
+                {
+                    TV.Store(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, start), ref Unsafe.Add(ref gr, start), mv, sv, ov, kv, gsv, gov),
+                        ref Unsafe.Add(ref yr, start));
+                    i = peel;
+                }
+                for (; i < peel; i++)
                     Unsafe.Add(ref yr, start + i) = Map1<TG, TR>(Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mc, sc, oc, kc, gsc, goc);
                 for (; i + W <= n; i += W)
                     Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mv, sv, ov, kv, gsv, gov),
                         ref Unsafe.Add(ref yr, start + i));
+                if (overlapEnds && i < n)
+                {
+                    nint last = start + n - W;
+                    TV.Store(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, last), ref Unsafe.Add(ref gr, last), mv, sv, ov, kv, gsv, gov), ref Unsafe.Add(ref yr, last));
+                    i = n;
+                }
                 for (; i < n; i++)
                     Unsafe.Add(ref yr, start + i) = Map1<TG, TR>(Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mc, sc, oc, kc, gsc, goc);
             }
@@ -485,10 +504,12 @@ internal static partial class BatchNormKernels
     /// <summary>
     /// Channels last with a short period (lcm(C, W) ≤ 4 vectors): the data is one stream of periods, each lane always
     /// meets the same channel, so the per-channel constants are tiled once into vectors and every vector of the stream
-    /// is loaded exactly once, in address order (small C, and C = 64, read as fast as a copy).
+    /// is loaded exactly once, in address order (small C, and C = 64, read as fast as a copy). With
+    /// <typeparamref name="TS"/> (the moments: u and v are the same data with the same shift), <c>v − b</c> is
+    /// <c>u − a</c> and is loaded and computed once.
     /// </summary>
-    private static void PairSumsStream<TV>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int V) where TV : struct, IVec<TV>
+    private static void PairSumsStream<TV, TS>(ReadOnlySpan<float> u, ReadOnlySpan<float> v, ChannelLayout L,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> s1, Span<double> s2, int V) where TV : struct, IVec<TV> where TS : struct, IFlag
     {
         int W = TV.Count, C = L.Channels, P = V * W;
         Span<float> at = stackalloc float[MaxPeriodVectors * W], bt = stackalloc float[MaxPeriodVectors * W];
@@ -513,24 +534,24 @@ internal static partial class BatchNormKernels
         {
             TV du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos)), a0);
             p0 = TV.Add(p0, du);
-            q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos)), b0), q0);
+            q0 = TV.MultiplyAdd(du, TS.On ? du : TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos)), b0), q0);
             if (V > 1)
             {
                 du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + W)), a1);
                 p1 = TV.Add(p1, du);
-                q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + W)), b1), q1);
+                q1 = TV.MultiplyAdd(du, TS.On ? du : TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + W)), b1), q1);
             }
             if (V > 2)
             {
                 du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 2 * W)), a2);
                 p2 = TV.Add(p2, du);
-                q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 2 * W)), b2), q2);
+                q2 = TV.MultiplyAdd(du, TS.On ? du : TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 2 * W)), b2), q2);
             }
             if (V > 3)
             {
                 du = TV.Subtract(TV.Load(ref Unsafe.Add(ref ur, pos + 3 * W)), a3);
                 p3 = TV.Add(p3, du);
-                q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 3 * W)), b3), q3);
+                q3 = TV.MultiplyAdd(du, TS.On ? du : TV.Subtract(TV.Load(ref Unsafe.Add(ref vr, pos + 3 * W)), b3), q3);
             }
             if (++run == FlushEvery)
             {
