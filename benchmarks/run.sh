@@ -5,7 +5,7 @@
 #   benchmarks/run.sh --quick OUT.md       # the same, writing the section into OUT.md instead of BENCHMARKS.md
 #   benchmarks/run.sh --blas [OUT.md]      # only the GEMM benchmark and the CNN step with both peers (about 10 minutes),
 #                                          # written as its own section; a later full run replaces it
-# Steps: build (Release), exact allocation counts, the interleaved SyncBN-step measurement, the GEMM micro-benchmark
+# Steps: build (Release), exact allocation counts, the interleaved SyncBN-step and 1-vs-2-replica CNN-step measurements, the GEMM micro-benchmark
 # beside OpenBLAS's sgemm, the BenchmarkDotNet suites (in-process short job), the PyTorch 1.13 peer (/usr/bin/python3)
 # with OpenBLAS, then benchmarks/report.py. Outputs stay in BenchmarkDotNet.Artifacts/perf (git-ignored).
 # BLAS: both TfSyncBN and the PyTorch peer use Debian's OpenBLAS (libopenblas0-pthread, installed here if missing).
@@ -46,6 +46,7 @@ else
 dotnet "$BIN" alloc "$OUT/allocations.json"
 if [[ $QUICK == 1 ]]; then
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 2 3
+  TFSYNCBN_BENCH_WARMUP_S=0.5 dotnet "$BIN" scaling "$OUT/scaling.json" 2 2
   dotnet "$BIN" gemm "$OUT/gemm.json" 0.05
   "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 0.05
   export TFSYNCBN_BENCH_WARMUP_S=0.5
@@ -57,6 +58,7 @@ if [[ $QUICK == 1 ]]; then
   TORCH_DEFAULT_MALLOC=1 TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
 else
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 30 20
+  dotnet "$BIN" scaling "$OUT/scaling.json" 20 10
   dotnet "$BIN" gemm "$OUT/gemm.json" 1.0
   "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 1.0
   BDN_JOB="6 warm-up and 9 measured iterations of ~120 ms (the CNN step after 8 s of training steps: tiered JIT)"

@@ -12,11 +12,14 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*BatchNorm*']
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- alloc OUT.json   (exact bytes allocated per call)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- scaling OUT.json [ROUNDS] [STEPS]   (CNN step, 1 vs 2 replicas, interleaved)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS] [LAYER]   (a conv of the CNN: direct / implicit GEMM vs im2col)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-pool [BATCH]   (the CNN's first max pooling, forward and backward)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-bnpool [BATCH] [THREADS]   (the CNN's BN + ReLU + max pooling blocks, fused vs separate)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-seq [SHAPE] [NHWC|NCHW] [THREADS] [SECONDS]   (fused BN+ReLU's passes in step order)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-loop fwd|fwdbwd|relu-fwd|relu-fwdbwd [SHAPE] [NHWC|NCHW] [THREADS] [SECONDS]   (one layer call repeated, for perf)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-gemm M N K N|T N|T   (the managed GEMM at one shape)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
@@ -29,6 +32,13 @@ if (args.Length >= 1 && args[0] == "syncstep")
 {
     TfSyncBN.Benchmarks.SyncStep.Write(args.Length > 1 ? args[1] : "syncstep.json",
         args.Length > 2 ? int.Parse(args[2]) : 20, args.Length > 3 ? int.Parse(args[3]) : 20);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "scaling")
+{
+    TfSyncBN.Benchmarks.ReplicaScaling.Write(args.Length > 1 ? args[1] : "scaling.json",
+        args.Length > 2 ? int.Parse(args[2]) : 20, args.Length > 3 ? int.Parse(args[3]) : 10);
     return 0;
 }
 

@@ -126,7 +126,7 @@ internal static class SyncStep
         return row;
     }
 
-    private static Dictionary<string, double> Quartiles(List<double> values)
+    internal static Dictionary<string, double> Quartiles(List<double> values)
     {
         var v = values.Order().ToArray();
         double At(double q)
@@ -138,7 +138,7 @@ internal static class SyncStep
         return new() { ["min"] = v[0], ["p25"] = At(0.25), ["median"] = At(0.5), ["p75"] = At(0.75), ["max"] = v[^1] };
     }
 
-    private static string Show(List<double> values)
+    internal static string Show(List<double> values)
     {
         var q = Quartiles(values);
         return $"{q["median"]:F3} [{q["p25"]:F3}, {q["p75"]:F3}]";
