@@ -137,7 +137,7 @@ internal static partial class BatchNormKernels
             part.Run(0, rows);
             return;
         }
-        Parallel.For(0, parts, p =>
+        KernelTeam.For(parts, p =>
         {
             var (r0, r1) = Block(rows, parts, p);
             part.Run(r0, r1);

@@ -84,7 +84,7 @@ internal static partial class BatchNormKernels
         int stride = ((2 * C + 7) / 8 + 1) * 8;
         double[] partial = ArrayPool<double>.Shared.Rent(stride * parts);
         Array.Clear(partial, 0, stride * parts);
-        Parallel.For(0, parts, p =>
+        KernelTeam.For(parts, p =>
         {
             var (o0, o1) = Block(layout.Outer, parts, p);
             block.Sum(o0, o1, partial.AsSpan(stride * p, C), partial.AsSpan(stride * p + C, C));
@@ -130,7 +130,7 @@ internal static partial class BatchNormKernels
         fixed (float* xp = x, gp = g, mp = m, sp = s, op = o, kp = k, yp = y, gsp = gs, gop = go)
         {
             nint xi = (nint)xp, gi = (nint)gp, mi = (nint)mp, si = (nint)sp, oi = (nint)op, ki = (nint)kp, yi = (nint)yp, gsi = (nint)gsp, goi = (nint)gop;
-            Parallel.For(0, parts, p =>
+            KernelTeam.For(parts, p =>
             {
                 var (o0, o1) = Block(layout.Outer, parts, p);
                 int len = (int)((o1 - o0) * perOuter);

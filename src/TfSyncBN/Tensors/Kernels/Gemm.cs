@@ -115,7 +115,7 @@ internal static class Gemm
         fixed (float* pc = c)
         {
             float* cp = pc;
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = threads }, p =>
+            KernelTeam.For(parts, p =>
             {
                 int start = p * slab, size = Math.Min(slab, extent - start);
                 var C = new Span<float>(cp, cLen);
