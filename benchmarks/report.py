@@ -217,6 +217,21 @@ def main(out, target, blas_only=False):
                         if best:
                             checks.append((f"BN+ReLU fused fwd+bwd ≥ 2x torch's BatchNorm2d + ReLU ({shape}, {layout}, {threads} thr)", best / ffb["ms"], 2.0, "ge"))
         L.append("")
+        paired = jload("bnrelu-copies.json")
+        if paired:
+            q = lambda d, k=2: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
+            p0 = paired[0]
+            L.append(f"The same fused forward+backward with its copy reference timed in the same rounds of one process (`bnrelu-copies` in `Program.cs`: "
+                     f"{p0['rounds']} rounds of {p0['callsPerRound']} calls of each, the order rotating; a round's ratio is the op's median over the faster copy's; median [quartiles]):")
+            L.append("")
+            L.append("| shape | threads | layout | fused fwd+bwd, ms | copy (ordinary / non-temporal), ms | fused fwd+bwd, copies |")
+            L.append("|---|---|---|---|---|---|")
+            for r in paired:
+                L.append(f"| {r['shape']} | {r['threads']} | {r['layout']} | {q(r['fusedForwardBackwardMs'], 3)} | "
+                         f"{fmt(r['copyMs']['median'])} / {fmt(r['copyNonTemporalMs']['median'])} | {q(r['copies'])} |")
+                checks.append((f"BN+ReLU fused forward+backward ≤ 5 copies ({r['shape']}, {r['layout']}, {r['threads']} thr; paired with its copy)",
+                               r["copies"]["median"], 5.0, "le"))
+            L.append("")
 
     # --- SyncBN step ---
     if not blas_only:

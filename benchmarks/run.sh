@@ -5,7 +5,8 @@
 #   benchmarks/run.sh --quick OUT.md       # the same, writing the section into OUT.md instead of BENCHMARKS.md
 #   benchmarks/run.sh --blas [OUT.md]      # only the GEMM benchmark and the CNN step with both peers (about 10 minutes),
 #                                          # written as its own section; a later full run replaces it
-# Steps: build (Release), exact allocation counts, the interleaved SyncBN-step and 1-vs-2-replica CNN-step measurements, the GEMM micro-benchmark
+# Steps: build (Release), exact allocation counts, the interleaved SyncBN-step, 1-vs-2-replica CNN-step and BN+ReLU-vs-copy
+# measurements, the GEMM micro-benchmark
 # beside OpenBLAS's sgemm, the BenchmarkDotNet suites (in-process short job), the PyTorch 1.13 peer (/usr/bin/python3)
 # with OpenBLAS, then benchmarks/report.py. Outputs stay in BenchmarkDotNet.Artifacts/perf (git-ignored).
 # BLAS: both TfSyncBN and the PyTorch peer use Debian's OpenBLAS (libopenblas0-pthread, installed here if missing).
@@ -47,6 +48,7 @@ dotnet "$BIN" alloc "$OUT/allocations.json"
 if [[ $QUICK == 1 ]]; then
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 2 3
   TFSYNCBN_BENCH_WARMUP_S=0.5 dotnet "$BIN" scaling "$OUT/scaling.json" 2 2
+  dotnet "$BIN" bnrelu-copies "$OUT/bnrelu-copies.json" 2 2
   dotnet "$BIN" gemm "$OUT/gemm.json" 0.05
   "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 0.05
   export TFSYNCBN_BENCH_WARMUP_S=0.5
@@ -59,6 +61,7 @@ if [[ $QUICK == 1 ]]; then
 else
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 30 20
   dotnet "$BIN" scaling "$OUT/scaling.json" 20 10
+  dotnet "$BIN" bnrelu-copies "$OUT/bnrelu-copies.json" 15 9
   dotnet "$BIN" gemm "$OUT/gemm.json" 1.0
   "${UNSET[@]}" dotnet "$BIN" gemm "$OUT/gemm-unset.json" 1.0
   BDN_JOB="6 warm-up and 9 measured iterations of ~120 ms (the CNN step after 8 s of training steps: tiered JIT)"
