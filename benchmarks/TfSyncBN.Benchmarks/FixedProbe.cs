@@ -39,6 +39,9 @@ internal static class FixedProbe
             var y = new float[x.Length];
             var m = new float[L.Channels];
             var sc = new float[L.Channels];
+            // The ReLU figures gate at the data's mean, so the gate is on for about half of the elements, at random.
+            var half = Enumerable.Repeat(0.5f, L.Channels).ToArray();
+            var one = Enumerable.Repeat(1f, L.Channels).ToArray();
             var s1 = new double[L.Channels];
             var s2 = new double[L.Channels];
             Action kernel = figure switch
@@ -47,6 +50,8 @@ internal static class FixedProbe
                 "k-bwdsums" => () => BatchNormKernels.PairSums(g, x, L, m, m, s1, s2),
                 "k-norm" => () => BatchNormKernels.Affine(x, default, L, m, sc, sc, default, y),
                 "k-igrad" => () => BatchNormKernels.Affine(x, g, L, m, sc, sc, sc, y),
+                "k-norm-relu" => () => BatchNormKernels.Affine(x, default, L, half, one, m, default, y, relu: true),
+                "k-igrad-relu" => () => BatchNormKernels.Affine(x, g, L, half, one, m, one, y, relu: true, gs: one, go: m),
                 _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
             };
             call = () => { kernel(); return y[0]; };
@@ -61,6 +66,7 @@ internal static class FixedProbe
                 "fwd" => bn.TrainForward,
                 "fwdbwd" => bn.TrainForwardBackward,
                 "inf" => bn.Inference,
+                "relu-fwdbwd" => () => bn.ReluForwardBackward(fused: true),
                 _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
             };
             cleanup = () =>

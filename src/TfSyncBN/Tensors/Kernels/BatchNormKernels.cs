@@ -256,7 +256,12 @@ internal static partial class BatchNormKernels
         if (TG.On)
         {
             float gv = gsrc;
-            if (TR.On && !(MathF.FusedMultiplyAdd(d, gs, go) > 0)) gv = 0f;
+            // The gate without a branch (a channels-first run's ends take this path, and the gate is data-dependent).
+            if (TR.On)
+            {
+                var on = Vector128.GreaterThan(Vector128.CreateScalarUnsafe(MathF.FusedMultiplyAdd(d, gs, go)), Vector128<float>.Zero);
+                gv = (Vector128.CreateScalarUnsafe(gv) & on).ToScalar();
+            }
             return MathF.FusedMultiplyAdd(gv, k, t);
         }
         return TR.On ? MathF.Max(t, 0f) : t;
@@ -465,10 +470,6 @@ internal static partial class BatchNormKernels
         }
 
         int n = L.Inner;
-        // A run whose start or end is not on a whole vector of y writes its first and last vector with ordinary
-        // unaligned stores that overlap the aligned non-temporal ones (the overlapped elements get the same values
-        // twice), instead of up to 2(W − 1) scalar elements per run: y must not overlap x or g.
-        bool overlapEnds = TN.On && n >= W && !y.Overlaps(x) && !y.Overlaps(g);
         for (int q = 0; q < L.Outer; q++)
         {
             for (int c = 0; c < C; c++)
@@ -477,24 +478,11 @@ internal static partial class BatchNormKernels
                 float mc = m[c], sc = s[c], oc = o[c], kc = TG.On ? k[c] : 0f, gsc = gated ? gs[c] : 0f, goc = gated ? go[c] : 0f;
                 TV mv = TV.Splat(mc), sv = TV.Splat(sc), ov = TV.Splat(oc), kv = TV.Splat(kc), gsv = TV.Splat(gsc), gov = TV.Splat(goc);
                 int i = 0;
-                int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start)));
-                if (overlapEnds && peel > 0)
-                {
-                    TV.Store(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, start), ref Unsafe.Add(ref gr, start), mv, sv, ov, kv, gsv, gov),
-                        ref Unsafe.Add(ref yr, start));
-                    i = peel;
-                }
-                for (; i < peel; i++)
+                for (int peel = Math.Min(n, AlignPeel<TV, TN>(ref Unsafe.Add(ref yr, start))); i < peel; i++)
                     Unsafe.Add(ref yr, start + i) = Map1<TG, TR>(Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mc, sc, oc, kc, gsc, goc);
                 for (; i + W <= n; i += W)
                     Put<TV, TN>(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mv, sv, ov, kv, gsv, gov),
                         ref Unsafe.Add(ref yr, start + i));
-                if (overlapEnds && i < n)
-                {
-                    nint last = start + n - W;
-                    TV.Store(Map<TV, TG, TR>(ref Unsafe.Add(ref xr, last), ref Unsafe.Add(ref gr, last), mv, sv, ov, kv, gsv, gov), ref Unsafe.Add(ref yr, last));
-                    i = n;
-                }
                 for (; i < n; i++)
                     Unsafe.Add(ref yr, start + i) = Map1<TG, TR>(Unsafe.Add(ref xr, start + i), ref Unsafe.Add(ref gr, start + i), mc, sc, oc, kc, gsc, goc);
             }
