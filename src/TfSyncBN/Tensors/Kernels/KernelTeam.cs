@@ -10,9 +10,9 @@ namespace TfSyncBN.Tensors.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>A kernel pass splits into one part per thread and is followed, microseconds later, by the next pass. With
-/// <see cref="Parallel.For(int, int, Action{int})"/> a thread-pool worker that had gone to sleep started its part 50-230 µs
-/// late on average on this 2-core VM, and in up to 15% of calls the caller ran every part itself before the worker woke
-/// (BENCHMARKS.md, "Kernel threads"); a helper that is still polling starts within microseconds.</para>
+/// <see cref="Parallel.For(int, int, Action{int})"/> a thread-pool worker that had gone to sleep started its part late,
+/// and in some calls not before the caller had run every part itself (BENCHMARKS.md, 6 Dec, "KernelTeam"); a helper
+/// that is still polling starts within microseconds.</para>
 /// <para>Part p is the same range of work whichever thread runs it, so results equal those of
 /// <see cref="Parallel.For(int, int, Action{int})"/> over the same parts. A call made while another call is in progress
 /// (from another thread, or from inside a part) runs its parts with <see cref="Parallel.For(int, int, Action{int})"/>
