@@ -86,7 +86,7 @@ internal static class ConvKernels
     internal static float[]? PadInput(ReadOnlySpan<float> x, in WindowGeometry g, out int hp, out int wp)
     {
         hp = Math.Max(g.H + g.PadTop, (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1);
-        wp = Math.Max(g.W + g.PadLeft, (g.OW - 1) * g.SW + g.KW);
+        wp = Math.Max(g.W + g.PadLeft, (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1);
         if (hp == g.H && wp == g.W) return null;
         int c = g.C, line = g.W * c, pline = wp * c;
         float[] padded = NnKernels.Rent(g.N * hp * pline);
