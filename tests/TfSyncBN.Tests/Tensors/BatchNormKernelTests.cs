@@ -147,22 +147,27 @@ public sealed class BatchNormKernelTests
     }
 
     /// <summary>
-    /// Channels-first runs with non-temporal stores: y at every offset from a whole vector (the run's first and last
-    /// vectors are then written with ordinary stores that overlap the aligned ones, or element by element when a run is
-    /// shorter than a vector), runs of every length around the vector width, with and without the gradient term, the
-    /// ReLU and its gate: bit for bit the ordinary-store path, and in place (y = x) the same as out of place.
+    /// Non-temporal stores: y at every offset from a whole vector (a channels-first run's ends are then written element
+    /// by element), channels-first runs of every length around the vector width, channels-last rows of short and long
+    /// periods, outputs spanning several 4 KiB pages (whose first lines take ordinary stores), with and without the
+    /// gradient term, the ReLU and its gate: bit for bit the ordinary-store path, and in place (y = x) the same as out
+    /// of place.
     /// </summary>
     [TestMethod]
-    [DataRow(15)]
-    [DataRow(16)]
-    [DataRow(17)]
-    [DataRow(37)]
-    [DataRow(64)]
-    [DataRow(1010)]
-    public void Affine_NonTemporalChannelsFirst_BitwiseOrdinaryStores(int inner)
+    [DataRow(3, 2, 15)]
+    [DataRow(3, 2, 16)]
+    [DataRow(3, 2, 17)]
+    [DataRow(3, 2, 37)]
+    [DataRow(3, 2, 64)]
+    [DataRow(3, 2, 1010)]
+    [DataRow(2, 2, 4096)]
+    [DataRow(300, 64, 1)]
+    [DataRow(2000, 3, 1)]
+    [DataRow(90, 100, 1)]
+    public void Affine_NonTemporal_BitwiseOrdinaryStores(int outer, int channels, int inner)
     {
-        var L = new ChannelLayout(3, 2, inner);
-        var (x, g, m, s) = Data(L, inner);
+        var L = new ChannelLayout(outer, channels, inner);
+        var (x, g, m, s) = Data(L, inner + channels);
         var o = s.Select(v => 0.5f - v).ToArray();
         var k = m.Select(v => 2 * v).ToArray();
         foreach (bool relu in new[] { false, true })
@@ -174,7 +179,7 @@ public sealed class BatchNormKernelTests
             BatchNormKernels.Affine(x, gradient, L, m, s, o, kk, expected, 1, nonTemporal: false, relu: relu, gs: gs, go: go);
             for (int offset = 0; offset < 16; offset++)
             {
-                string at = $"inner {inner}, offset {offset}, ReLU {relu}, gradient {withGradient}";
+                string at = $"{L}, offset {offset}, ReLU {relu}, gradient {withGradient}";
                 var y = new float[x.Length + 16].AsSpan(offset, x.Length);
                 BatchNormKernels.Affine(x, gradient, L, m, s, o, kk, y, 1, nonTemporal: true, relu: relu, gs: gs, go: go);
                 AssertBitwise(expected, y, at);
