@@ -108,8 +108,9 @@ internal static partial class BatchNormKernels
     /// </summary>
     /// <remarks>
     /// An output of at least <see cref="NonTemporalBytes"/> is written with non-temporal stores (unless
-    /// <paramref name="nonTemporal"/> says otherwise): it cannot stay in cache anyway, and an ordinary store first
-    /// reads each destination line from memory (read-for-ownership), a third stream on top of reading x and writing y.
+    /// <paramref name="nonTemporal"/> says otherwise; each 4 KiB page's first line excepted, see
+    /// <see cref="Put{TV, TN}"/>): it cannot stay in cache anyway, and an ordinary store first reads each destination
+    /// line from memory (read-for-ownership), a third stream on top of reading x and writing y.
     /// </remarks>
     public static unsafe void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
         ReadOnlySpan<float> m, ReadOnlySpan<float> s, ReadOnlySpan<float> o, ReadOnlySpan<float> k, Span<float> y, int threads = 0,
