@@ -56,7 +56,12 @@ internal static class Copy
             }
             else
             {
-                for (; i + 8 <= end; i += 8) Avx.StoreAlignedNonTemporal(d + i, Vector256.Load(s + i));
+                for (; i + 8 <= end; i += 8)
+                {
+                    var v = Vector256.Load(s + i);
+                    if (((nint)(d + i) & 4095) < 64) Vector256.Store(v, d + i);
+                    else Avx.StoreAlignedNonTemporal(d + i, v);
+                }
             }
             for (; i < end; i++) d[i] = s[i];
             Sse.StoreFence();

@@ -15,7 +15,6 @@ internal static unsafe class StreamProbe
 {
     public static void Run(double seconds)
     {
-        if (!Avx512F.IsSupported) throw new PlatformNotSupportedException("probe-stream uses AVX-512 stores.");
         const int N = 128 * 32 * 32 * 64, Sets = 6;
         var sources = new float[Sets][];
         var destinations = new float[Sets][];
@@ -28,6 +27,14 @@ internal static unsafe class StreamProbe
             handles.Add(GCHandle.Alloc(sources[set], GCHandleType.Pinned));
             handles.Add(GCHandle.Alloc(destinations[set], GCHandleType.Pinned));
         }
+        // Both copies must copy (checked once, on the vector path this CPU takes).
+        foreach (bool nonTemporal in new[] { false, true })
+        {
+            destinations[0].AsSpan().Clear();
+            Copy.Run(sources[0], destinations[0], 1, nonTemporal);
+            if (!sources[0].AsSpan().SequenceEqual(destinations[0])) throw new InvalidOperationException($"Copy.Run (non-temporal {nonTemporal}) did not copy.");
+        }
+        if (!Avx512F.IsSupported) throw new PlatformNotSupportedException("probe-stream uses AVX-512 stores.");
         string[] names =
         [
             "map, all non-temporal", "map, 1 ordinary line / 1 KiB", "map, 1 ordinary line / 4 KiB", "map, 1 ordinary line / 16 KiB",
