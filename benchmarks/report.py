@@ -94,8 +94,8 @@ def main(out, target, blas_only=False):
     if load1 >= 3 or float(meta["load_end"].split()[0]) >= 3:
         L.append(f"- **Taken under load** (other processes were running on the 2 cores): absolute times are inflated and noisy; the ratios are measured within one run, but still less reliable than on an idle machine.")
     L.append("- Layer calls, SyncBN steps and training steps run in a `TensorScope` (pooled tensor storage), as `Model.TrainStep` does.")
-    L.append("- Every time is a median in ms. \"copy\" is the memory-bandwidth reference: a copy of the same tensor split over the same number of threads (dedicated threads), "
-             "the faster of ordinary stores (memmove) and non-temporal stores (which the kernels use for outputs of 16 MiB or more), measured in the same run; "
+    L.append("- Every time is a median in ms. \"copy\" is the memory-bandwidth reference: a copy of the same tensor split over the same number of threads (the kernels' `KernelTeam`), "
+             "the faster of ordinary stores (memmove) and the kernels' streaming stores (non-temporal, one line per 4 KiB page ordinary; used for outputs of 16 MiB or more), measured in the same run; "
              "\"x copy\" divides by it (ideal training forward ≈ 1.5 copies, forward+backward ≈ 4, inference ≈ 1). \"torch copy\" is PyTorch's `copy_` of the same tensor in its own run, for comparison. "
              "\"vs torch\" is PyTorch's fastest layout (NCHW or channels_last) on the same threads divided by ours (> 1: we are faster).")
     L.append("")

@@ -27,12 +27,16 @@ internal static unsafe class StreamProbe
             handles.Add(GCHandle.Alloc(sources[set], GCHandleType.Pinned));
             handles.Add(GCHandle.Alloc(destinations[set], GCHandleType.Pinned));
         }
-        // Both copies must copy (checked once, on the vector path this CPU takes).
+        // Both copies must copy (checked once, on the vector path this CPU takes, 1 and 2 threads).
         foreach (bool nonTemporal in new[] { false, true })
         {
-            destinations[0].AsSpan().Clear();
-            Copy.Run(sources[0], destinations[0], 1, nonTemporal);
-            if (!sources[0].AsSpan().SequenceEqual(destinations[0])) throw new InvalidOperationException($"Copy.Run (non-temporal {nonTemporal}) did not copy.");
+            foreach (int threads in new[] { 1, 2 })
+            {
+                destinations[0].AsSpan().Clear();
+                Copy.Run(sources[0], destinations[0], threads, nonTemporal);
+                if (!sources[0].AsSpan().SequenceEqual(destinations[0]))
+                    throw new InvalidOperationException($"Copy.Run (non-temporal {nonTemporal}, {threads} threads) did not copy.");
+            }
         }
         if (!Avx512F.IsSupported) throw new PlatformNotSupportedException("probe-stream uses AVX-512 stores.");
         string[] names =

@@ -109,7 +109,7 @@ internal static partial class BatchNormKernels
     /// <remarks>
     /// An output of at least <see cref="NonTemporalBytes"/> is written with non-temporal stores (unless
     /// <paramref name="nonTemporal"/> says otherwise; each 4 KiB page's first line excepted, see
-    /// <see cref="Put{TV, TN}"/>): it cannot stay in cache anyway, and an ordinary store first reads each destination
+    /// <see cref="StreamStore"/>): it cannot stay in cache anyway, and an ordinary store first reads each destination
     /// line from memory (read-for-ownership), a third stream on top of reading x and writing y.
     /// </remarks>
     public static unsafe void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ChannelLayout layout,
@@ -278,23 +278,13 @@ internal static partial class BatchNormKernels
     private static double Gate1<TR>(double du, float dv, ReadOnlySpan<float> gs, ReadOnlySpan<float> go, int c) where TR : struct, IFlag =>
         TR.On && !(MathF.FusedMultiplyAdd(dv, gs[c], go[c]) > 0) ? 0 : du;
 
-    /// <summary>
-    /// Stores one vector; with <typeparamref name="TN"/> non-temporally, except in the first cache line of each 4 KiB
-    /// page, which takes ordinary stores (see <see cref="OrdinaryLineEvery"/>).
-    /// </summary>
+    /// <summary>Stores one vector: with <typeparamref name="TN"/> as <see cref="StreamStore.Store{TV}"/>, else ordinarily.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Put<TV, TN>(TV value, ref float destination) where TV : struct, IVec<TV> where TN : struct, IFlag
+    private static void Put<TV, TN>(TV value, ref float destination) where TV : struct, IVec<TV> where TN : struct, IFlag
     {
-        if (TN.On && ((nint)Unsafe.AsPointer(ref destination) & (OrdinaryLineEvery - 1)) >= 64) TV.StoreNonTemporal(value, ref destination);
+        if (TN.On) StreamStore.Store(value, ref destination);
         else TV.Store(value, ref destination);
     }
-
-    /// <summary>
-    /// A non-temporal output stream writes one whole cache line in every this many bytes with ordinary stores: from
-    /// memory, a map pass with all stores non-temporal ran 1.16x slower than with one line in 4 KiB stored ordinarily
-    /// (BENCHMARKS.md, "Non-temporal streams").
-    /// </summary>
-    private const int OrdinaryLineEvery = 4096;
 
     /// <summary>Elements before <paramref name="at"/> is aligned to a whole vector (0 when not <typeparamref name="TN"/>).</summary>
     private static unsafe int AlignPeel<TV, TN>(ref float at) where TV : struct, IVec<TV> where TN : struct, IFlag

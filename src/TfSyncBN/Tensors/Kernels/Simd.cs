@@ -149,3 +149,25 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
         return Vector128.Sum(lo + hi);
     }
 }
+
+/// <summary>How a kernel writes an output too large to stay in cache (the batch-norm maps; the benchmarks' copy).</summary>
+internal static class StreamStore
+{
+    /// <summary>
+    /// One whole cache line in every this many bytes is stored ordinarily: from memory, a map pass with every store
+    /// non-temporal ran 1.16x slower than with one line in 4 KiB stored ordinarily (BENCHMARKS.md, "Non-temporal streams").
+    /// </summary>
+    public const int OrdinaryLineEvery = 4096;
+
+    /// <summary>
+    /// Stores one vector non-temporally (<see cref="IVec{TSelf}.StoreNonTemporal"/>), except in the first 64-byte line
+    /// of each <see cref="OrdinaryLineEvery"/> bytes, where it stores ordinarily. <paramref name="destination"/> must be
+    /// aligned to the vector size and its array pinned; after the last store, <c>Sse.StoreFence</c> before anyone reads.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Store<TV>(TV value, ref float destination) where TV : struct, IVec<TV>
+    {
+        if (((nint)Unsafe.AsPointer(ref destination) & (OrdinaryLineEvery - 1)) >= 64) TV.StoreNonTemporal(value, ref destination);
+        else TV.Store(value, ref destination);
+    }
+}
