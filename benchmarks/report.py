@@ -335,6 +335,32 @@ def main(out, target, blas_only=False):
         L.append("")
         checks.append(("CNN: 2 replicas ≥ 1.8 × 1 replica (paired, in one process; median of the per-round ratios)", scaling["speedup"]["median"], 1.8, "ge"))
 
+    # --- both peers in the same rounds ---
+    paired_runs = [(label, r) for label, r in (("as set", jload("paired.json")), ("unset", jload("paired-unset.json"))) if r and r.get("cases")]
+    if paired_runs:
+        q = lambda d, k=2: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
+        c0 = paired_runs[0][1]["cases"][0]
+        L.append("### Both peers in the same rounds (`benchmarks/pytorch/paired.py`)")
+        L.append("")
+        L.append(f"Our figure (a `serve` process of the benchmark program) and PyTorch's in both layouts, timed alternately: {c0['rounds']} rounds "
+                 f"(the CNN {paired_runs[0][1]['cases'][-1]['rounds']}), the order alternating, a {fmt(paired_runs[0][1]['pauseS'] * 1e3, 0)} ms pause before each block, "
+                 "each block's first call untimed, a block's figure the median of its timed calls (9 for the batch norm, 5 for the CNN step). "
+                 "A round's ratio is PyTorch's faster layout in that round over ours (> 1: we are faster); median [quartiles] over the rounds. "
+                 "Ours: the fused BN + ReLU layer call (forward+backward) in the layout named, and the CNN on 1 or 2 replicas; PyTorch: `BatchNorm2d` then in-place `ReLU`, and its CNN step.")
+        L.append("")
+        L.append("| OPENBLAS_* | case | threads | ours, ms | PyTorch NCHW, ms | PyTorch channels_last, ms | PyTorch's best over ours |")
+        L.append("|---|---|---|---|---|---|---|")
+        for label, run in paired_runs:
+            for c in run["cases"]:
+                t = c["torchMs"]
+                L.append(f"| {label} | {c['case']} | {c['threads']} | {q(c['oursMs'], 3)} | {q(t['NCHW'], 3)} | {q(t['channels_last'], 3)} | **{q(c['ratio'])}** |")
+                if c["case"] == "cnn":
+                    checks.append((f"CNN ≥ 1.0x PyTorch+OpenBLAS's best layout, {c['threads']} thr (OPENBLAS_* {label}; paired in the same rounds)", c["ratio"]["median"], 1.0, "ge"))
+                else:
+                    checks.append((f"BN+ReLU fused fwd+bwd ≥ 2x torch's BatchNorm2d + ReLU ({c['case'].split(' ', 1)[1]}, {c['threads']} thr; paired in the same rounds)",
+                                   c["ratio"]["median"], 2.0, "ge"))
+        L.append("")
+
     # --- allocations ---
     if allocs:
         L.append("### Bytes allocated per layer call (exact, `GC.GetAllocatedBytesForCurrentThread`, steady state, 1 thread; SyncBN rows on each replica's thread inside a Run)")

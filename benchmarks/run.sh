@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole performance suite once and rewrites the performance section of BENCHMARKS.md:
-#   benchmarks/run.sh                      # full run, about 10-15 minutes on 2 cores
+#   benchmarks/run.sh                      # full run, about 20 minutes on 2 cores
 #   benchmarks/run.sh --quick              # smoke run (seconds per figure, numbers meaningless): checks the pipeline
 #   benchmarks/run.sh --quick OUT.md       # the same, writing the section into OUT.md instead of BENCHMARKS.md
 #   benchmarks/run.sh --blas [OUT.md]      # only the GEMM benchmark and the CNN step with both peers (about 10 minutes),
@@ -8,7 +8,7 @@
 # Steps: build (Release), exact allocation counts, the interleaved SyncBN-step, 1-vs-2-replica CNN-step and BN+ReLU-vs-copy
 # measurements, the GEMM micro-benchmark
 # beside OpenBLAS's sgemm, the BenchmarkDotNet suites (in-process short job), the PyTorch 1.13 peer (/usr/bin/python3)
-# with OpenBLAS, then benchmarks/report.py. Outputs stay in BenchmarkDotNet.Artifacts/perf (git-ignored).
+# with OpenBLAS, both peers alternating in the same rounds (benchmarks/pytorch/paired.py), then benchmarks/report.py. Outputs stay in BenchmarkDotNet.Artifacts/perf (git-ignored).
 # BLAS: both TfSyncBN and the PyTorch peer use Debian's OpenBLAS (libopenblas0-pthread, installed here if missing).
 # The GEMM benchmark, the CNN training step and the PyTorch peer run twice: with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE as
 # this machine sets them, and with both unset (OpenBLAS then picks its kernels for the CPU itself). Only here: tests
@@ -23,10 +23,16 @@ BLAS_ONLY=0
 [[ "${1:-}" == "--blas" ]] && BLAS_ONLY=1
 TARGET="${2:-BENCHMARKS.md}"
 rm -rf "$OUT" && mkdir -p "$OUT"
-if ! dpkg-query -W -f='${Status}\n' libopenblas0-pthread python3-threadpoolctl 2>/dev/null | grep -c 'install ok installed' | grep -qx 2; then
-  echo "run.sh: installing libopenblas0-pthread (OpenBLAS for TfSyncBN and for the PyTorch peer)"
+# The peer and the BLAS: Debian's PyTorch, OpenBLAS (takes over libblas.so.3) and threadpoolctl, installed if missing.
+PACKAGES=(libopenblas0-pthread python3-threadpoolctl python3-torch python3-numpy)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if (( ${#missing[@]} )); then
+  echo "run.sh: installing ${missing[*]} (OpenBLAS for TfSyncBN and for the PyTorch peer)"
   sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get install -y -q --no-install-recommends libopenblas0-pthread python3-threadpoolctl || { $sudo apt-get update -q && $sudo apt-get install -y -q --no-install-recommends libopenblas0-pthread python3-threadpoolctl; }
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" || { $sudo apt-get update -q && $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; }
 fi
 UNSET=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 started=$(date -u +"%Y-%m-%d %H:%M")
@@ -43,6 +49,8 @@ if [[ $BLAS_ONLY == 1 ]]; then
   "${UNSET[@]}" dotnet "$BIN" --filter '*TrainingBenchmarks*' --artifacts "$OUT/bdn-unset" || echo "run.sh: some benchmarks failed (see above)" >&2
   TORCH_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
   "${UNSET[@]}" TORCH_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-unset.json"
+  TORCH_PAIRED_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/paired.py "$OUT/paired.json" 15
+  "${UNSET[@]}" TORCH_PAIRED_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/paired.py "$OUT/paired-unset.json" 15
 else
 dotnet "$BIN" alloc "$OUT/allocations.json"
 if [[ $QUICK == 1 ]]; then
@@ -58,6 +66,8 @@ if [[ $QUICK == 1 ]]; then
   TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch.json"
   "${UNSET[@]}" TORCH_CNN_ONLY=1 TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-unset.json"
   TORCH_DEFAULT_MALLOC=1 TORCH_WARMUP_S=0.02 TORCH_MEASURE_S=0.05 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
+  /usr/bin/python3 benchmarks/pytorch/paired.py "$OUT/paired.json" 3
+  "${UNSET[@]}" TORCH_PAIRED_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/paired.py "$OUT/paired-unset.json" 3
 else
   dotnet "$BIN" syncstep "$OUT/syncstep.json" 30 20
   dotnet "$BIN" scaling "$OUT/scaling.json" 20 10
@@ -71,6 +81,9 @@ else
   "${UNSET[@]}" TORCH_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-unset.json"
   # For reference only: the same peer with glibc's default allocator (a fresh mmap per output of 32 MiB or more).
   TORCH_DEFAULT_MALLOC=1 /usr/bin/python3 benchmarks/pytorch/bench_torch.py "$OUT/torch-default-malloc.json"
+  # Both peers again, alternating in the same rounds (the ratios without the host's bandwidth phases between them).
+  /usr/bin/python3 benchmarks/pytorch/paired.py "$OUT/paired.json" 15
+  "${UNSET[@]}" TORCH_PAIRED_CNN_ONLY=1 /usr/bin/python3 benchmarks/pytorch/paired.py "$OUT/paired-unset.json" 15
 fi
 fi
 

@@ -11,24 +11,58 @@ namespace TfSyncBN.Benchmarks;
 /// </summary>
 internal static class FixedProbe
 {
-    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad (one kernel pass on preallocated arrays), bn-fwd, bn-fwdbwd, bn-inf, sbn-fwd, sbn-fwdbwd, sbn-inf (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
+    /// <summary>One figure's call, ready to time, and what ends it.</summary>
+    /// <param name="Call">One call of the figure (returns a value to keep the work alive).</param>
+    /// <param name="Finish">Prints a checksum of the results' bits (equal checksums: bitwise-equal results) and releases the figure; its argument is the number of calls made.</param>
+    internal sealed record Figure(Func<float> Call, Action<int> Finish);
+
+    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad, k-norm-relu, k-igrad-relu (one kernel pass on preallocated arrays), bn-fwd, bn-fwdbwd, bn-inf, bn-relu-fwdbwd, sbn-fwd, sbn-fwdbwd, sbn-inf, sbn-relu-fwdbwd (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
     public static void Run(string figure, string shape, string layout, int threads, int warmup, int calls)
     {
-        Func<float> call;
-        Action? cleanup = null;
+        var f = Build(figure, shape, layout, threads);
+        var call = f.Call;
+        float sink = 0;
+        for (int i = 0; i < warmup; i++) sink += call();
+        var times = new double[calls];
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu0 = process.TotalProcessorTime;
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+        int gc0 = GC.CollectionCount(0);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < calls; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            sink += call();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        double wall = clock.Elapsed.TotalMilliseconds;
+        long alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        process.Refresh();
+        double cpu = (process.TotalProcessorTime - cpu0).TotalMilliseconds;
+        Array.Sort(times);
+        if (calls > 0)
+            Console.WriteLine($"{figure} {shape} {layout} t={threads}: calls {calls} min {times[0]:F3} median {times[calls / 2]:F3} mean {wall / calls:F3} ms, " +
+                $"cpu {cpu / calls:F3} ms/call, alloc {alloc / calls} B/call, gen0 {GC.CollectionCount(0) - gc0} (sink {sink:G3}), " +
+                $"System.Numerics.Tensors {typeof(System.Numerics.Tensors.TensorPrimitives).Assembly.GetName().Version}");
+        f.Finish(warmup + calls);
+    }
+
+    /// <summary>Sets up <paramref name="figure"/> (see <see cref="Run"/>) on <paramref name="threads"/> kernel threads (replicas for cnn).</summary>
+    public static Figure Build(string figure, string shape, string layout, int threads)
+    {
         if (figure == "cnn")
         {
             var bench = new TrainingBenchmarks { Replicas = threads };
             bench.Setup();
-            call = () => bench.TrainStep();
-            cleanup = () =>
+            return new Figure(() => bench.TrainStep(), steps =>
             {
                 // A checksum of every weight's bits after the run: equal checksums mean bitwise-equal training.
-                Console.WriteLine($"weights checksum after {warmup + calls} steps: {Checksum(bench.Model.Weights.Select(w => w.Value.ToArray())):x16}");
+                Console.WriteLine($"weights checksum after {steps} steps: {Checksum(bench.Model.Weights.Select(w => w.Value.ToArray())):x16}");
                 bench.Cleanup();
-            };
+            });
         }
-        else if (figure.StartsWith("k-", StringComparison.Ordinal))
+        if (figure.StartsWith("k-", StringComparison.Ordinal))
         {
             KernelOptions.MaxThreads = threads;
             var bn = new BatchNormCase(shape, layout);
@@ -54,14 +88,13 @@ internal static class FixedProbe
                 "k-igrad-relu" => () => BatchNormKernels.Affine(x, g, L, half, one, m, one, y, relu: true, gs: one, go: m),
                 _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
             };
-            call = () => { kernel(); return y[0]; };
+            return new Figure(() => { kernel(); return y[0]; }, _ => { });
         }
-        else
         {
             KernelOptions.MaxThreads = threads;
             var bn = new BatchNormCase(shape, layout, synchronized: figure.StartsWith("sbn", StringComparison.Ordinal));
             string kind = figure[(figure.IndexOf('-') + 1)..];
-            call = kind switch
+            Func<float> call = kind switch
             {
                 "fwd" => bn.TrainForward,
                 "fwdbwd" => bn.TrainForwardBackward,
@@ -69,7 +102,7 @@ internal static class FixedProbe
                 "relu-fwdbwd" => () => bn.ReluForwardBackward(fused: true),
                 _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
             };
-            cleanup = () =>
+            return new Figure(call, _ =>
             {
                 // A checksum of one more call's output and its x, γ, β gradients: equal checksums mean bitwise-equal results.
                 using var tape = new GradientTape();
@@ -77,34 +110,10 @@ internal static class FixedProbe
                 var y = bn.Layer.Call(bn.X, training: kind != "inf");
                 var grads = tape.Gradient(y, bn.Sources, bn.Dy);
                 Console.WriteLine($"output and gradients checksum: {Checksum([y.ToArray(), .. grads.Select(g => g!.ToArray())]):x16}");
-            };
+            });
         }
-        float sink = 0;
-        for (int i = 0; i < warmup; i++) sink += call();
-        var times = new double[calls];
-        var process = Process.GetCurrentProcess();
-        process.Refresh();
-        var cpu0 = process.TotalProcessorTime;
-        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
-        int gc0 = GC.CollectionCount(0);
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < calls; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            sink += call();
-            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-        }
-        double wall = clock.Elapsed.TotalMilliseconds;
-        long alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
-        process.Refresh();
-        double cpu = (process.TotalProcessorTime - cpu0).TotalMilliseconds;
-        Array.Sort(times);
-        if (calls > 0)
-            Console.WriteLine($"{figure} {shape} {layout} t={threads}: calls {calls} min {times[0]:F3} median {times[calls / 2]:F3} mean {wall / calls:F3} ms, " +
-                $"cpu {cpu / calls:F3} ms/call, alloc {alloc / calls} B/call, gen0 {GC.CollectionCount(0) - gc0} (sink {sink:G3}), " +
-                $"System.Numerics.Tensors {typeof(System.Numerics.Tensors.TensorPrimitives).Assembly.GetName().Version}");
-        cleanup?.Invoke();
     }
+
 
     /// <summary>FNV-1a over the bits of every value, in order.</summary>
     private static ulong Checksum(IEnumerable<float[]> arrays)

@@ -23,6 +23,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-loop fwd|fwdbwd|relu-fwd|relu-fwdbwd [SHAPE] [NHWC|NCHW] [THREADS] [SECONDS]   (one layer call repeated, for perf)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-gemm M N K N|T N|T   (the managed GEMM at one shape)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-stream [SECONDS]   (one read + one write stream from memory, stored in different ways)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- serve FIGURE SHAPE NHWC|NCHW THREADS [WARMUP_S]   (a figure timed on request, for benchmarks/pytorch/paired.py)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
 if (args.Length >= 1 && args[0] == "alloc")
 {
@@ -81,6 +82,12 @@ if (args.Length >= 1 && args[0] == "probe-fixed")
 {
     TfSyncBN.Benchmarks.FixedProbe.Run(args[1], args.Length > 2 ? args[2] : "128x32x32x64", args.Length > 3 ? args[3] : "NHWC",
         args.Length > 4 ? int.Parse(args[4]) : 1, args.Length > 5 ? int.Parse(args[5]) : 60, args.Length > 6 ? int.Parse(args[6]) : 100);
+    return 0;
+}
+
+if (args.Length >= 5 && args[0] == "serve")
+{
+    TfSyncBN.Benchmarks.PeerServer.Run(args[1], args[2], args[3], int.Parse(args[4]), args.Length > 5 ? double.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 2);
     return 0;
 }
 

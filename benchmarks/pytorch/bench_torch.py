@@ -80,55 +80,59 @@ def dispatched_ops(step):
     return sorted(n for n in names if any(w in n for w in ("conv", "mm", "addmm", "linear", "mkldnn", "im2col", "col2im")))
 
 
+def bn_figures(shape, layout):
+    """nn.BatchNorm2d's figures at one shape (N x H x W x C) and layout (NCHW or channels_last), by name."""
+    n, h, w, c = (int(v) for v in shape.split("x"))
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(n, c, h, w, generator=g) * 4 - 1.5).contiguous(memory_format=fmt)
+    dy = torch.rand(n, c, h, w, generator=g).contiguous(memory_format=fmt)
+    out = torch.empty_like(x)
+    bn = nn.BatchNorm2d(c, eps=1e-3)
+    xg = x.clone().requires_grad_(True)
+
+    def copy():
+        out.copy_(x)
+
+    def forward():
+        with torch.no_grad():
+            bn.train()
+            bn(x)
+
+    def forward_backward():
+        bn.train()
+        xg.grad = None
+        bn.zero_grad(set_to_none=True)
+        bn(xg).backward(dy)
+
+    def inference():
+        bn.eval()
+        with torch.no_grad():
+            bn(x)
+
+    def bn_relu_forward():
+        with torch.no_grad():
+            bn.train()
+            F.relu(bn(x), inplace=True)
+
+    def bn_relu_forward_backward():
+        bn.train()
+        xg.grad = None
+        bn.zero_grad(set_to_none=True)
+        F.relu(bn(xg), inplace=True).backward(dy)
+
+    return {"Copy": copy, "TrainForward": forward, "TrainForwardBackward": forward_backward, "Inference": inference,
+            "BnReluForward": bn_relu_forward, "BnReluForwardBackward": bn_relu_forward_backward}
+
+
 def bn_cases():
     rows = []
     for threads in THREADS:
         set_threads(threads)
         for shape in SHAPES:
-            n, h, w, c = (int(v) for v in shape.split("x"))
             for layout in ["NCHW", "channels_last"]:
-                fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-                g = torch.Generator().manual_seed(1)
-                x = (torch.rand(n, c, h, w, generator=g) * 4 - 1.5).contiguous(memory_format=fmt)
-                dy = torch.rand(n, c, h, w, generator=g).contiguous(memory_format=fmt)
-                out = torch.empty_like(x)
-                bn = nn.BatchNorm2d(c, eps=1e-3)
-                xg = x.clone().requires_grad_(True)
-
-                def copy():
-                    out.copy_(x)
-
-                def forward():
-                    with torch.no_grad():
-                        bn.train()
-                        bn(x)
-
-                def forward_backward():
-                    bn.train()
-                    xg.grad = None
-                    bn.zero_grad(set_to_none=True)
-                    bn(xg).backward(dy)
-
-                def inference():
-                    bn.eval()
-                    with torch.no_grad():
-                        bn(x)
-
-                def bn_relu_forward():
-                    with torch.no_grad():
-                        bn.train()
-                        F.relu(bn(x), inplace=True)
-
-                def bn_relu_forward_backward():
-                    bn.train()
-                    xg.grad = None
-                    bn.zero_grad(set_to_none=True)
-                    F.relu(bn(xg), inplace=True).backward(dy)
-
                 row = {"shape": shape, "layout": layout, "threads": threads}
-                for name, fn in [("Copy", copy), ("TrainForward", forward),
-                                 ("TrainForwardBackward", forward_backward), ("Inference", inference),
-                                 ("BnReluForward", bn_relu_forward), ("BnReluForwardBackward", bn_relu_forward_backward)]:
+                for name, fn in bn_figures(shape, layout).items():
                     row[name] = median_ms(fn)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
@@ -158,26 +162,31 @@ class FashionMnistCnn(nn.Module):
         return self.fc2(x)
 
 
+def cnn_step(layout, batch=128):
+    """One training step (forward, cross-entropy, backward, Adam) of the CNN in layout NCHW or channels_last."""
+    torch.manual_seed(0)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    model = FashionMnistCnn().to(memory_format=fmt)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def cnn_cases(batch=128):
     rows = []
     for threads in THREADS:
         set_threads(threads)
         for layout in ["NCHW", "channels_last"]:
-            torch.manual_seed(0)
-            model = FashionMnistCnn()
-            fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-            model = model.to(memory_format=fmt)
-            model.train()
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-            x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=fmt)
-            y = torch.randint(0, 10, (batch,))
-
-            def step():
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x), y)
-                loss.backward()
-                opt.step()
-
+            step = cnn_step(layout, batch)
             ms = median_ms(step)
             row = {"layout": layout, "threads": threads, "batch": batch, "stepMs": ms, "imagesPerSecond": batch / ms * 1e3,
                    "blas": blas_info(), "ops": dispatched_ops(step)}
