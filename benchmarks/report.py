@@ -44,6 +44,11 @@ def fmt(v, digits=3):
     return "n/a" if v is None or v != v else f"{v:.{digits}f}"
 
 
+def quartiles(d, digits=2):
+    """A {median, p25, p75} record as 'median [p25, p75]'."""
+    return f"{fmt(d['median'], digits)} [{fmt(d['p25'], digits)}, {fmt(d['p75'], digits)}]"
+
+
 def size(b):
     if b is None:
         return "n/a"
@@ -219,7 +224,6 @@ def main(out, target, blas_only=False):
         L.append("")
         paired = jload("bnrelu-copies.json")
         if paired:
-            q = lambda d, k=2: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
             p0 = paired[0]
             L.append(f"The same fused forward+backward with its copy reference timed in the same rounds of one process (`bnrelu-copies` in `Program.cs`: "
                      f"{p0['rounds']} rounds of {p0['callsPerRound']} calls of each, the order rotating, each copy from one of four source tensors in turn, as the op reads four; "
@@ -228,8 +232,8 @@ def main(out, target, blas_only=False):
             L.append("| shape | threads | layout | fused fwd+bwd, ms | copy (ordinary / non-temporal), ms | fused fwd+bwd, copies |")
             L.append("|---|---|---|---|---|---|")
             for r in paired:
-                L.append(f"| {r['shape']} | {r['threads']} | {r['layout']} | {q(r['fusedForwardBackwardMs'], 3)} | "
-                         f"{fmt(r['copyMs']['median'])} / {fmt(r['copyNonTemporalMs']['median'])} | {q(r['copies'])} |")
+                L.append(f"| {r['shape']} | {r['threads']} | {r['layout']} | {quartiles(r['fusedForwardBackwardMs'], 3)} | "
+                         f"{fmt(r['copyMs']['median'])} / {fmt(r['copyNonTemporalMs']['median'])} | {quartiles(r['copies'])} |")
                 checks.append((f"BN+ReLU fused forward+backward ≤ 5 copies ({r['shape']}, {r['layout']}, {r['threads']} thr; paired with its copy)",
                                r["copies"]["median"], 5.0, "le"))
             L.append("")
@@ -247,10 +251,9 @@ def main(out, target, blas_only=False):
             L.append("")
             L.append("| replicas | local BN step | SyncBN step | SyncBN / local | SyncBN / local without GC pauses | gen2 GCs per step (local / sync) | allocated per replica per step (local / sync) | tensor-sized buffers per replica-step |")
             L.append("|---|---|---|---|---|---|---|---|")
-            q = lambda d, k=3: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
             for s in syncstep:
-                nogc = q(s["ratioNoGcPause"]) if "ratioNoGcPause" in s else "n/a"
-                L.append(f"| {s['replicas']} | {q(s['localMs'])} | {q(s['syncMs'])} | {q(s['ratio'])} | {nogc} | {fmt(s['localGen2PerStep'], 2)} / {fmt(s['syncGen2PerStep'], 2)} | "
+                nogc = quartiles(s["ratioNoGcPause"], 3) if "ratioNoGcPause" in s else "n/a"
+                L.append(f"| {s['replicas']} | {quartiles(s['localMs'], 3)} | {quartiles(s['syncMs'], 3)} | {quartiles(s['ratio'], 3)} | {nogc} | {fmt(s['localGen2PerStep'], 2)} / {fmt(s['syncGen2PerStep'], 2)} | "
                          f"{s['localBytesPerReplicaStep']:,} / {s['syncBytesPerReplicaStep']:,} B | {s['syncBytesPerReplicaStep'] // s['tensorBytesPerReplica']} |")
                 checks.append((f"SyncBN step ≤ 1.05 × local BN ({s['replicas']} replicas; median of paired ratios)", s["ratio"]["median"], 1.05, "le"))
         else:
@@ -327,18 +330,16 @@ def main(out, target, blas_only=False):
     L.append("")
     scaling = jload("scaling.json")
     if scaling:
-        q = lambda d, k=2: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
         L.append(f"Two replicas against one, paired (`scaling` in `Program.cs`, OPENBLAS_* as set): both models in one process, "
                  f"{scaling['rounds']} rounds of {scaling['stepsPerBatch']} steps of each, alternating which goes first; median [quartiles]. "
-                 f"1 replica {q(scaling['oneReplicaMs'])} ms per step, 2 replicas {q(scaling['twoReplicasMs'])} ms, "
-                 f"speedup (the ratio of images per second, per round) **{q(scaling['speedup'])}**.")
+                 f"1 replica {quartiles(scaling['oneReplicaMs'])} ms per step, 2 replicas {quartiles(scaling['twoReplicasMs'])} ms, "
+                 f"speedup (the ratio of images per second, per round) **{quartiles(scaling['speedup'])}**.")
         L.append("")
         checks.append(("CNN: 2 replicas ≥ 1.8 × 1 replica (paired, in one process; median of the per-round ratios)", scaling["speedup"]["median"], 1.8, "ge"))
 
     # --- both peers in the same rounds ---
     paired_runs = [(label, r) for label, r in (("as set", jload("paired.json")), ("unset", jload("paired-unset.json"))) if r and r.get("cases")]
     if paired_runs:
-        q = lambda d, k=2: f"{fmt(d['median'], k)} [{fmt(d['p25'], k)}, {fmt(d['p75'], k)}]"
         c0 = paired_runs[0][1]["cases"][0]
         L.append("### Both peers in the same rounds (`benchmarks/pytorch/paired.py`)")
         L.append("")
@@ -353,7 +354,7 @@ def main(out, target, blas_only=False):
         for label, run in paired_runs:
             for c in run["cases"]:
                 t = c["torchMs"]
-                L.append(f"| {label} | {c['case']} | {c['threads']} | {q(c['oursMs'], 3)} | {q(t['NCHW'], 3)} | {q(t['channels_last'], 3)} | **{q(c['ratio'])}** |")
+                L.append(f"| {label} | {c['case']} | {c['threads']} | {quartiles(c['oursMs'], 3)} | {quartiles(t['NCHW'], 3)} | {quartiles(t['channels_last'], 3)} | **{quartiles(c['ratio'])}** |")
                 if c["case"] == "cnn":
                     checks.append((f"CNN ≥ 1.0x PyTorch+OpenBLAS's best layout, {c['threads']} thr (OPENBLAS_* {label}; paired in the same rounds)", c["ratio"]["median"], 1.0, "ge"))
                 else:
