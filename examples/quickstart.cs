@@ -6,6 +6,9 @@
 //   #:package TfSyncBN@0.1.0-local.*
 // after packing TfSyncBN into a local feed and adding the feed as a package source (README, "Install", has the
 // commands; PackageTests runs this file that way).
+// File-based apps default to native AOT, whose restore needs the ILCompiler and runtime packs even for `dotnet run`;
+// TfSyncBN compiles GPU kernels at run time (ILGPU) and is not AOT-compatible, so this app opts out.
+#:property PublishAot=false
 #:project ../src/TfSyncBN/TfSyncBN.csproj
 
 using TfSyncBN.Distribute;
