@@ -17,14 +17,39 @@ namespace TfSyncBN.Benchmarks;
 /// </remarks>
 internal static class PairedCopies
 {
+    /// <summary>Measures every case, each in a process of its own (<see cref="Case"/>), and writes the rows to <paramref name="path"/>.</summary>
+    /// <remarks>
+    /// In one process the NCHW case measured after the NHWC one ran 1.1-1.4x slower than NHWC, and as fast when measured
+    /// first (BENCHMARKS.md, "Both
+    /// peers in the same rounds"), so the figures depended on the order of the cases; a process per case, as
+    /// <c>probe-fixed</c> and <c>serve</c> have, removes that.
+    /// </remarks>
     public static void Write(string path, int rounds, int calls)
     {
-        var rows = new List<Dictionary<string, object>>();
+        var rows = new List<JsonElement>();
         foreach (int threads in new[] { 1, 2 })
             foreach (string layout in new[] { "NHWC", "NCHW" })
-                rows.Add(Measure("128x32x32x64", layout, threads, rounds, calls));
-        BatchNormSetup.Cleanup();
+            {
+                var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
+                foreach (string a in new[] { typeof(PairedCopies).Assembly.Location, "bnrelu-copies-case", layout, $"{threads}", $"{rounds}", $"{calls}" })
+                    start.ArgumentList.Add(a);
+                using var child = Process.Start(start)!;
+                string[] lines = child.StandardOutput.ReadToEnd().TrimEnd().Split('\n');
+                child.WaitForExit();
+                if (child.ExitCode != 0)
+                    throw new InvalidOperationException($"bnrelu-copies-case {layout} {threads} exited with {child.ExitCode}: {string.Join('\n', lines)}");
+                foreach (string line in lines[..^1]) Console.WriteLine(line);
+                rows.Add(JsonDocument.Parse(lines[^1]).RootElement.Clone());
+            }
         File.WriteAllText(path, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>One case of <see cref="Write"/>: prints a line for people, then the row as JSON on the last line.</summary>
+    public static void Case(string layout, int threads, int rounds, int calls)
+    {
+        var row = Measure("128x32x32x64", layout, threads, rounds, calls);
+        BatchNormSetup.Cleanup();
+        Console.WriteLine(JsonSerializer.Serialize(row));
     }
 
     private static Dictionary<string, object> Measure(string shape, string layout, int threads, int rounds, int calls)

@@ -13,7 +13,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- alloc OUT.json   (exact bytes allocated per call)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- syncstep OUT.json [BATCHES] [STEPS]   (SyncBN vs local BN step, interleaved)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- scaling OUT.json [ROUNDS] [STEPS]   (CNN step, 1 vs 2 replicas, interleaved)
-// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- bnrelu-copies OUT.json [ROUNDS] [CALLS]   (fused BN+ReLU fwd+bwd in copies, paired)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- bnrelu-copies OUT.json [ROUNDS] [CALLS]   (fused BN+ReLU fwd+bwd in copies, paired; each case in a child process)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- gemm OUT.json [SECONDS]   (GEMM beside OpenBLAS sgemm, SECONDS per variant and case)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe [SHAPE] [NHWC|NCHW] [THREADS]   (per-pass minimums)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-conv [BATCH] [THREADS] [LAYER]   (a conv of the CNN: direct / implicit GEMM vs im2col)
@@ -49,6 +49,12 @@ if (args.Length >= 1 && args[0] == "bnrelu-copies")
 {
     TfSyncBN.Benchmarks.PairedCopies.Write(args.Length > 1 ? args[1] : "bnrelu-copies.json",
         args.Length > 2 ? int.Parse(args[2]) : 15, args.Length > 3 ? int.Parse(args[3]) : 9);
+    return 0;
+}
+
+if (args.Length == 5 && args[0] == "bnrelu-copies-case")
+{
+    TfSyncBN.Benchmarks.PairedCopies.Case(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]));
     return 0;
 }
 
