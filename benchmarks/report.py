@@ -225,7 +225,7 @@ def main(out, target, blas_only=False):
         paired = jload("bnrelu-copies.json")
         if paired:
             p0 = paired[0]
-            L.append(f"The same fused forward+backward with its copy reference timed in the same rounds of one process (`bnrelu-copies` in `Program.cs`: "
+            L.append(f"The same fused forward+backward with its copy reference timed in the same rounds of one process per case (`bnrelu-copies` in `Program.cs`: "
                      f"{p0['rounds']} rounds of {p0['callsPerRound']} calls of each, the order rotating, each copy from one of four source tensors in turn, as the op reads four; "
                      f"a round's ratio is the op's median over the faster copy's; median [quartiles]). The tables above copy one source again and again, which stays partly in cache.")
             L.append("")

@@ -20,9 +20,8 @@ internal static class PairedCopies
     /// <summary>Measures every case, each in a process of its own (<see cref="Case"/>), and writes the rows to <paramref name="path"/>.</summary>
     /// <remarks>
     /// In one process the NCHW case measured after the NHWC one ran 1.1-1.4x slower than NHWC, and as fast when measured
-    /// first (BENCHMARKS.md, "Both
-    /// peers in the same rounds"), so the figures depended on the order of the cases; a process per case, as
-    /// <c>probe-fixed</c> and <c>serve</c> have, removes that.
+    /// first (BENCHMARKS.md, "Both peers in the same rounds"), so the figures depended on the order of the cases; a
+    /// process per case, as <c>probe-fixed</c> and <c>serve</c> have, removes that.
     /// </remarks>
     public static void Write(string path, int rounds, int calls)
     {
