@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TfSyncBN.Keras;
 using TfSyncBN.Tensors;
 using TfSyncBN.Tensors.Kernels;
 
@@ -13,7 +14,7 @@ internal static class FixedProbe
 {
     /// <summary>One figure's call, ready to time, and what ends it.</summary>
     /// <param name="Call">One call of the figure (returns a value to keep the work alive).</param>
-    /// <param name="Finish">Prints a checksum of the results' bits (equal checksums: bitwise-equal results) and releases the figure; its argument is the number of calls made.</param>
+    /// <param name="Finish">Prints a checksum of the results' bits (equal checksums: bitwise-equal results; none for the k- figures) and releases what the figure holds; its argument is the number of calls made.</param>
     internal sealed record Figure(Func<float> Call, Action<int> Finish);
 
     /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad, k-norm-relu, k-igrad-relu (one kernel pass on preallocated arrays), bn-fwd, bn-fwdbwd, bn-inf, bn-relu-fwdbwd, sbn-fwd, sbn-fwdbwd, sbn-inf, sbn-relu-fwdbwd (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
@@ -90,30 +91,30 @@ internal static class FixedProbe
             };
             return new Figure(() => { kernel(); return y[0]; }, _ => { });
         }
-        {
-            KernelOptions.MaxThreads = threads;
-            var bn = new BatchNormCase(shape, layout, synchronized: figure.StartsWith("sbn", StringComparison.Ordinal));
-            string kind = figure[(figure.IndexOf('-') + 1)..];
-            Func<float> call = kind switch
-            {
-                "fwd" => bn.TrainForward,
-                "fwdbwd" => bn.TrainForwardBackward,
-                "inf" => bn.Inference,
-                "relu-fwdbwd" => () => bn.ReluForwardBackward(fused: true),
-                _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
-            };
-            return new Figure(call, _ =>
-            {
-                // A checksum of one more call's output and its x, γ, β gradients: equal checksums mean bitwise-equal results.
-                using var tape = new GradientTape();
-                tape.Watch(bn.X);
-                var y = bn.Layer.Call(bn.X, training: kind != "inf");
-                var grads = tape.Gradient(y, bn.Sources, bn.Dy);
-                Console.WriteLine($"output and gradients checksum: {Checksum([y.ToArray(), .. grads.Select(g => g!.ToArray())]):x16}");
-            });
-        }
-    }
 
+        KernelOptions.MaxThreads = threads;
+        var layer = new BatchNormCase(shape, layout, synchronized: figure.StartsWith("sbn", StringComparison.Ordinal));
+        string kind = figure[(figure.IndexOf('-') + 1)..];
+        Func<float> layerCall = kind switch
+        {
+            "fwd" => layer.TrainForward,
+            "fwdbwd" => layer.TrainForwardBackward,
+            "inf" => layer.Inference,
+            "relu-fwdbwd" => () => layer.ReluForwardBackward(fused: true),
+            _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
+        };
+        return new Figure(layerCall, _ =>
+        {
+            // A checksum of one more call's output and its x, γ, β gradients, through the same call the figure times
+            // (the fused ReLU for relu-fwdbwd): equal checksums mean bitwise-equal results.
+            using var tape = new GradientTape();
+            tape.Watch(layer.X);
+            var y = kind == "relu-fwdbwd" ? ((BatchNormalization)layer.Layer).CallWithRelu(layer.X, training: true)
+                : layer.Layer.Call(layer.X, training: kind != "inf");
+            var grads = tape.Gradient(y, layer.Sources, layer.Dy);
+            Console.WriteLine($"output and gradients checksum: {Checksum([y.ToArray(), .. grads.Select(g => g!.ToArray())]):x16}");
+        });
+    }
 
     /// <summary>FNV-1a over the bits of every value, in order.</summary>
     private static ulong Checksum(IEnumerable<float[]> arrays)
