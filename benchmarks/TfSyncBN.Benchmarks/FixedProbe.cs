@@ -17,7 +17,7 @@ internal static class FixedProbe
     /// <param name="Finish">Prints a checksum of the results' bits (equal checksums: bitwise-equal results; none for the k- figures) and releases what the figure holds; its argument is the number of calls made.</param>
     internal sealed record Figure(Func<float> Call, Action<int> Finish);
 
-    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad, k-norm-relu, k-igrad-relu (one kernel pass on preallocated arrays), bn-fwd, bn-fwdbwd, bn-inf, bn-relu-fwdbwd, sbn-fwd, sbn-fwdbwd, sbn-inf, sbn-relu-fwdbwd (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
+    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad, k-norm-relu, k-igrad-relu, k-pool-fwd, k-pool-sums, k-pool-igrad (one kernel pass on preallocated arrays; k-pool: NHWC with the 2×2 max pooling fused), bn-fwd, bn-fwdbwd, bn-inf, bn-relu-fwdbwd, sbn-fwd, sbn-fwdbwd, sbn-inf, sbn-relu-fwdbwd (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
     public static void Run(string figure, string shape, string layout, int threads, int warmup, int calls)
     {
         var f = Build(figure, shape, layout, threads);
@@ -87,6 +87,9 @@ internal static class FixedProbe
                 "k-igrad" => () => BatchNormKernels.Affine(x, g, L, m, sc, sc, sc, y),
                 "k-norm-relu" => () => BatchNormKernels.Affine(x, default, L, half, one, m, default, y, relu: true),
                 "k-igrad-relu" => () => BatchNormKernels.Affine(x, g, L, half, one, m, one, y, relu: true, gs: one, go: m),
+                "k-pool-fwd" => () => BatchNormKernels.AffineReluMaxPool(x, Pool2x2(d), half, one, m, y),
+                "k-pool-sums" => () => BatchNormKernels.PooledPairSums(g, x, Pool2x2(d), m, s1, s2, one, m),
+                "k-pool-igrad" => () => BatchNormKernels.PooledAffine(x, g, Pool2x2(d), half, one, m, one, y, one, m),
                 _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
             };
             return new Figure(() => { kernel(); return y[0]; }, _ => { });
@@ -115,6 +118,9 @@ internal static class FixedProbe
             Console.WriteLine($"output and gradients checksum: {Checksum([y.ToArray(), .. grads.Select(g => g!.ToArray())]):x16}");
         });
     }
+
+    /// <summary>The CNN's 2×2 max pooling with stride 2 over an NHWC tensor of dimensions <paramref name="d"/> (the k-pool figures; their upstream gradient is the first quarter of dy).</summary>
+    private static WindowGeometry Pool2x2(int[] d) => WindowGeometry.Create([d[0], d[1], d[2], d[3]], 2, 2, 2, 2, same: false);
 
     /// <summary>FNV-1a over the bits of every value, in order.</summary>
     private static ulong Checksum(IEnumerable<float[]> arrays)

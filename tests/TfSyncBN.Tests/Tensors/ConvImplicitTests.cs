@@ -37,6 +37,9 @@ public sealed class ConvImplicitTests
         WithManagedGemm(1, () =>
         {
             Assert.IsTrue(ConvImplicit.Applies(g, f), "case must take the implicit path");
+            // P's panels are read in place exactly when each lies inside one window row (KW·C floats).
+            Assert.AreEqual(kw * c % Gemm.TileColumns == 0 && g.Patch % Gemm.TileColumns == 0, ConvImplicit.ReadsPatchesInPlace(g),
+                "dk reads P in place where its panels lie inside window rows");
             var (y, dk, dx) = Run(x, k, dy, f, g, allowImplicit: true);
             var (yIm2Col, _, dxCol2Im) = Run(x, k, dy, f, g, allowImplicit: false);
             CollectionAssert.AreEqual(yIm2Col, y, "forward: the bits of im2col + GEMM");

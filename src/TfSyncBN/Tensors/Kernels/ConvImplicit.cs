@@ -10,7 +10,7 @@ namespace TfSyncBN.Tensors.Kernels;
 /// <para>Forward: <c>y = P·K</c>, P the M×(KH·KW·C) patch matrix (row (n, oy, ox) = the window of that output pixel in
 /// (ky, kx, c) order), read in place by the micro-kernel. The same multiply-adds in the same order as im2col followed
 /// by the managed GEMM, so the same bits.</para>
-/// <para>Kernel gradient: <c>dKᵀ = dYᵀ·P</c>, the GEMM packing P's rows as its B straight from the input; the same
+/// <para>Kernel gradient: <c>dKᵀ = dYᵀ·P</c>, the GEMM reading P's rows as its B straight from the input (in place, or packed); the same
 /// products in the same order as im2col of the whole batch followed by the managed GEMM of <c>Pᵀ·dY</c>, so the same bits.</para>
 /// <para>Input gradient (stride 1): <c>dx</c> is the forward convolution of dY with the kernel flipped in space and with
 /// its channel axes swapped (<c>K'[ky, kx, f, c] = K[KH−1−ky, KW−1−kx, c, f]</c>), padded by <c>(KH−1)·DH − PadTop</c>
@@ -29,6 +29,13 @@ internal static class ConvImplicit
     public static bool AppliesToInputGradient(in WindowGeometry g) =>
         g.SH == 1 && g.SW == 1 && g.DW == 1 && g.PadTop <= (g.KH - 1) * g.DH && g.PadLeft <= g.KW - 1 && g.C >= Gemm.TileColumns &&
         !Gemm.UsesNative(g.N * g.H * g.W, g.C);
+
+    /// <summary>
+    /// Whether the single-threaded kernel gradient of <paramref name="g"/> reads its patch matrix P (the GEMM's B) where it
+    /// lies instead of packing it: when every micro-kernel panel of P's columns lies inside one window row.
+    /// </summary>
+    internal static unsafe bool ReadsPatchesInPlace(in WindowGeometry g) =>
+        new PatchMatrix(null, g, g.H, g.W).ReadsInPlace(0, g.Patch, Gemm.TileColumns);
 
     /// <summary><c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c> (y overwritten).</summary>
     public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
@@ -49,7 +56,8 @@ internal static class ConvImplicit
 
     /// <summary>
     /// <c>dk[ky, kx, c, f] = Σ_{n,oy,ox} x[n, iy, ix, c]·dy[n, oy, ox, f]</c> (dk overwritten), computed as its transpose
-    /// <c>dYᵀ·P</c>, so that the large operand, P, is packed by contiguous copies as the GEMM's B.
+    /// <c>dYᵀ·P</c>, so that the large operand, P, is the GEMM's B: read in place where its panels lie inside window rows
+    /// (<see cref="ReadsPatchesInPlace"/>), else packed by contiguous copies.
     /// </summary>
     public static unsafe void KernelGradient(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int filters, in WindowGeometry g, Span<float> dk)
     {
@@ -155,6 +163,19 @@ internal static class ConvImplicit
         void Gemm.IOperandA.Pack(int i, int pc, int mc, int kc, Span<float> dst) =>
             throw new InvalidOperationException("A patch matrix as A is read in place, never packed.");
 
+        /// <summary>In place when every nr-wide panel of [col0, col0 + n) lies inside one window row (its columns contiguous in x).</summary>
+        public bool ReadsInPlace(int col0, int n, int nr)
+        {
+            if (n % nr != 0) return false;
+            for (int j = col0; j < col0 + n; j += nr)
+                if (j % segment + nr > segment) return false;
+            return true;
+        }
+
+        public void RowOffsets(int pc, Span<nint> rows) => PixelBases(pc, rows);
+
+        public ref float Column(int j) => ref data[PatchOffset(j)];
+
         public void Pack(int pc, int jc, int kc, int nc, int nr, Span<float> dst)
         {
             Span<nint> bases = stackalloc nint[kc];
@@ -179,7 +200,7 @@ internal static class ConvImplicit
                     {
                         float* s = x + bases[p], row = panel + p * nr;
                         for (int r = 0; r < runs; r++) Gemm.Copy(s + offset[r], row + start[r], length[r]);
-                        if (w < nr) new Span<float>(row + w, nr - w).Clear();
+                        for (int j = w; j < nr; j++) row[j] = 0;
                     }
                 }
             }

@@ -155,7 +155,10 @@ internal static class Gemm
     {
         int nr = 2 * TV.Count;
         int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KC, k);
-        float[] bPack = ArrayPool<float>.Shared.Rent(kcMax * ncMax);
+        // B's panels are read where they lie when the operand allows it (a convolution's patch matrix), else packed.
+        bool bInPlace = b.ReadsInPlace(col0, n, nr);
+        float[] bPack = ArrayPool<float>.Shared.Rent(bInPlace ? 0 : kcMax * ncMax);
+        nint[] bRows = ArrayPool<nint>.Shared.Rent(bInPlace ? kcMax : 0);
         float[] aPack = ArrayPool<float>.Shared.Rent(kcMax * mcMax);
         // Row offsets are written once per product (not per block of k or of columns): Begin covers all m rows.
         nint[]? rowScratch = a.UsesRowScratch ? ArrayPool<nint>.Shared.Rent(m) : null;
@@ -170,7 +173,8 @@ internal static class Gemm
                 {
                     int kc = Math.Min(KC, k - pc);
                     bool store = pc == 0 && !accumulate;
-                    b.Pack(pc, col0 + jc, kc, nc, nr, bPack);
+                    if (bInPlace) b.RowOffsets(pc, bRows.AsSpan(0, kc));
+                    else b.Pack(pc, col0 + jc, kc, nc, nr, bPack);
                     for (int ic = 0; ic < m; ic += MC)
                     {
                         int mc = Math.Min(MC, m - ic);
@@ -180,23 +184,24 @@ internal static class Gemm
                         if (inPlace < mc) a.Pack(row0 + ic + inPlace, pc, mc - inPlace, kc, aPack);
                         for (int jr = 0; jr < nc; jr += nr)
                         {
-                            ref float bp = ref bPack[jr * kc];
+                            ref float bp = ref bInPlace ? ref b.Column(col0 + jc + jr) : ref bPack[jr * kc];
+                            ref nint br = ref bRows.Length == 0 ? ref Unsafe.NullRef<nint>() : ref bRows[0];
                             int nLeft = Math.Min(nr, nc - jr);
                             for (int ir = 0; ir < inPlace; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, inPlace - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
                                 ref float aRows = ref a.Panel(row0 + ic + ir, rows.IsEmpty ? rows : rows[(ic + ir)..], mLeft, pc, out var walk);
-                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, store);
-                                else EdgeTile<TV, Walked>(kc, ref aRows, walk, ref bp, ref cTile, ldc, mLeft, nLeft, store);
+                                if (bInPlace) Tile<TV, Walked, Direct>(kc, ref aRows, walk, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
+                                else Tile<TV, Walked, Packed>(kc, ref aRows, walk, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
                             }
                             for (int ir = inPlace; ir < mc; ir += MR)
                             {
                                 int mLeft = Math.Min(MR, mc - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
                                 ref float aPanel = ref aPack[(ir - inPlace) * kc];
-                                if (mLeft == MR && nLeft == nr) MicroKernel<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc, store);
-                                else EdgeTile<TV, Packed>(kc, ref aPanel, default, ref bp, ref cTile, ldc, mLeft, nLeft, store);
+                                if (bInPlace) Tile<TV, Packed, Direct>(kc, ref aPanel, default, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
+                                else Tile<TV, Packed, Packed>(kc, ref aPanel, default, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
                             }
                         }
                     }
@@ -207,6 +212,7 @@ internal static class Gemm
         {
             ArrayPool<float>.Shared.Return(aPack);
             ArrayPool<float>.Shared.Return(bPack);
+            ArrayPool<nint>.Shared.Return(bRows);
             if (rowScratch is not null) ArrayPool<nint>.Shared.Return(rowScratch);
         }
     }
@@ -218,6 +224,19 @@ internal static class Gemm
     {
         /// <summary>Packs rows [pc, pc + kc) × columns [jc, jc + nc) into nr-wide panels, each [kc][nr], zero-padded on the right.</summary>
         void Pack(int pc, int jc, int kc, int nc, int nr, Span<float> dst);
+
+        /// <summary>
+        /// Whether the micro-kernel can read columns [col0, col0 + n) where they lie, as whole nr-wide panels whose rows are
+        /// nr contiguous floats: row p of the panel at column j at <see cref="Column"/>(j) + the p-th of
+        /// <see cref="RowOffsets"/>. Then B is never packed.
+        /// </summary>
+        bool ReadsInPlace(int col0, int n, int nr);
+
+        /// <summary>Where row p of each in-place panel lies relative to its <see cref="Column"/>, for p in [pc, pc + rows.Length).</summary>
+        void RowOffsets(int pc, Span<nint> rows);
+
+        /// <summary>Element (0, j) of an in-place panel starting at column j, to which <see cref="RowOffsets"/> add.</summary>
+        ref float Column(int j);
     }
 
     /// <summary>
@@ -229,6 +248,12 @@ internal static class Gemm
         public float* Data { get; } = data;
         public int Ldb { get; } = ldb;
         public bool Transposed { get; } = transposed;
+
+        public bool ReadsInPlace(int col0, int n, int nr) => false;
+
+        public void RowOffsets(int pc, Span<nint> rows) => throw new InvalidOperationException("A stored B is packed, never read in place.");
+
+        public ref float Column(int j) => throw new InvalidOperationException("A stored B is packed, never read in place.");
 
         public void Pack(int pc, int jc, int kc, int nc, int nr, Span<float> dst)
         {
@@ -250,7 +275,7 @@ internal static class Gemm
                             float* column = data + (jc + jr) * ldb + pc + p;
                             for (int j = 0; j < w; j++) row[j] = column[j * ldb];
                         }
-                        if (w < nr) new Span<float>(row + w, nr - w).Clear();
+                        for (int j = w; j < nr; j++) row[j] = 0;
                     }
                 }
             }
@@ -361,11 +386,16 @@ internal static class Gemm
                         }
                         continue;
                     }
-                    for (int p = 0; p < kc; p++)
+                    // The last panel's rows as scalars: a CopyTo and a Clear per k step cost more than their few floats.
+                    fixed (float* d = panel)
                     {
-                        var dstRow = panel.Slice(p * MR, MR);
-                        new ReadOnlySpan<float>(src + p * column, h).CopyTo(dstRow);
-                        dstRow[h..].Clear();
+                        for (int p = 0; p < kc; p++)
+                        {
+                            float* s = src + p * column, t = d + p * MR;
+                            int i = 0;
+                            for (; i < h; i++) t[i] = s[i];
+                            for (; i < MR; i++) t[i] = 0;
+                        }
                     }
                     continue;
                 }
@@ -379,16 +409,30 @@ internal static class Gemm
         }
     }
 
-    /// <summary>Where the micro-kernel reads the MR rows of A.</summary>
-    private interface IALayout
+    /// <summary>Where the micro-kernel reads an operand's panel.</summary>
+    private interface IPanelLayout
     {
-        /// <summary>True: as its <see cref="Walk"/> says; false: row i, step p at <c>ap[p·MR + i]</c> (a packed panel).</summary>
+        /// <summary>
+        /// True: in place (A: its MR rows as its <see cref="Walk"/> says; B: row p at <c>bp + rows[p]</c>); false: a packed
+        /// panel (A: row i, step p at <c>ap[p·MR + i]</c>; B: row p at <c>bp[p·NR]</c>).
+        /// </summary>
         static abstract bool InPlace { get; }
     }
 
-    private readonly struct Packed : IALayout { public static bool InPlace => false; }
+    private readonly struct Packed : IPanelLayout { public static bool InPlace => false; }
 
-    private readonly struct Walked : IALayout { public static bool InPlace => true; }
+    private readonly struct Walked : IPanelLayout { public static bool InPlace => true; }
+
+    private readonly struct Direct : IPanelLayout { public static bool InPlace => true; }
+
+    /// <summary>One MR×NR tile of C: the micro-kernel, or <see cref="EdgeTile"/> when only part of the tile exists.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile<TV, TA, TB>(int kc, ref float ap, in Walk walk, ref float bp, ref nint bRows, ref float c, int ldc,
+        int mLeft, int nLeft, bool store) where TV : struct, IVec<TV> where TA : struct, IPanelLayout where TB : struct, IPanelLayout
+    {
+        if (mLeft == MR && nLeft == 2 * TV.Count) MicroKernel<TV, TA, TB>(kc, ref ap, walk, ref bp, ref bRows, ref c, ldc, store);
+        else EdgeTile<TV, TA, TB>(kc, ref ap, walk, ref bp, ref bRows, ref c, ldc, mLeft, nLeft, store);
+    }
 
     /// <summary>
     /// C += Apanel·Bpanel (C = Apanel·Bpanel when <paramref name="store"/>) for one whole MR×NR tile; A is a packed panel
@@ -396,8 +440,8 @@ internal static class Gemm
     /// same order either way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc, bool store)
-        where TV : struct, IVec<TV> where TA : struct, IALayout
+    private static void MicroKernel<TV, TA, TB>(int kc, ref float ap, in Walk walk, ref float bp, ref nint bRows, ref float c, int ldc, bool store)
+        where TV : struct, IVec<TV> where TA : struct, IPanelLayout where TB : struct, IPanelLayout
     {
         int w = TV.Count;
         // Offsets of rows 1-5 and the step per k.
@@ -410,7 +454,8 @@ internal static class Gemm
         {
             for (int p = 0; p < len; p++)
             {
-                TV b0 = TV.Load(ref bp), b1 = TV.Load(ref Unsafe.Add(ref bp, w));
+                ref float b = ref TB.InPlace ? ref Unsafe.Add(ref bp, bRows) : ref bp;
+                TV b0 = TV.Load(ref b), b1 = TV.Load(ref Unsafe.Add(ref b, w));
                 TV a = TV.Splat(ap);
                 c00 = TV.MultiplyAdd(a, b0, c00); c01 = TV.MultiplyAdd(a, b1, c01);
                 a = TV.Splat(Unsafe.Add(ref ap, r1));
@@ -424,7 +469,8 @@ internal static class Gemm
                 a = TV.Splat(Unsafe.Add(ref ap, r5));
                 c50 = TV.MultiplyAdd(a, b0, c50); c51 = TV.MultiplyAdd(a, b1, c51);
                 ap = ref Unsafe.Add(ref ap, step);
-                bp = ref Unsafe.Add(ref bp, 2 * w);
+                if (TB.InPlace) bRows = ref Unsafe.Add(ref bRows, 1);
+                else bp = ref Unsafe.Add(ref bp, 2 * w);
             }
             left -= len;
             if (!TA.InPlace || left == 0) break;
@@ -444,12 +490,12 @@ internal static class Gemm
     /// part inside C is then added to C (stored when <paramref name="store"/>). (Kept out of the micro-kernel so that its
     /// loop holds every accumulator in a register whatever the JIT's profile data.)
     /// </summary>
-    private static void EdgeTile<TV, TA>(int kc, ref float ap, in Walk walk, ref float bp, ref float c, int ldc, int mLeft, int nLeft, bool store)
-        where TV : struct, IVec<TV> where TA : struct, IALayout
+    private static void EdgeTile<TV, TA, TB>(int kc, ref float ap, in Walk walk, ref float bp, ref nint bRows, ref float c, int ldc,
+        int mLeft, int nLeft, bool store) where TV : struct, IVec<TV> where TA : struct, IPanelLayout where TB : struct, IPanelLayout
     {
         int nrw = 2 * TV.Count;
         Span<float> tile = stackalloc float[MR * 2 * Vector512<float>.Count];
-        MicroKernel<TV, TA>(kc, ref ap, walk, ref bp, ref MemoryMarshal.GetReference(tile), nrw, store: true);
+        MicroKernel<TV, TA, TB>(kc, ref ap, walk, ref bp, ref bRows, ref MemoryMarshal.GetReference(tile), nrw, store: true);
         for (int i = 0; i < mLeft; i++)
         {
             ref float row = ref Unsafe.Add(ref c, i * ldc);
