@@ -34,8 +34,7 @@ internal static class ConvImplicit
     /// Whether the single-threaded kernel gradient of <paramref name="g"/> reads its patch matrix P (the GEMM's B) where it
     /// lies instead of packing it: when every micro-kernel panel of P's columns lies inside one window row.
     /// </summary>
-    internal static unsafe bool ReadsPatchesInPlace(in WindowGeometry g) =>
-        new PatchMatrix(null, g, g.H, g.W).ReadsInPlace(0, g.Patch, Gemm.TileColumns);
+    internal static bool ReadsPatchesInPlace(in WindowGeometry g) => PatchMatrix.PanelsInsideRows(g.KW * g.C, 0, g.Patch, Gemm.TileColumns);
 
     /// <summary><c>y[n, oy, ox, f] = Σ_{ky,kx,c} x[n, iy, ix, c]·k[ky, kx, c, f]</c> (y overwritten).</summary>
     public static unsafe void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> kernel, int filters, in WindowGeometry g, Span<float> y)
@@ -164,7 +163,10 @@ internal static class ConvImplicit
             throw new InvalidOperationException("A patch matrix as A is read in place, never packed.");
 
         /// <summary>In place when every nr-wide panel of [col0, col0 + n) lies inside one window row (its columns contiguous in x).</summary>
-        public bool ReadsInPlace(int col0, int n, int nr)
+        public bool ReadsInPlace(int col0, int n, int nr) => PanelsInsideRows(segment, col0, n, nr);
+
+        /// <summary>Whether columns [col0, col0 + n) fall into whole nr-wide panels that each lie inside one window row of <paramref name="segment"/> columns.</summary>
+        public static bool PanelsInsideRows(int segment, int col0, int n, int nr)
         {
             if (n % nr != 0) return false;
             for (int j = col0; j < col0 + n; j += nr)

@@ -159,6 +159,7 @@ internal static class Gemm
         bool bInPlace = b.ReadsInPlace(col0, n, nr);
         float[] bPack = ArrayPool<float>.Shared.Rent(bInPlace ? 0 : kcMax * ncMax);
         nint[] bRows = ArrayPool<nint>.Shared.Rent(bInPlace ? kcMax : 0);
+        ref nint br = ref bInPlace ? ref bRows[0] : ref Unsafe.NullRef<nint>();
         float[] aPack = ArrayPool<float>.Shared.Rent(kcMax * mcMax);
         // Row offsets are written once per product (not per block of k or of columns): Begin covers all m rows.
         nint[]? rowScratch = a.UsesRowScratch ? ArrayPool<nint>.Shared.Rent(m) : null;
@@ -185,7 +186,6 @@ internal static class Gemm
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             ref float bp = ref bInPlace ? ref b.Column(col0 + jc + jr) : ref bPack[jr * kc];
-                            ref nint br = ref bRows.Length == 0 ? ref Unsafe.NullRef<nint>() : ref bRows[0];
                             int nLeft = Math.Min(nr, nc - jr);
                             for (int ir = 0; ir < inPlace; ir += MR)
                             {
