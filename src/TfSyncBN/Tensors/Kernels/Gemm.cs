@@ -192,8 +192,8 @@ internal static class Gemm
                                 int mLeft = Math.Min(MR, inPlace - ir);
                                 ref float cTile = ref c[(ic + ir) * ldc + jc + jr];
                                 ref float aRows = ref a.Panel(row0 + ic + ir, rows.IsEmpty ? rows : rows[(ic + ir)..], mLeft, pc, out var walk);
-                                if (bInPlace) Tile<TV, Walked, Direct>(kc, ref aRows, walk, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
-                                else Tile<TV, Walked, Packed>(kc, ref aRows, walk, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
+                                if (bInPlace) Tile<TV, Direct, Direct>(kc, ref aRows, walk, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
+                                else Tile<TV, Direct, Packed>(kc, ref aRows, walk, ref bp, ref br, ref cTile, ldc, mLeft, nLeft, store);
                             }
                             for (int ir = inPlace; ir < mc; ir += MR)
                             {
@@ -421,8 +421,7 @@ internal static class Gemm
 
     private readonly struct Packed : IPanelLayout { public static bool InPlace => false; }
 
-    private readonly struct Walked : IPanelLayout { public static bool InPlace => true; }
-
+    /// <summary>An operand read where it lies (A along its <see cref="Walk"/>, B through its row offsets).</summary>
     private readonly struct Direct : IPanelLayout { public static bool InPlace => true; }
 
     /// <summary>One MR×NR tile of C: the micro-kernel, or <see cref="EdgeTile"/> when only part of the tile exists.</summary>
