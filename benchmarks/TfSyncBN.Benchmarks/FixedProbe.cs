@@ -17,7 +17,7 @@ internal static class FixedProbe
     /// <param name="Finish">Prints a checksum of the results' bits (equal checksums: bitwise-equal results; none for the k- figures) and releases what the figure holds; its argument is the number of calls made.</param>
     internal sealed record Figure(Func<float> Call, Action<int> Finish);
 
-    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad, k-norm-relu, k-igrad-relu, k-pool-fwd, k-pool-sums, k-pool-igrad (one kernel pass on preallocated arrays; k-pool: NHWC with the 2×2 max pooling fused), bn-fwd, bn-fwdbwd, bn-inf, bn-relu-fwdbwd, sbn-fwd, sbn-fwdbwd, sbn-inf, sbn-relu-fwdbwd (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
+    /// <summary>Figures: k-moments, k-bwdsums, k-norm, k-igrad, k-norm-relu, k-igrad-relu, k-pool-fwd, k-pool-sums, k-pool-igrad (one kernel pass on preallocated arrays; k-pool: NHWC with the 2×2 max pooling fused), k-conv-fwd, k-conv-dk, k-conv-dx (a 3×3 same-padded convolution with 64 filters of the NHWC input SHAPE, e.g. 128x14x14x32, the CNN's conv2: one product on preallocated arrays), bn-fwd, bn-fwdbwd, bn-inf, bn-relu-fwdbwd, sbn-fwd, sbn-fwdbwd, sbn-inf, sbn-relu-fwdbwd (SyncBN outside any Run), cnn (the CNN's TrainStep; the shape is ignored, threads = replicas).</summary>
     public static void Run(string figure, string shape, string layout, int threads, int warmup, int calls)
     {
         var f = Build(figure, shape, layout, threads);
@@ -62,6 +62,27 @@ internal static class FixedProbe
                 Console.WriteLine($"weights checksum after {steps} steps: {Checksum(bench.Model.Weights.Select(w => w.Value.ToArray())):x16}");
                 bench.Cleanup();
             });
+        }
+        if (figure.StartsWith("k-conv-", StringComparison.Ordinal))
+        {
+            // A 3×3 "same" convolution with 64 filters of an NHWC input of the given shape (128x14x14x32: the CNN's conv2).
+            KernelOptions.MaxThreads = threads;
+            var d = shape.Split('x').Select(int.Parse).ToArray();
+            const int filters = 64;
+            var g = WindowGeometry.Create(d, 3, 3, 1, 1, same: true);
+            var r = new Random(3);
+            float[] Fill(int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+            float[] x = Fill(d[0] * d[1] * d[2] * d[3]), k = Fill(9 * d[3] * filters), dy = Fill(d[0] * g.Pixels * filters);
+            float[] y = new float[dy.Length], dx = new float[x.Length], dk = new float[k.Length];
+            Action kernel = figure switch
+            {
+                "k-conv-fwd" => () => ConvKernels.Conv2DForward(x, k, filters, g, y),
+                "k-conv-dk" => () => ConvKernels.Conv2DBackward(x, k, dy, filters, g, [], dk),
+                "k-conv-dx" => () => ConvKernels.Conv2DBackward(x, k, dy, filters, g, dx, []),
+                _ => throw new ArgumentException($"unknown figure '{figure}'", nameof(figure)),
+            };
+            return new Figure(() => { kernel(); return y[0] + dx[0] + dk[0]; },
+                _ => Console.WriteLine($"checksum: {Checksum([y, dx, dk]):x16}"));
         }
         if (figure.StartsWith("k-", StringComparison.Ordinal))
         {
