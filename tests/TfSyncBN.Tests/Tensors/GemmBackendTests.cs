@@ -16,10 +16,10 @@ public sealed class GemmBackendTests
 {
     private const string DebianOpenBlas = "/usr/lib/x86_64-linux-gnu/libopenblas.so.0";
 
-    // (m, n, k): edges of every block of both kernels (MR 6, NR 16/32, KC 256, MC 120), slabs of 16 for 2 threads,
+    // (m, n, k): edges of every block of both kernels (MR 6, NR 16/32, KC 256 and a last block of k up to 288, MC 120), slabs of 16 for 2 threads,
     // one product wider than tall (split by columns), a k of 1.
     private static readonly (int M, int N, int K)[] Shapes =
-        [(1, 1, 1), (7, 5, 3), (131, 37, 300), (33, 200, 17), (40, 1030, 9), (288, 64, 513), (97, 3, 1)];
+        [(1, 1, 1), (7, 5, 3), (131, 37, 289), (33, 200, 17), (40, 1030, 9), (288, 64, 544), (97, 3, 1)];
 
     private static bool[] Paths => NativeBlas.IsAvailable ? [false, true] : [false];
 
@@ -107,6 +107,69 @@ public sealed class GemmBackendTests
                 }
             }
         }
+    }
+
+    [TestMethod]
+    public void KBlocks_Are256_AndAShortRestJoinsTheBlockBeforeIt()
+    {
+        CollectionAssert.AreEqual(new[] { 288 }, Blocks(288), "288 in one block, not 256 + 32");
+        CollectionAssert.AreEqual(new[] { 256, 33 }, Blocks(289));
+        CollectionAssert.AreEqual(new[] { 256, 288 }, Blocks(544));
+        CollectionAssert.AreEqual(new[] { 256, 256, 64 }, Blocks(576));
+        for (int k = 1; k <= 3000; k++)
+        {
+            var blocks = Blocks(k);
+            Assert.AreEqual(k, blocks.Sum(), $"k = {k}: the blocks cover k");
+            Assert.IsTrue(blocks.Take(blocks.Length - 1).All(b => b == 256), $"k = {k}: every block but the last is 256 long");
+            Assert.IsTrue(blocks[^1] <= 288 && (blocks.Length == 1 || blocks[^1] > 32), $"k = {k}: last block {blocks[^1]}");
+        }
+    }
+
+    [TestMethod]
+    public void Managed_SumsEachBlockOfKAsOneFusedChain_ThenAddsTheBlocksInOrder()
+    {
+        // The managed kernel's exact order: per element of C, a chain of fused multiply-adds over each block of k
+        // (Gemm.KBlock), the blocks' sums added to C in increasing k. Emulated in scalar code, bit for bit; plain blocks of
+        // 256 and a short rest must give other bits, so that the test tells the cuts apart.
+        var r = TestData.NewRandom(59);
+        foreach (int k in new[] { 280, 540 })
+        {
+            int m = 7, n = 33;
+            float[] a = Uniform(r, m * k), b = Uniform(r, k * n);
+            var c = new float[m * n];
+            Gemm.Multiply(m, n, k, a, false, b, false, c, accumulate: false, native: false, threads: 1);
+            CollectionAssert.AreEqual(BlockedProduct(a, b, m, n, Blocks(k)), c, $"k = {k}");
+            int[] plain = [.. Enumerable.Range(0, (k + 255) / 256).Select(i => Math.Min(256, k - 256 * i))];
+            CollectionAssert.AreNotEqual(BlockedProduct(a, b, m, n, plain), c, $"k = {k}: blocks of 256 and a short rest give other bits");
+        }
+    }
+
+    private static int[] Blocks(int k)
+    {
+        var blocks = new List<int>();
+        for (int p = 0; p < k; p += blocks[^1]) blocks.Add(Gemm.KBlock(k - p));
+        return [.. blocks];
+    }
+
+    private static float[] BlockedProduct(float[] a, float[] b, int m, int n, int[] blocks)
+    {
+        int k = blocks.Sum();
+        var c = new float[m * n];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                float total = 0;
+                for (int q = 0, p0 = 0; q < blocks.Length; p0 += blocks[q], q++)
+                {
+                    float chain = 0;
+                    for (int p = p0; p < p0 + blocks[q]; p++) chain = MathF.FusedMultiplyAdd(a[i * k + p], b[p * n + j], chain);
+                    total = q == 0 ? chain : total + chain;
+                }
+                c[i * n + j] = total;
+            }
+        }
+        return c;
     }
 
     [TestMethod]

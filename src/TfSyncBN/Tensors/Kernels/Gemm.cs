@@ -21,13 +21,14 @@ namespace TfSyncBN.Tensors.Kernels;
 /// call per slab on its own thread; each element of C is computed by one call, so for a fixed thread count the
 /// results are the same bits on every run. Inside a multi-replica <c>Run</c> every product runs on the replica's
 /// thread alone (OpenBLAS's own pool is held at one thread).</para>
-/// <para>The managed kernel is the classic blocked scheme (Goto/BLIS): K is cut into blocks of <see cref="KC"/>, M into blocks of
+/// <para>The managed kernel is the classic blocked scheme (Goto/BLIS): K is cut into blocks of <see cref="KC"/> (a short rest joins the
+/// last: <see cref="KBlock"/>), M into blocks of
 /// <see cref="MC"/>, N into blocks of <see cref="NC"/>. Each block of op(B) is packed into NR-wide column panels
 /// ([k][NR], contiguous). When A is not transposed, the micro-kernel reads each whole panel of MR rows of op(A) in
 /// place (MR unit-stride streams, a row-major block of op(A) being as cache-friendly as its packed copy); otherwise, and
 /// for the last partial panel, op(A) is packed into MR-tall row panels ([k][MR]), zero-padded at the bottom. The micro-kernel keeps an MR×NR tile of C in
 /// 2·MR vector registers (MR = 6, NR = two vectors: 6×32 with AVX-512, 6×16 with AVX2) and performs one broadcast
-/// and two fused multiply-adds per row and step of k, in increasing k within each block of KC, then adds the tile to C
+/// and two fused multiply-adds per row and step of k, in increasing k within each block of k, then adds the tile to C
 /// (stores it, for the first block of k when not accumulating: C is never cleared first). Rows read in place may be
 /// walked in segments (<see cref="Walk"/>: a convolution's window rows). Pack buffers come from
 /// <see cref="ArrayPool{T}"/>.</para>
@@ -40,7 +41,15 @@ internal static class Gemm
     /// <summary>Columns of the micro-kernel's tile of C on this machine (two vectors).</summary>
     internal static int TileColumns => 2 * (Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector256.IsHardwareAccelerated ? Vector256<float>.Count : Vector128<float>.Count);
 
+    /// <summary>Steps of k per block.</summary>
     private const int KC = 256;
+
+    /// <summary>
+    /// The longest block of k, the last one: a rest of up to KC + KC/8 steps is one block (<see cref="KBlock"/>). The
+    /// micro-kernel's panels of op(B) and op(A), KCMax·(NR + MR) floats (43 KiB with AVX-512), still fit a 48 KiB L1 cache.
+    /// </summary>
+    private const int KCMax = KC + KC / 8;
+
     private const int MC = 120;
     private const int NC = 1024;
 
@@ -154,7 +163,7 @@ internal static class Gemm
         where TV : struct, IVec<TV> where TA : struct, IOperandA where TB : struct, IOperandB
     {
         int nr = 2 * TV.Count;
-        int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KC, k);
+        int ncMax = Math.Min(NC, RoundUp(n, nr)), mcMax = Math.Min(MC, RoundUp(m, MR)), kcMax = Math.Min(KCMax, k);
         // B's panels are read where they lie when the operand allows it (a convolution's patch matrix), else packed.
         bool bInPlace = b.ReadsInPlace(col0, n, nr);
         float[] bPack = ArrayPool<float>.Shared.Rent(bInPlace ? 0 : kcMax * ncMax);
@@ -170,9 +179,9 @@ internal static class Gemm
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
-                for (int pc = 0; pc < k; pc += KC)
+                for (int pc = 0, kc; pc < k; pc += kc)
                 {
-                    int kc = Math.Min(KC, k - pc);
+                    kc = KBlock(k - pc);
                     bool store = pc == 0 && !accumulate;
                     if (bInPlace) b.RowOffsets(pc, bRows.AsSpan(0, kc));
                     else b.Pack(pc, col0 + jc, kc, nc, nr, bPack);
@@ -218,6 +227,13 @@ internal static class Gemm
     }
 
     private static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>
+    /// The length of the next block of k when <paramref name="rest"/> steps of k are left: all of them up to
+    /// <see cref="KCMax"/>, else <see cref="KC"/>. (A short last block, e.g. k = 288 as 256 + 32, would load and store all
+    /// of C once more for a few steps of k.)
+    /// </summary>
+    internal static int KBlock(int rest) => rest <= KCMax ? rest : KC;
 
     /// <summary>op(B) of a product, packed for the micro-kernel. Row and column indices are those of the whole op(B).</summary>
     internal interface IOperandB
