@@ -112,7 +112,8 @@ internal static class ConvImplicit
     /// <summary>
     /// The M×(KH·KW·C) patch matrix of a padded input (row (n, oy, ox) = an output pixel, column (ky, kx, c) = a window
     /// element): element ((n, oy, ox), (ky, kx, c)) is <c>data[((n·hp + oy·SH + ky·DH)·wp + ox·SW + kx)·C + c]</c>. As
-    /// the GEMM's A its rows are read in place (never packed); as B its rows are packed by contiguous copies.
+    /// the GEMM's A its rows are read in place (never packed); as B its panels are read in place where each lies inside one
+    /// window row (<see cref="ReadsInPlace"/>), else packed by contiguous copies.
     /// </summary>
     private readonly unsafe struct PatchMatrix(float* data, WindowGeometry g, int hp, int wp) : Gemm.IOperandA, Gemm.IOperandB
     {
