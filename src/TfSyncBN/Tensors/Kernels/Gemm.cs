@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TfSyncBN.Tensors.Kernels;
 
@@ -282,7 +283,16 @@ internal static class Gemm
                 int w = Math.Min(nr, nc - jr);
                 fixed (float* panel = dst.Slice(jr * kc, kc * nr))
                 {
-                    for (int p = 0; p < kc; p++)
+                    int p = 0;
+                    if (transposed && w == nr && Avx.IsSupported)
+                    {
+                        // Whole panels of a transposed B: 8×8 blocks transposed in registers, not gathered element by
+                        // element; the rest of k (and a narrower last panel) element by element below.
+                        float* columns = data + (jc + jr) * ldb + pc;
+                        for (; p + 8 <= kc; p += 8)
+                            for (int j = 0; j < nr; j += 8) Transpose8x8(columns + j * ldb + p, ldb, panel + p * nr + j, nr);
+                    }
+                    for (; p < kc; p++)
                     {
                         float* row = panel + p * nr;
                         if (!transposed) Copy(data + (pc + p) * ldb + jc + jr, row, w);
@@ -296,6 +306,33 @@ internal static class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Writes the transpose of the 8×8 block at <paramref name="from"/> (rows <paramref name="fromStride"/> floats apart)
+    /// to <paramref name="to"/> (rows <paramref name="toStride"/> apart): <c>to[q·toStride + i] = from[i·fromStride + q]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* from, nint fromStride, float* to, nint toStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(from), r1 = Avx.LoadVector256(from + fromStride),
+            r2 = Avx.LoadVector256(from + 2 * fromStride), r3 = Avx.LoadVector256(from + 3 * fromStride),
+            r4 = Avx.LoadVector256(from + 4 * fromStride), r5 = Avx.LoadVector256(from + 5 * fromStride),
+            r6 = Avx.LoadVector256(from + 6 * fromStride), r7 = Avx.LoadVector256(from + 7 * fromStride);
+        // Pairs of rows interleaved, then pairs of pairs: each 128-bit lane holds a 4×4 block transposed.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
+            t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE),
+            s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Low lanes of rows 0-3 with low lanes of rows 4-7 are columns 0-3; the high lanes, columns 4-7.
+        Avx.Store(to, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(to + toStride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(to + 2 * toStride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(to + 3 * toStride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(to + 4 * toStride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(to + 5 * toStride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(to + 6 * toStride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(to + 7 * toStride, Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>Copies <paramref name="count"/> floats (a call to <c>Memmove</c> per panel row of 32 floats cost more than its copy).</summary>
