@@ -279,12 +279,9 @@ internal static partial class BatchNormKernels
                         TV.Store(w.U3, ref du[at + row + C]);
                     }
                 }
-                for (int half = 0; half < 2; half++)
-                {
-                    int image = 2 * r + half, p0 = Math.Max(o0, image * g.W), p1 = Math.Min(o1, (image + 1) * g.W);
-                    if (p0 < p1)
-                        AddPixels<TV>(du + half * row + (nint)(p0 - image * g.W) * C, x + (nint)p0 * C, k.M, p1 - p0, C, acc, lanes, ref run);
-                }
+                // The window row's two image rows lie one after the other in the scratch and in x.
+                int first = 2 * r * g.W, p0 = Math.Max(o0, first), p1 = Math.Min(o1, first + 2 * g.W);
+                AddPixels<TV>(du + (nint)(p0 - first) * C, x + (nint)p0 * C, k.M, p1 - p0, C, acc, lanes, ref run);
             }
             for (int j = 0; j < 2 * C; j += W)
                 TV.AccumulateInto(TV.Load(ref acc[j]), lanes.AsSpan(j, W));
@@ -301,8 +298,7 @@ internal static partial class BatchNormKernels
     /// <summary>
     /// Adds <paramref name="pixels"/> pixels of u (gated gradients) and <c>v − b</c> into the float32 sums
     /// <paramref name="acc"/> (<c>[Σu | Σu·(v − b)]</c>, 2C), flushing them into <paramref name="lanes"/> whenever
-    /// <paramref name="run"/> reaches <see cref="FlushEvery"/> pixels: <see cref="PairSumsStream"/>'s arithmetic, four
-    /// channel vectors at a time in registers.
+    /// <paramref name="run"/> reaches <see cref="FlushEvery"/> pixels: <see cref="PairSumsStream"/>'s arithmetic.
     /// </summary>
     private static unsafe void AddPixels<TV>(float* u, float* v, float* b, int pixels, int C, float* acc, double[] lanes, ref int run)
         where TV : struct, IVec<TV>
@@ -310,64 +306,83 @@ internal static partial class BatchNormKernels
         int W = TV.Count, end = run;
         for (int j = 0; j < C; j += 4 * W)
         {
-            int V = Math.Min(4, (C - j) / W);
-            TV zero = TV.Splat(0);
-            TV p0 = TV.Load(ref acc[j]), q0 = TV.Load(ref acc[C + j]), b0 = TV.Load(ref b[j]);
-            TV p1 = zero, p2 = zero, p3 = zero, q1 = zero, q2 = zero, q3 = zero, b1 = zero, b2 = zero, b3 = zero;
-            if (V > 1) (p1, q1, b1) = (TV.Load(ref acc[j + W]), TV.Load(ref acc[C + j + W]), TV.Load(ref b[j + W]));
-            if (V > 2) (p2, q2, b2) = (TV.Load(ref acc[j + 2 * W]), TV.Load(ref acc[C + j + 2 * W]), TV.Load(ref b[j + 2 * W]));
-            if (V > 3) (p3, q3, b3) = (TV.Load(ref acc[j + 3 * W]), TV.Load(ref acc[C + j + 3 * W]), TV.Load(ref b[j + 3 * W]));
-            int count = run;
-            float* ui = u + j, vi = v + j;
-            for (int i = 0; i < pixels; i++, ui += C, vi += C)
+            int V = Math.Min(4, (C - j) / W), count = run;
+            for (int i = 0; i < pixels;)
             {
-                TV du = TV.Load(ref ui[0]);
-                p0 = TV.Add(p0, du);
-                q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[0]), b0), q0);
-                if (V > 1)
+                // Up to the next flush, in a loop without one (a flush in the loop kept its sums on the stack).
+                int n = Math.Min(pixels - i, FlushEvery - count);
+                AddRun<TV>(u + (nint)i * C + j, v + (nint)i * C + j, b + j, acc + j, acc + C + j, n, C, V);
+                i += n;
+                count += n;
+                if (count < FlushEvery) continue;
+                for (int t = 0; t < V * W; t += W)
                 {
-                    du = TV.Load(ref ui[W]);
-                    p1 = TV.Add(p1, du);
-                    q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[W]), b1), q1);
+                    TV.AccumulateInto(TV.Load(ref acc[j + t]), lanes.AsSpan(j + t, W));
+                    TV.AccumulateInto(TV.Load(ref acc[C + j + t]), lanes.AsSpan(C + j + t, W));
+                    TV.Store(TV.Splat(0), ref acc[j + t]);
+                    TV.Store(TV.Splat(0), ref acc[C + j + t]);
                 }
-                if (V > 2)
-                {
-                    du = TV.Load(ref ui[2 * W]);
-                    p2 = TV.Add(p2, du);
-                    q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[2 * W]), b2), q2);
-                }
-                if (V > 3)
-                {
-                    du = TV.Load(ref ui[3 * W]);
-                    p3 = TV.Add(p3, du);
-                    q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref vi[3 * W]), b3), q3);
-                }
-                if (++count == FlushEvery)
-                {
-                    FlushPeriod(ref p0, ref p1, ref p2, ref p3, lanes.AsSpan(j), V);
-                    FlushPeriod(ref q0, ref q1, ref q2, ref q3, lanes.AsSpan(C + j), V);
-                    count = 0;
-                }
-            }
-            TV.Store(p0, ref acc[j]);
-            TV.Store(q0, ref acc[C + j]);
-            if (V > 1)
-            {
-                TV.Store(p1, ref acc[j + W]);
-                TV.Store(q1, ref acc[C + j + W]);
-            }
-            if (V > 2)
-            {
-                TV.Store(p2, ref acc[j + 2 * W]);
-                TV.Store(q2, ref acc[C + j + 2 * W]);
-            }
-            if (V > 3)
-            {
-                TV.Store(p3, ref acc[j + 3 * W]);
-                TV.Store(q3, ref acc[C + j + 3 * W]);
+                count = 0;
             }
             end = count;
         }
         run = end;
+    }
+
+    /// <summary>
+    /// <c>p += u</c> and <c>q += u·(v − b)</c> over <paramref name="pixels"/> pixels (rows <paramref name="C"/> floats
+    /// apart) for <paramref name="V"/> ≤ 4 channel vectors, the sums held in registers.
+    /// </summary>
+    private static unsafe void AddRun<TV>(float* u, float* v, float* b, float* p, float* q, int pixels, int C, int V)
+        where TV : struct, IVec<TV>
+    {
+        int W = TV.Count;
+        TV zero = TV.Splat(0);
+        TV p0 = TV.Load(ref p[0]), q0 = TV.Load(ref q[0]), b0 = TV.Load(ref b[0]);
+        TV p1 = zero, p2 = zero, p3 = zero, q1 = zero, q2 = zero, q3 = zero, b1 = zero, b2 = zero, b3 = zero;
+        if (V > 1) (p1, q1, b1) = (TV.Load(ref p[W]), TV.Load(ref q[W]), TV.Load(ref b[W]));
+        if (V > 2) (p2, q2, b2) = (TV.Load(ref p[2 * W]), TV.Load(ref q[2 * W]), TV.Load(ref b[2 * W]));
+        if (V > 3) (p3, q3, b3) = (TV.Load(ref p[3 * W]), TV.Load(ref q[3 * W]), TV.Load(ref b[3 * W]));
+        for (int i = 0; i < pixels; i++, u += C, v += C)
+        {
+            TV du = TV.Load(ref u[0]);
+            p0 = TV.Add(p0, du);
+            q0 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref v[0]), b0), q0);
+            if (V > 1)
+            {
+                du = TV.Load(ref u[W]);
+                p1 = TV.Add(p1, du);
+                q1 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref v[W]), b1), q1);
+            }
+            if (V > 2)
+            {
+                du = TV.Load(ref u[2 * W]);
+                p2 = TV.Add(p2, du);
+                q2 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref v[2 * W]), b2), q2);
+            }
+            if (V > 3)
+            {
+                du = TV.Load(ref u[3 * W]);
+                p3 = TV.Add(p3, du);
+                q3 = TV.MultiplyAdd(du, TV.Subtract(TV.Load(ref v[3 * W]), b3), q3);
+            }
+        }
+        TV.Store(p0, ref p[0]);
+        TV.Store(q0, ref q[0]);
+        if (V > 1)
+        {
+            TV.Store(p1, ref p[W]);
+            TV.Store(q1, ref q[W]);
+        }
+        if (V > 2)
+        {
+            TV.Store(p2, ref p[2 * W]);
+            TV.Store(q2, ref q[2 * W]);
+        }
+        if (V > 3)
+        {
+            TV.Store(p3, ref p[3 * W]);
+            TV.Store(q3, ref q[3 * W]);
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -44,7 +45,11 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// </summary>
     static abstract void StoreNonTemporal(TSelf value, ref float destination);
 
-    /// <summary>Adds the lanes into <paramref name="destination"/>[0..Count).</summary>
+    /// <summary>
+    /// Adds the lanes into <paramref name="destination"/>[0..Count), each widened to float64 exactly (two vector adds, no
+    /// scalar loop).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="destination"/> is shorter than <see cref="Count"/>.</exception>
     static abstract void AccumulateInto(TSelf value, Span<double> destination);
 
     /// <summary>The sum of the lanes, each widened to float64 first (a tree of vector adds, no scalar loop).</summary>
@@ -75,7 +80,15 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Or(V512 a, V512 b) => new(a.v | b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V512 WhereNew(V512 mask, V512 done, V512 value) => new(Vector512.ConditionalSelect(Vector512.AndNot(mask.v, done.v), value.v, Vector512<float>.Zero));
-    public static void AccumulateInto(V512 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AccumulateInto(V512 x, Span<double> d)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(d.Length, Count, nameof(d));
+        var (lo, hi) = Vector512.Widen(x.v);
+        ref double d0 = ref MemoryMarshal.GetReference(d);
+        (Vector512.LoadUnsafe(ref d0) + lo).StoreUnsafe(ref d0);
+        (Vector512.LoadUnsafe(ref d0, (nuint)(Count / 2)) + hi).StoreUnsafe(ref d0, (nuint)(Count / 2));
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V512 x)
     {
@@ -108,7 +121,15 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Or(V256 a, V256 b) => new(a.v | b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V256 WhereNew(V256 mask, V256 done, V256 value) => new(Vector256.ConditionalSelect(Vector256.AndNot(mask.v, done.v), value.v, Vector256<float>.Zero));
-    public static void AccumulateInto(V256 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AccumulateInto(V256 x, Span<double> d)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(d.Length, Count, nameof(d));
+        var (lo, hi) = Vector256.Widen(x.v);
+        ref double d0 = ref MemoryMarshal.GetReference(d);
+        (Vector256.LoadUnsafe(ref d0) + lo).StoreUnsafe(ref d0);
+        (Vector256.LoadUnsafe(ref d0, (nuint)(Count / 2)) + hi).StoreUnsafe(ref d0, (nuint)(Count / 2));
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V256 x)
     {
@@ -141,7 +162,15 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Or(V128 a, V128 b) => new(a.v | b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V128 WhereNew(V128 mask, V128 done, V128 value) => new(Vector128.ConditionalSelect(Vector128.AndNot(mask.v, done.v), value.v, Vector128<float>.Zero));
-    public static void AccumulateInto(V128 x, Span<double> d) { for (int i = 0; i < Count; i++) d[i] += x.v[i]; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AccumulateInto(V128 x, Span<double> d)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(d.Length, Count, nameof(d));
+        var (lo, hi) = Vector128.Widen(x.v);
+        ref double d0 = ref MemoryMarshal.GetReference(d);
+        (Vector128.LoadUnsafe(ref d0) + lo).StoreUnsafe(ref d0);
+        (Vector128.LoadUnsafe(ref d0, (nuint)(Count / 2)) + hi).StoreUnsafe(ref d0, (nuint)(Count / 2));
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double SumWide(V128 x)
     {
