@@ -164,6 +164,55 @@ public sealed class BatchNormReluMaxPoolFusionTests
     }
 
     [TestMethod]
+    public void PooledKernels_GiveTheSeparateKernelsBits_WithNaNsAndInfinities()
+    {
+        // Channel 1: a NaN at position 0, 1, 2 or 3 of a window whose other positions are positive (the separate
+        // ops' maximum is NaN, so no position gets the gradient); channel 2: +∞ and −∞ in one window (∞ is the maximum).
+        var rng = new Random(TestData.Seed + 5);
+        int n = 2, h = 4, w = 4, C = 32;
+        var g = WindowGeometry.Create([n, h, w, C], 2, 2, 2, 2, false);
+        var layout = new ChannelLayout(n * h * w, C, 1);
+        var x = TestData.Normal(rng, n * h * w * C, 1, 0.5);
+        var dp = TestData.Normal(rng, n * g.OH * g.OW * C, 0, 1);
+        float[] mean = new float[C], scale = Enumerable.Repeat(1f, C).ToArray(), offset = new float[C];
+        float[] k = TestData.Normal(rng, C, 0, 0.1), a = TestData.Normal(rng, C, 1, 0.2), b = TestData.Normal(rng, C, 0, 0.1);
+        int[] windowOffsets = [0, 1, w, w + 1];
+        for (int window = 0; window < 4; window++)
+        {
+            int corner = window / 2 * 2 * w + window % 2 * 2;
+            x[(corner + windowOffsets[window]) * C + 1] = float.NaN;
+        }
+        x[(w + 1) * C + 2] = float.PositiveInfinity;
+        x[1 * C + 2] = float.NegativeInfinity;
+        var relu = new float[x.Length];
+        BatchNormKernels.Affine(x, default, layout, mean, scale, offset, default, relu, relu: true);
+        var pooled = new float[dp.Length];
+        ConvKernels.MaxPoolForward(relu, g, pooled);
+        var routed = new float[x.Length];
+        ConvKernels.MaxPoolBackward(relu, pooled, dp, g, routed);
+        var fusedPooled = new float[dp.Length];
+        BatchNormKernels.AffineReluMaxPool(x, g, mean, scale, offset, fusedPooled);
+        BatchNormReluFusionTests.AssertBitwise(pooled, fusedPooled, "pooled output");
+        double[] e1 = new double[C], e2 = new double[C], f1 = new double[C], f2 = new double[C];
+        BatchNormKernels.PairSums(routed, x, layout, new float[C], mean, e1, e2, 1, scale, offset);
+        BatchNormKernels.PooledPairSums(dp, x, g, mean, f1, f2, scale, offset, 1);
+        CollectionAssert.AreEqual(e1, f1, "Σdu");
+        CollectionAssert.AreEqual(e2, f2, "Σdu·(x − mean)");
+        var expected = new float[x.Length];
+        BatchNormKernels.Affine(x, routed, layout, mean, k, b, a, expected, 1, relu: true, gs: scale, go: offset);
+        var actual = new float[x.Length];
+        BatchNormKernels.PooledAffine(x, dp, g, mean, k, b, a, actual, scale, offset, 1);
+        BatchNormReluFusionTests.AssertBitwise(expected, actual, "input gradient");
+        // The data does what it is for: the NaN windows route nothing, the infinite one routes to its +∞.
+        for (int window = 0; window < 4; window++)
+        {
+            int corner = window / 2 * 2 * w + window % 2 * 2;
+            foreach (int at in windowOffsets) Assert.AreEqual(0f, routed[(corner + at) * C + 1], $"window {window}, NaN channel");
+        }
+        Assert.AreEqual(dp[2], routed[(w + 1) * C + 2], "the +∞ position of window 0 gets its gradient");
+    }
+
+    [TestMethod]
     public void PooledKernels_RefuseOtherWindowsAndShortSpans()
     {
         var c = new float[32];

@@ -166,12 +166,12 @@ internal static partial class BatchNormKernels
     /// position when the maximum is &gt; 0 and 0 elsewhere (MaxPoolBackward's routing, then the ReLU's gate).
     /// </summary>
     /// <remarks>
-    /// The maximum is taken over the pre-activations <c>t = d·s + o</c> as <c>max(t₀, t₁, t₂, t₃, 0)</c>. It has the
-    /// value of the forward's pooled output (max is exact and ignores order, and either is NaN exactly when the other
-    /// is; only a NaN's payload may differ, and here it is only compared). Where it is &gt; 0, a position's ReLU output
-    /// equals it exactly when its pre-activation does, and that pre-activation is &gt; 0; where it is 0 or NaN the
-    /// ReLU's gate drops the gradient anyway. So t is compared directly, and four max operations (each a few
-    /// instructions for IEEE semantics) replace the forward's seven.
+    /// The maximum is found over the pre-activations <c>t = d·s + o</c> by a scan with strict comparisons, which keeps
+    /// the first of equal values. Where no t is NaN and the maximum is &gt; 0, it is the forward's pooled output (max is
+    /// exact), a position's ReLU output equals it exactly when its pre-activation does, and the first such position is
+    /// the one the scan found. Where a t is NaN the forward's maximum is NaN, which equals no position, and where the
+    /// maximum is ≤ 0 the ReLU's gate drops the gradient: u is 0 in both cases. So the routing needs no IEEE maximum
+    /// (a few instructions each) and gives the separate ops' bits.
     /// </remarks>
     private unsafe ref struct Window2x2<TV> where TV : struct, IVec<TV>
     {
@@ -185,22 +185,19 @@ internal static partial class BatchNormKernels
             D2 = TV.Subtract(TV.Load(ref x[row]), m);
             D3 = TV.Subtract(TV.Load(ref x[row + C]), m);
             TV t0 = TV.MultiplyAdd(D0, s, o), t1 = TV.MultiplyAdd(D1, s, o), t2 = TV.MultiplyAdd(D2, s, o), t3 = TV.MultiplyAdd(D3, s, o);
-            TV pool = TV.Max(TV.Max(TV.Max(TV.Max(t0, t1), t2), t3), TV.Splat(0));
-            TV gated = TV.WherePositive(pool, g), done = TV.Splat(0);
-            U0 = Route(t0, pool, gated, ref done);
-            U1 = Route(t1, pool, gated, ref done);
-            U2 = Route(t2, pool, gated, ref done);
-            U3 = Route(t3, pool, gated, ref done);
-        }
-
-        /// <summary><paramref name="g"/> where <c>t</c> is the maximum and no earlier position was (<paramref name="done"/>), else 0.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static TV Route(TV t, TV pool, TV g, ref TV done)
-        {
-            TV hit = TV.EqualMask(t, pool);
-            TV u = TV.WhereNew(hit, done, g);
-            done = TV.Or(done, hit);
-            return u;
+            // mi: position i is above every earlier one (a NaN t0 makes every comparison false and best NaN).
+            TV m1 = TV.GreaterThanMask(t1, t0), best = TV.Select(m1, t1, t0);
+            TV m2 = TV.GreaterThanMask(t2, best);
+            best = TV.Select(m2, t2, best);
+            TV m3 = TV.GreaterThanMask(t3, best);
+            best = TV.Select(m3, t3, best);
+            TV nan = TV.Or(TV.UnorderedMask(t1, t2), TV.UnorderedMask(t3, t3));
+            TV gated = TV.AndNot(TV.And(TV.GreaterThanMask(best, TV.Splat(0)), g), nan);
+            TV later = TV.Or(m2, m3);
+            U3 = TV.And(m3, gated);
+            U2 = TV.And(TV.AndNot(m2, m3), gated);
+            U1 = TV.And(TV.AndNot(m1, later), gated);
+            U0 = TV.AndNot(gated, TV.Or(m1, later));
         }
     }
 

@@ -35,6 +35,21 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// <summary>The lane-wise bitwise or (of masks).</summary>
     static abstract TSelf Or(TSelf a, TSelf b);
 
+    /// <summary>The lane-wise bitwise and (a mask and a value: the value where the mask is set, else +0).</summary>
+    static abstract TSelf And(TSelf a, TSelf b);
+
+    /// <summary>The lane-wise <c>a &amp; ~b</c>.</summary>
+    static abstract TSelf AndNot(TSelf a, TSelf b);
+
+    /// <summary>All bits set in the lanes where <c>a &gt; b</c> (false where either is NaN), else 0.</summary>
+    static abstract TSelf GreaterThanMask(TSelf a, TSelf b);
+
+    /// <summary>All bits set in the lanes where <c>a</c> or <c>b</c> is NaN, else 0.</summary>
+    static abstract TSelf UnorderedMask(TSelf a, TSelf b);
+
+    /// <summary><paramref name="a"/> in the lanes set in <paramref name="mask"/> (a mask: all bits or none), else <paramref name="b"/>.</summary>
+    static abstract TSelf Select(TSelf mask, TSelf a, TSelf b);
+
     /// <summary><paramref name="value"/> in the lanes set in <paramref name="mask"/> and not in <paramref name="done"/>, else +0.</summary>
     static abstract TSelf WhereNew(TSelf mask, TSelf done, TSelf value);
 
@@ -78,6 +93,12 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     public static V512 WherePositive(V512 condition, V512 value) => new(Vector512.ConditionalSelect(Vector512.GreaterThan(condition.v, Vector512<float>.Zero), value.v, Vector512<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 EqualMask(V512 a, V512 b) => new(Vector512.Equals(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Or(V512 a, V512 b) => new(a.v | b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 And(V512 a, V512 b) => new(a.v & b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 AndNot(V512 a, V512 b) => new(Vector512.AndNot(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 GreaterThanMask(V512 a, V512 b) => new(Vector512.GreaterThan(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V512 UnorderedMask(V512 a, V512 b) => new(Avx512F.IsSupported ? Avx512F.CompareUnordered(a.v, b.v) : ~(Vector512.Equals(a.v, a.v) & Vector512.Equals(b.v, b.v)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Select(V512 mask, V512 a, V512 b) => new(Vector512.ConditionalSelect(mask.v, a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V512 WhereNew(V512 mask, V512 done, V512 value) => new(Vector512.ConditionalSelect(Vector512.AndNot(mask.v, done.v), value.v, Vector512<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -119,6 +140,12 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     public static V256 WherePositive(V256 condition, V256 value) => new(Vector256.ConditionalSelect(Vector256.GreaterThan(condition.v, Vector256<float>.Zero), value.v, Vector256<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 EqualMask(V256 a, V256 b) => new(Vector256.Equals(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Or(V256 a, V256 b) => new(a.v | b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 And(V256 a, V256 b) => new(a.v & b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 AndNot(V256 a, V256 b) => new(Vector256.AndNot(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 GreaterThanMask(V256 a, V256 b) => new(Vector256.GreaterThan(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V256 UnorderedMask(V256 a, V256 b) => new(Avx.IsSupported ? Avx.CompareUnordered(a.v, b.v) : ~(Vector256.Equals(a.v, a.v) & Vector256.Equals(b.v, b.v)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Select(V256 mask, V256 a, V256 b) => new(Vector256.ConditionalSelect(mask.v, a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V256 WhereNew(V256 mask, V256 done, V256 value) => new(Vector256.ConditionalSelect(Vector256.AndNot(mask.v, done.v), value.v, Vector256<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -160,6 +187,12 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     public static V128 WherePositive(V128 condition, V128 value) => new(Vector128.ConditionalSelect(Vector128.GreaterThan(condition.v, Vector128<float>.Zero), value.v, Vector128<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 EqualMask(V128 a, V128 b) => new(Vector128.Equals(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Or(V128 a, V128 b) => new(a.v | b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 And(V128 a, V128 b) => new(a.v & b.v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 AndNot(V128 a, V128 b) => new(Vector128.AndNot(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 GreaterThanMask(V128 a, V128 b) => new(Vector128.GreaterThan(a.v, b.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static V128 UnorderedMask(V128 a, V128 b) => new(Sse.IsSupported ? Sse.CompareUnordered(a.v, b.v) : ~(Vector128.Equals(a.v, a.v) & Vector128.Equals(b.v, b.v)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Select(V128 mask, V128 a, V128 b) => new(Vector128.ConditionalSelect(mask.v, a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V128 WhereNew(V128 mask, V128 done, V128 value) => new(Vector128.ConditionalSelect(Vector128.AndNot(mask.v, done.v), value.v, Vector128<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
