@@ -131,29 +131,7 @@ public sealed class BatchNormReluMaxPoolFusionTests
         // the maximum 0 at all four positions (the ReLU's gate, not the routing, must drop its gradient).
         offset[0] = 0;
         for (int p = 0; p < h * w; p++) x[p * C] = mean[0];
-        // The separate kernels: BN+ReLU, max pooling, its backward, the gated sums and the gated input gradient.
-        var relu = new float[x.Length];
-        BatchNormKernels.Affine(x, default, layout, mean, scale, offset, default, relu, relu: true);
-        var pooled = new float[dp.Length];
-        ConvKernels.MaxPoolForward(relu, g, pooled);
-        var routed = new float[x.Length];
-        ConvKernels.MaxPoolBackward(relu, pooled, dp, g, routed);
-        var fusedPooled = new float[dp.Length];
-        BatchNormKernels.AffineReluMaxPool(x, g, mean, scale, offset, fusedPooled, threads: 3);
-        BatchNormReluFusionTests.AssertBitwise(pooled, fusedPooled, "pooled output");
-        foreach (int threads in new[] { 1, 2, 3, 5 })
-        {
-            double[] e1 = new double[C], e2 = new double[C], f1 = new double[C], f2 = new double[C];
-            BatchNormKernels.PairSums(routed, x, layout, new float[C], mean, e1, e2, threads, scale, offset);
-            BatchNormKernels.PooledPairSums(dp, x, g, mean, f1, f2, scale, offset, threads);
-            CollectionAssert.AreEqual(e1, f1, $"Σdu, {threads} threads");
-            CollectionAssert.AreEqual(e2, f2, $"Σdu·(x − mean), {threads} threads");
-            var expected = new float[x.Length];
-            BatchNormKernels.Affine(x, routed, layout, mean, k, b, a, expected, threads, relu: true, gs: scale, go: offset);
-            var actual = new float[x.Length];
-            BatchNormKernels.PooledAffine(x, dp, g, mean, k, b, a, actual, scale, offset, threads);
-            BatchNormReluFusionTests.AssertBitwise(expected, actual, $"input gradient, {threads} threads");
-        }
+        var routed = AssertPooledKernelsGiveTheSeparateBits(x, dp, g, mean, scale, offset, k, a, b, [1, 2, 3, 5]);
         // Negative control: the sums differ when the gradient goes to the last maximal position instead of the first.
         var last = (float[])routed.Clone();
         for (int i = 0; i < last.Length; i += 2 * C) (last[i], last[i + C]) = (last[i + C], last[i]);
@@ -171,7 +149,6 @@ public sealed class BatchNormReluMaxPoolFusionTests
         var rng = new Random(TestData.Seed + 5);
         int n = 2, h = 4, w = 4, C = 32;
         var g = WindowGeometry.Create([n, h, w, C], 2, 2, 2, 2, false);
-        var layout = new ChannelLayout(n * h * w, C, 1);
         var x = TestData.Normal(rng, n * h * w * C, 1, 0.5);
         var dp = TestData.Normal(rng, n * g.OH * g.OW * C, 0, 1);
         float[] mean = new float[C], scale = Enumerable.Repeat(1f, C).ToArray(), offset = new float[C];
@@ -184,25 +161,7 @@ public sealed class BatchNormReluMaxPoolFusionTests
         }
         x[(w + 1) * C + 2] = float.PositiveInfinity;
         x[1 * C + 2] = float.NegativeInfinity;
-        var relu = new float[x.Length];
-        BatchNormKernels.Affine(x, default, layout, mean, scale, offset, default, relu, relu: true);
-        var pooled = new float[dp.Length];
-        ConvKernels.MaxPoolForward(relu, g, pooled);
-        var routed = new float[x.Length];
-        ConvKernels.MaxPoolBackward(relu, pooled, dp, g, routed);
-        var fusedPooled = new float[dp.Length];
-        BatchNormKernels.AffineReluMaxPool(x, g, mean, scale, offset, fusedPooled);
-        BatchNormReluFusionTests.AssertBitwise(pooled, fusedPooled, "pooled output");
-        double[] e1 = new double[C], e2 = new double[C], f1 = new double[C], f2 = new double[C];
-        BatchNormKernels.PairSums(routed, x, layout, new float[C], mean, e1, e2, 1, scale, offset);
-        BatchNormKernels.PooledPairSums(dp, x, g, mean, f1, f2, scale, offset, 1);
-        CollectionAssert.AreEqual(e1, f1, "Σdu");
-        CollectionAssert.AreEqual(e2, f2, "Σdu·(x − mean)");
-        var expected = new float[x.Length];
-        BatchNormKernels.Affine(x, routed, layout, mean, k, b, a, expected, 1, relu: true, gs: scale, go: offset);
-        var actual = new float[x.Length];
-        BatchNormKernels.PooledAffine(x, dp, g, mean, k, b, a, actual, scale, offset, 1);
-        BatchNormReluFusionTests.AssertBitwise(expected, actual, "input gradient");
+        var routed = AssertPooledKernelsGiveTheSeparateBits(x, dp, g, mean, scale, offset, k, a, b, [1]);
         // The data does what it is for: the NaN windows route nothing, the infinite one routes to its +∞.
         for (int window = 0; window < 4; window++)
         {
@@ -210,6 +169,40 @@ public sealed class BatchNormReluMaxPoolFusionTests
             foreach (int at in windowOffsets) Assert.AreEqual(0f, routed[(corner + at) * C + 1], $"window {window}, NaN channel");
         }
         Assert.AreEqual(dp[2], routed[(w + 1) * C + 2], "the +∞ position of window 0 gets its gradient");
+    }
+
+    /// <summary>
+    /// The separate kernels (BN + ReLU, max pooling, its backward, the gated sums and the gated input gradient) against
+    /// the pooled ones, bit for bit, on each of <paramref name="threadCounts"/>; returns the separate routed gradient.
+    /// </summary>
+    private static float[] AssertPooledKernelsGiveTheSeparateBits(float[] x, float[] dp, WindowGeometry g, float[] mean,
+        float[] scale, float[] offset, float[] k, float[] a, float[] b, int[] threadCounts)
+    {
+        int C = g.C;
+        var layout = new ChannelLayout(g.N * g.H * g.W, C, 1);
+        var relu = new float[x.Length];
+        BatchNormKernels.Affine(x, default, layout, mean, scale, offset, default, relu, relu: true);
+        var pooled = new float[dp.Length];
+        ConvKernels.MaxPoolForward(relu, g, pooled);
+        var routed = new float[x.Length];
+        ConvKernels.MaxPoolBackward(relu, pooled, dp, g, routed);
+        foreach (int threads in threadCounts)
+        {
+            var fusedPooled = new float[dp.Length];
+            BatchNormKernels.AffineReluMaxPool(x, g, mean, scale, offset, fusedPooled, threads);
+            BatchNormReluFusionTests.AssertBitwise(pooled, fusedPooled, $"pooled output, {threads} threads");
+            double[] e1 = new double[C], e2 = new double[C], f1 = new double[C], f2 = new double[C];
+            BatchNormKernels.PairSums(routed, x, layout, new float[C], mean, e1, e2, threads, scale, offset);
+            BatchNormKernels.PooledPairSums(dp, x, g, mean, f1, f2, scale, offset, threads);
+            CollectionAssert.AreEqual(e1, f1, $"Σdu, {threads} threads");
+            CollectionAssert.AreEqual(e2, f2, $"Σdu·(x − mean), {threads} threads");
+            var expected = new float[x.Length];
+            BatchNormKernels.Affine(x, routed, layout, mean, k, b, a, expected, threads, relu: true, gs: scale, go: offset);
+            var actual = new float[x.Length];
+            BatchNormKernels.PooledAffine(x, dp, g, mean, k, b, a, actual, scale, offset, threads);
+            BatchNormReluFusionTests.AssertBitwise(expected, actual, $"input gradient, {threads} threads");
+        }
+        return routed;
     }
 
     [TestMethod]
