@@ -306,7 +306,7 @@ internal static partial class BatchNormKernels
             int V = Math.Min(4, (C - j) / W), count = run;
             for (int i = 0; i < pixels;)
             {
-                // Up to the next flush, in a loop without one (a flush in the loop kept its sums on the stack).
+                // Up to the next flush, in a loop of its own: without a flush inside, the JIT keeps the sums in registers.
                 int n = Math.Min(pixels - i, FlushEvery - count);
                 AddRun<TV>(u + (nint)i * C + j, v + (nint)i * C + j, b + j, acc + j, acc + C + j, n, C, V);
                 i += n;
