@@ -192,7 +192,7 @@ internal static partial class BatchNormKernels
             TV m3 = TV.GreaterThanMask(t3, best);
             best = TV.Select(m3, t3, best);
             TV nan = TV.Or(TV.UnorderedMask(t1, t2), TV.UnorderedMask(t3, t3));
-            TV gated = TV.AndNot(TV.And(TV.GreaterThanMask(best, TV.Splat(0)), g), nan);
+            TV gated = TV.AndNot(TV.WherePositive(best, g), nan);
             TV later = TV.Or(m2, m3);
             U3 = TV.And(m3, gated);
             U2 = TV.And(TV.AndNot(m2, m3), gated);

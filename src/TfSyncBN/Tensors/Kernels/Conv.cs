@@ -504,7 +504,7 @@ internal static class ConvKernels
                     {
                         nint src = origin + ((nint)ky * g.W + kx) * c + j;
                         TV hit = TV.EqualMask(TV.Load(ref Unsafe(ref xr, src)), yv);
-                        TV.Store(TV.WhereNew(hit, done, gv), ref Unsafe(ref dxr, src));
+                        TV.Store(TV.And(TV.AndNot(hit, done), gv), ref Unsafe(ref dxr, src));
                         done = TV.Or(done, hit);
                     }
                 }

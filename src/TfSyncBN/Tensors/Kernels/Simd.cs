@@ -50,8 +50,6 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// <summary><paramref name="a"/> in the lanes set in <paramref name="mask"/> (a mask: all bits or none), else <paramref name="b"/>.</summary>
     static abstract TSelf Select(TSelf mask, TSelf a, TSelf b);
 
-    /// <summary><paramref name="value"/> in the lanes set in <paramref name="mask"/> and not in <paramref name="done"/>, else +0.</summary>
-    static abstract TSelf WhereNew(TSelf mask, TSelf done, TSelf value);
 
     /// <summary>
     /// Stores with a non-temporal hint (bypassing the caches, no read-for-ownership of the destination line) where the
@@ -100,8 +98,6 @@ internal readonly struct V512(Vector512<float> v) : IVec<V512>
     public static V512 UnorderedMask(V512 a, V512 b) => new(Avx512F.IsSupported ? Avx512F.CompareUnordered(a.v, b.v) : ~(Vector512.Equals(a.v, a.v) & Vector512.Equals(b.v, b.v)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Select(V512 mask, V512 a, V512 b) => new(Vector512.ConditionalSelect(mask.v, a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static V512 WhereNew(V512 mask, V512 done, V512 value) => new(Vector512.ConditionalSelect(Vector512.AndNot(mask.v, done.v), value.v, Vector512<float>.Zero));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AccumulateInto(V512 x, Span<double> d)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(d.Length, Count, nameof(d));
@@ -147,8 +143,6 @@ internal readonly struct V256(Vector256<float> v) : IVec<V256>
     public static V256 UnorderedMask(V256 a, V256 b) => new(Avx.IsSupported ? Avx.CompareUnordered(a.v, b.v) : ~(Vector256.Equals(a.v, a.v) & Vector256.Equals(b.v, b.v)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Select(V256 mask, V256 a, V256 b) => new(Vector256.ConditionalSelect(mask.v, a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static V256 WhereNew(V256 mask, V256 done, V256 value) => new(Vector256.ConditionalSelect(Vector256.AndNot(mask.v, done.v), value.v, Vector256<float>.Zero));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AccumulateInto(V256 x, Span<double> d)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(d.Length, Count, nameof(d));
@@ -193,8 +187,6 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static V128 UnorderedMask(V128 a, V128 b) => new(Sse.IsSupported ? Sse.CompareUnordered(a.v, b.v) : ~(Vector128.Equals(a.v, a.v) & Vector128.Equals(b.v, b.v)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V128 Select(V128 mask, V128 a, V128 b) => new(Vector128.ConditionalSelect(mask.v, a.v, b.v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static V128 WhereNew(V128 mask, V128 done, V128 value) => new(Vector128.ConditionalSelect(Vector128.AndNot(mask.v, done.v), value.v, Vector128<float>.Zero));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void AccumulateInto(V128 x, Span<double> d)
     {
