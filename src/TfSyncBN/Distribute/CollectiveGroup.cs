@@ -351,16 +351,23 @@ internal sealed class CollectiveGroup
 
     /// <summary>
     /// How long a waiting replica polls for the end of its generation before it blocks in
-    /// <see cref="Monitor.Wait(object, int)"/>: 50 µs, in Stopwatch ticks.
+    /// <see cref="Monitor.Wait(object, int)"/> when every replica can have a core of its own: 1 ms, in Stopwatch ticks.
     /// </summary>
     /// <remarks>
     /// Waking a blocked thread costs 10-20 µs (futex wake-up and scheduling), far more than a small collective such as
     /// SyncBatchNormalization's moments; a replica still polling when the last one arrives goes on within a few
-    /// microseconds. The budget bounds what a wait can burn, and after its first iterations <see cref="SpinWait"/>
-    /// yields the core, so an oversubscribed machine (or a process bound to one core, as mpirun binds each rank by
-    /// default) hands the core to the thread being waited for instead of spinning against it.
+    /// microseconds. With a core per replica the poll only spends time that core would otherwise idle, and a
+    /// millisecond lets a replica that reaches one of a training step's collectives early usually go on without being
+    /// woken. After its first iterations <see cref="SpinWait"/> yields the core.
     /// </remarks>
-    private static readonly long SpinTicks = Stopwatch.Frequency * 50 / 1_000_000;
+    private static readonly long SpinTicks = Stopwatch.Frequency / 1000;
+
+    /// <summary>
+    /// The poll's budget when the process has fewer cores than replicas (an oversubscribed machine, or a process bound to
+    /// fewer cores, as mpirun binds each rank by default): 50 µs, so that a waiting replica soon hands its core to the
+    /// thread being waited for.
+    /// </summary>
+    private static readonly long SharedCoreSpinTicks = Stopwatch.Frequency * 50 / 1_000_000;
 
     /// <summary>How long the poll first spins without yielding (2 µs in ticks), when every replica can have a core of its own.</summary>
     /// <remarks>
@@ -371,13 +378,14 @@ internal sealed class CollectiveGroup
     /// </remarks>
     private static readonly long BusySpinTicks = Stopwatch.Frequency * 2 / 1_000_000;
 
-    /// <summary>Polls, without the lock, until generation <paramref name="gen"/> ends, the group fails or closes, or <see cref="SpinTicks"/> pass.</summary>
+    /// <summary>Polls, without the lock, until generation <paramref name="gen"/> ends, the group fails or closes, or the budget (<see cref="SpinTicks"/> or <see cref="SharedCoreSpinTicks"/>) passes.</summary>
     private void SpinBriefly(long gen)
     {
         long now = Stopwatch.GetTimestamp();
-        long deadline = now + SpinTicks;
         // Environment.ProcessorCount honours the process's CPU affinity (mpirun's binding).
-        long busyUntil = Environment.ProcessorCount >= size ? now + BusySpinTicks : now;
+        bool ownCores = Environment.ProcessorCount >= size;
+        long deadline = now + (ownCores ? SpinTicks : SharedCoreSpinTicks);
+        long busyUntil = ownCores ? now + BusySpinTicks : now;
         var spinner = new SpinWait();
         while (Volatile.Read(ref generation) == gen && Volatile.Read(ref fault) is null && !Volatile.Read(ref closed))
         {
