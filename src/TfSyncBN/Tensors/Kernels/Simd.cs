@@ -50,7 +50,6 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     /// <summary><paramref name="a"/> in the lanes set in <paramref name="mask"/> (a mask: all bits or none), else <paramref name="b"/>.</summary>
     static abstract TSelf Select(TSelf mask, TSelf a, TSelf b);
 
-
     /// <summary>
     /// Stores with a non-temporal hint (bypassing the caches, no read-for-ownership of the destination line) where the
     /// hardware has it, else an ordinary store. <paramref name="destination"/> must be aligned to the vector size and
