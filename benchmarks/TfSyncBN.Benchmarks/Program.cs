@@ -22,6 +22,7 @@ using Perfolizer.Horology;
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-seq [SHAPE] [NHWC|NCHW] [THREADS] [SECONDS]   (fused BN+ReLU's passes in step order)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-loop fwd|fwdbwd|relu-fwd|relu-fwdbwd [SHAPE] [NHWC|NCHW] [THREADS] [SECONDS]   (one layer call repeated, for perf)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-gemm M N K N|T N|T   (the managed GEMM at one shape)
+// dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-phases [SECONDS]   (FMA rate, in-cache GEMM, memory read and CNN step, sampled in turn)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-stream [SECONDS]   (one read + one write stream from memory, stored in different ways)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- serve FIGURE SHAPE NHWC|NCHW THREADS [WARMUP_S]   (a figure timed on request, for benchmarks/pytorch/paired.py)
 // dotnet run -c Release --project benchmarks/TfSyncBN.Benchmarks -- probe-fixed FIGURE [SHAPE] [NHWC|NCHW] [THREADS] [WARMUP] [CALLS]   (fixed work, see FixedProbe)
@@ -100,6 +101,12 @@ if (args.Length >= 5 && args[0] == "serve")
 if (args.Length >= 1 && args[0] == "probe-stream")
 {
     TfSyncBN.Benchmarks.StreamProbe.Run(args.Length > 1 ? double.Parse(args[1]) : 30);
+    return 0;
+}
+
+if (args.Length >= 1 && args[0] == "probe-phases")
+{
+    TfSyncBN.Benchmarks.PhaseProbe.Run(args.Length > 1 ? double.Parse(args[1]) : 120);
     return 0;
 }
 
