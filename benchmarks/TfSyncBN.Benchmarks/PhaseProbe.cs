@@ -4,11 +4,11 @@ using System.Runtime.Intrinsics;
 namespace TfSyncBN.Benchmarks;
 
 /// <summary>
-/// What a host phase slows (not part of the report): for <c>seconds</c>, cycles of four measurements on the calling
-/// thread, one line per cycle — the core's FMA rate (12 independent AVX-512 FMA chains, in registers), an in-cache
-/// product (the managed GEMM at 256×256×256, operands in L2), a read of a 128 MiB buffer from memory, the best of 6 reads of an 8 MiB buffer (the last-level cache's share), and the median of
-/// 4 CNN training steps on one replica. Afterwards the cycles are split at the median step time and each
-/// measurement's mean is printed for the fast and the slow half: the half whose step is slow shows which resource moved.
+/// What a host phase slows (not part of the report): for <c>seconds</c>, cycles of five measurements on the calling
+/// thread, one line per cycle: the core's FMA rate (12 independent AVX-512 FMA chains, in registers), an in-cache
+/// product (<see cref="CoreCheck.GemmRate"/>), a read of a 128 MiB buffer from memory, the best of 6 reads of an
+/// 8 MiB buffer (the last-level cache's share), and the median of 4 CNN training steps on one replica. Afterwards the
+/// cycles are split at the median step time, and each measurement's mean is printed for the fast and the slow half.
 /// </summary>
 internal static class PhaseProbe
 {
@@ -16,15 +16,11 @@ internal static class PhaseProbe
     {
         var bench = new TrainingBenchmarks { Replicas = 1 };
         bench.Setup();
-        var r = new Random(3);
-        float[] a = Enumerable.Range(0, 256 * 256).Select(_ => (float)r.NextDouble()).ToArray();
-        float[] b = Enumerable.Range(0, 256 * 256).Select(_ => (float)r.NextDouble()).ToArray();
-        float[] c = new float[256 * 256];
         float[] big = new float[32 << 20], mid = new float[2 << 20];
         big.AsSpan().Fill(1f);
         mid.AsSpan().Fill(1f);
         var warm = Stopwatch.StartNew();
-        while (warm.Elapsed.TotalSeconds < 8) { bench.TrainStep(); Fma(1 << 16); Gemm(a, b, c); Read(big); }
+        while (warm.Elapsed.TotalSeconds < 8) { bench.TrainStep(); Fma(1 << 16); CoreCheck.GemmRate(1); Read(big); }
         var rows = new List<double[]>();
         var clock = Stopwatch.StartNew();
         Console.WriteLine("   t s   FMA GFLOP/s   GEMM GFLOP/s   read GB/s   8 MiB GB/s   CNN step ms");
@@ -34,13 +30,7 @@ internal static class PhaseProbe
             long t0 = Stopwatch.GetTimestamp();
             float sink = Fma(fmaIterations);
             double fma = 12.0 * 2 * 16 * fmaIterations / Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e9;
-            double gemm = 0;
-            for (int i = 0; i < 5; i++)
-            {
-                t0 = Stopwatch.GetTimestamp();
-                Gemm(a, b, c);
-                gemm = Math.Max(gemm, 2.0 * 256 * 256 * 256 / Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e9);
-            }
+            double gemm = CoreCheck.GemmRate();
             t0 = Stopwatch.GetTimestamp();
             sink += Read(big);
             double read = 4.0 * big.Length / Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e9;
@@ -71,9 +61,6 @@ internal static class PhaseProbe
         Console.WriteLine($"slow half ({slow.Count} cycles): FMA {Mean(slow, 1)}, GEMM {Mean(slow, 2)}, read {Mean(slow, 3)}, 8 MiB read {Mean(slow, 5)}, step {Mean(slow, 4)}");
         bench.Cleanup();
     }
-
-    private static void Gemm(float[] a, float[] b, float[] c) =>
-        TfSyncBN.Tensors.Kernels.Gemm.Multiply(256, 256, 256, a, false, b, false, c, false, native: false, threads: 1);
 
     private static float Read(float[] big)
     {
