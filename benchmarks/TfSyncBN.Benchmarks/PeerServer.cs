@@ -8,7 +8,8 @@ namespace TfSyncBN.Benchmarks;
 /// alternately in the same rounds, so that both meet the same phases of the host's memory bandwidth. Sets up a
 /// <see cref="FixedProbe"/> figure, warms it up for <c>warmupSeconds</c> (tiered JIT), prints <c>ready</c>, then
 /// answers commands on standard input, one per line, until <c>quit</c> or the end of input:
-/// <c>run K</c> makes K calls and prints their times in milliseconds on one line (invariant culture); <c>checksum</c>
+/// <c>run K</c> makes K calls and prints their times in milliseconds on one line (invariant culture); <c>cores</c>
+/// prints each core's in-cache product rate in GFLOP/s (<see cref="CoreCheck.PerCore"/>); <c>checksum</c>
 /// prints the figure's checksum line (see <see cref="FixedProbe.Figure"/>). Between commands the process waits in
 /// <see cref="Console.ReadLine"/>, and its kernel helpers block after their polling interval, so it takes no CPU
 /// while the peer runs.
@@ -36,9 +37,11 @@ internal static class PeerServer
                 }
                 Console.WriteLine(string.Join(' ', times));
             }
+            else if (words is ["cores"])
+                Console.WriteLine(string.Join(' ', CoreCheck.PerCore().Select(rate => rate.ToString("F1", CultureInfo.InvariantCulture))));
             else if (words is ["checksum"]) f.Finish(calls);
             else if (words is ["quit"]) break;
-            else Console.WriteLine($"error: unknown command '{line}' (accepted: 'run K' with K > 0, 'checksum', 'quit')");
+            else Console.WriteLine($"error: unknown command '{line}' (accepted: 'run K' with K > 0, 'cores', 'checksum', 'quit')");
         }
         GC.KeepAlive(sink);
     }

@@ -8,7 +8,9 @@ norm, 5 for the CNN step), the order alternating between rounds, with a 50 ms pa
 side that just ran has parked its threads. Each block makes one more call first, untimed: it meets the caches and the
 parked threads the other side left. A block's figure is the median of its timed calls. A round's
 ratio is PyTorch's faster layout in that round over ours (> 1: we are faster); the case reports the median and
-quartiles of the round ratios and of each side's per-round medians.
+quartiles of the round ratios and of each side's per-round medians. Before each round the serve process reports each
+core's in-cache product rate (`cores`, CoreCheck.cs), kept per round: a host slow phase takes about a quarter of it
+from one vCPU, so the rates tell which rounds fell in one.
 
 Cases: the fused BN + ReLU forward+backward (`bn-relu-fwdbwd`, our NHWC and NCHW against BatchNorm2d + in-place ReLU,
 NCHW and channels_last) at 128x32x32x64 on 1 and 2 threads, and the CNN training step on 1 and 2 threads (ours: 1 and
@@ -58,6 +60,11 @@ class Ours:
         except ValueError:
             raise RuntimeError(f"paired.py: the serve process answered {line!r} to 'run {calls}'") from None
 
+    def cores(self):
+        """Each core's in-cache product rate, GFLOP/s (CoreCheck.PerCore; empty where threads cannot be pinned)."""
+        self.proc.stdin.write("cores\n")
+        return [float(t) for t in self.proc.stdout.readline().split()]
+
     def checksum(self):
         self.proc.stdin.write("checksum\n")
         return self.proc.stdout.readline().strip()
@@ -86,8 +93,9 @@ def paired_case(name, figure, shape, layout, torch_fns, threads, rounds, calls, 
         end = time.perf_counter() + warmup_s
         while time.perf_counter() < end:
             fn()
-    ours_ms, torch_ms, ratios = [], {k: [] for k in torch_fns}, []
+    ours_ms, torch_ms, ratios, core_rates = [], {k: [] for k in torch_fns}, [], []
     for r in range(rounds):
+        core_rates.append(ours.cores())
         sides = ["torch", "ours"] if r % 2 == 0 else ["ours", "torch"]
         for side in sides:
             time.sleep(PAUSE_S)
@@ -102,8 +110,8 @@ def paired_case(name, figure, shape, layout, torch_fns, threads, rounds, calls, 
     ours.close()
     row = {"case": name, "threads": threads, "rounds": rounds, "callsPerBlock": calls, "oursMs": quartiles(ours_ms),
            "torchMs": {k: quartiles(v) for k, v in torch_ms.items()}, "ratio": quartiles(ratios),
-           "roundRatios": ratios, "oursChecksum": checksum}  # the CNN's varies with the number of warm-up steps
-    print(json.dumps({k: v for k, v in row.items() if k != "roundRatios"}), flush=True)
+           "roundRatios": ratios, "coreGemmGflops": core_rates, "oursChecksum": checksum}  # the CNN's varies with the number of warm-up steps
+    print(json.dumps({k: v for k, v in row.items() if k not in ("roundRatios", "coreGemmGflops")}), flush=True)
     return row
 
 
