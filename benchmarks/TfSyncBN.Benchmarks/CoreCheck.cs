@@ -14,6 +14,12 @@ internal static class CoreCheck
     private const int Size = 256;
     private static readonly float[] A = Operand(1), B = Operand(2), C = new float[Size * Size];
 
+    /// <summary>Runs the product for <paramref name="seconds"/>, so that tiered JIT has promoted its code before the first rate is taken.</summary>
+    public static void WarmUp(double seconds = 1)
+    {
+        for (var clock = Stopwatch.StartNew(); clock.Elapsed.TotalSeconds < seconds;) GemmRate(1);
+    }
+
     /// <summary>GFLOP/s of the in-cache product on the calling thread, wherever it runs (best of <paramref name="calls"/>).</summary>
     public static double GemmRate(int calls = 5)
     {
@@ -28,36 +34,42 @@ internal static class CoreCheck
     }
 
     /// <summary>
-    /// <see cref="GemmRate"/> on each core in turn (the calling thread pinned there, then allowed every core again);
-    /// empty where threads cannot be pinned (not Linux).
+    /// <see cref="GemmRate"/> on each core the calling thread may run on, in turn (the thread pinned there, then given
+    /// its former affinity back); empty where threads cannot be pinned (not Linux).
     /// </summary>
     public static double[] PerCore()
     {
         if (!OperatingSystem.IsLinux()) return [];
-        int cores = Environment.ProcessorCount;
-        var rates = new double[cores];
+        var allowed = new ulong[16];
+        Check(SchedGetAffinity(0, MaskBytes(allowed), allowed), "sched_getaffinity");
+        var cores = Enumerable.Range(0, 64 * allowed.Length).Where(core => (allowed[core / 64] >> (core % 64) & 1) != 0).ToList();
+        var rates = new double[cores.Count];
         try
         {
-            for (int core = 0; core < cores; core++)
+            for (int i = 0; i < cores.Count; i++)
             {
-                Pin([core]);
-                rates[core] = GemmRate();
+                var one = new ulong[allowed.Length];
+                one[cores[i] / 64] = 1UL << (cores[i] % 64);
+                Check(SchedSetAffinity(0, MaskBytes(one), one), "sched_setaffinity");
+                rates[i] = GemmRate();
             }
         }
         finally
         {
-            Pin(Enumerable.Range(0, cores));
+            Check(SchedSetAffinity(0, MaskBytes(allowed), allowed), "sched_setaffinity");
         }
         return rates;
     }
 
-    private static void Pin(IEnumerable<int> cores)
+    private static nuint MaskBytes(ulong[] mask) => (nuint)(mask.Length * sizeof(ulong));
+
+    private static void Check(int result, string call)
     {
-        var mask = new ulong[16];
-        foreach (int core in cores) mask[core / 64] |= 1UL << (core % 64);
-        if (SchedSetAffinity(0, (nuint)(mask.Length * sizeof(ulong)), mask) != 0)
-            throw new InvalidOperationException($"sched_setaffinity failed (errno {Marshal.GetLastPInvokeError()}).");
+        if (result != 0) throw new InvalidOperationException($"{call} failed (errno {Marshal.GetLastPInvokeError()}).");
     }
+
+    [DllImport("libc", EntryPoint = "sched_getaffinity", SetLastError = true)]
+    private static extern int SchedGetAffinity(int pid, nuint size, ulong[] mask);
 
     [DllImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
     private static extern int SchedSetAffinity(int pid, nuint size, ulong[] mask);

@@ -22,6 +22,7 @@ internal static class PeerServer
         float sink = 0;
         int calls = 0;
         for (var clock = Stopwatch.StartNew(); clock.Elapsed.TotalSeconds < warmupSeconds; calls++) sink += f.Call();
+        CoreCheck.WarmUp();
         Console.WriteLine("ready");
         while (Console.ReadLine() is { } line)
         {

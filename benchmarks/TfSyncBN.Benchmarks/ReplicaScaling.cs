@@ -32,6 +32,7 @@ internal static class ReplicaScaling
         var two = new TrainingBenchmarks { Replicas = 2 };
         one.Setup();
         two.Setup();
+        CoreCheck.WarmUp();
         double Batch(TrainingBenchmarks bench)
         {
             long t0 = Stopwatch.GetTimestamp();
