@@ -350,16 +350,11 @@ def main(out, target, blas_only=False):
                  f"{scaling['rounds']} rounds of {scaling['stepsPerBatch']} steps of each, alternating which goes first; median [quartiles]. "
                  f"1 replica {quartiles(scaling['oneReplicaMs'])} ms per step, 2 replicas {quartiles(scaling['twoReplicasMs'])} ms, "
                  f"speedup (the ratio of images per second, per round) **{quartiles(scaling['speedup'])}**.")
-        rates = scaling.get("coreGemmGflops") or []
-        if rates and rates[0]:
-            best = max(max(r) for r in rates)
-            slowest = sorted(min(r) for r in rates)
-            quiet = scaling.get("quietSpeedup")
+        if scaling.get("coreGemmGflops"):
             L.append("")
             L.append(f"Each core's in-cache 256³ product before each round (`CoreCheck`; a host slow phase takes about a quarter of it from one vCPU): "
-                     f"best {fmt(best, 0)} GFLOP/s, the slower core per round {fmt(slowest[0], 0)}-{fmt(slowest[-1], 0)} (median {fmt(slowest[len(slowest) // 2], 0)}). "
-                     f"{scaling['quietRounds']} of {scaling['rounds']} rounds had every core at ≥ {scaling['quietShare']:.0%} of the best"
-                     + (f"; their speedup {quartiles(quiet)} (for reading only; the target is checked on all rounds)." if quiet else "."))
+                     f"the slower core per round, GFLOP/s, and the speedup over the rounds with every core at ≥ 90% of the run's best (for reading "
+                     f"only; the target is checked on all rounds): {core_note(scaling)}.")
         L.append("")
         checks.append(("CNN: 2 replicas ≥ 1.8 × 1 replica (paired, in one process; median of the per-round ratios)", scaling["speedup"]["median"], 1.8, "ge"))
 

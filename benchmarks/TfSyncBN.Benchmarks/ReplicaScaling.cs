@@ -17,15 +17,11 @@ namespace TfSyncBN.Benchmarks;
 /// per-round ratio (1-replica ms / 2-replica ms, which is the ratio of images per second). The paired ratio removes the
 /// drift between minutes, not the host's contention within a round, which slows the two-replica step (both cores in
 /// lockstep) more than the one-replica step. Before each round every core's in-cache product rate is taken
-/// (<see cref="CoreCheck.PerCore"/>); the report also gives the speedup over the rounds in which every core ran at
-/// least <see cref="QuietShare"/> of the best rate any core reached in the run, so that a reader can tell a slow phase
-/// of one vCPU from a slow step.
+/// (<see cref="CoreCheck.PerCore"/>) and written with the round's ratio, so that the report can tell a slow phase of
+/// one vCPU from a slow step (<c>report.py</c>'s <c>core_note</c>).
 /// </remarks>
 internal static class ReplicaScaling
 {
-    /// <summary>The share of the run's best per-core rate that every core must reach for a round to count as quiet.</summary>
-    public const double QuietShare = 0.9;
-
     public static void Write(string path, int rounds, int steps)
     {
         var one = new TrainingBenchmarks { Replicas = 1 };
@@ -55,19 +51,15 @@ internal static class ReplicaScaling
         }
         one.Cleanup();
         two.Cleanup();
-        double best = coreRates.SelectMany(rates => rates).DefaultIfEmpty(0).Max();
-        var quiet = Enumerable.Range(0, rounds).Where(r => coreRates[r].Length > 0 && coreRates[r].Min() >= QuietShare * best).ToList();
-        var quietRatios = quiet.Select(r => ratios[r]).ToList();
+        var slower = coreRates.Where(rates => rates.Length > 0).Select(rates => rates.Min()).DefaultIfEmpty(0).ToList();
         var row = new Dictionary<string, object>
         {
             ["rounds"] = rounds, ["stepsPerBatch"] = steps, ["batch"] = TrainingBenchmarks.Batch,
             ["oneReplicaMs"] = SyncStep.Quartiles(oneMs), ["twoReplicasMs"] = SyncStep.Quartiles(twoMs), ["speedup"] = SyncStep.Quartiles(ratios),
-            ["coreGemmGflops"] = coreRates, ["quietShare"] = QuietShare, ["quietRounds"] = quiet.Count,
-            ["quietSpeedup"] = quietRatios.Count > 0 ? SyncStep.Quartiles(quietRatios) : null!,
+            ["roundRatios"] = ratios, ["coreGemmGflops"] = coreRates,
         };
         Console.WriteLine($"CNN step: 1 replica {SyncStep.Show(oneMs)} ms, 2 replicas {SyncStep.Show(twoMs)} ms, speedup {SyncStep.Show(ratios)}; " +
-            $"{quiet.Count} of {rounds} rounds with every core ≥ {QuietShare:P0} of the best in-cache rate ({best:F0} GFLOP/s)" +
-            (quietRatios.Count > 0 ? $", speedup there {SyncStep.Show(quietRatios)}" : ""));
+            $"the slower core's in-cache rate per round {slower.Min():F0}-{slower.Max():F0} GFLOP/s");
         File.WriteAllText(path, JsonSerializer.Serialize(row, new JsonSerializerOptions { WriteIndented = true }));
     }
 }
