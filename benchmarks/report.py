@@ -61,7 +61,7 @@ def core_note(case, share=0.9):
     note = f"{fmt(min(slower), 0)}-{fmt(max(slower), 0)}; {len(quiet)} of {len(ratios)}"
     if quiet:
         q = statistics.quantiles(quiet, n=4, method="inclusive") if len(quiet) > 1 else [quiet[0]] * 3
-        note += f": {fmt(statistics.median(quiet), 2)} [{fmt(q[0], 2)}, {fmt(q[2], 2)}]"
+        note += ": " + quartiles({"p25": q[0], "median": q[1], "p75": q[2]})
     return note
 
 
