@@ -30,12 +30,22 @@ internal static class FixedProbe
         var cpu0 = process.TotalProcessorTime;
         long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         int gc0 = GC.CollectionCount(0);
+        var pause0 = GC.GetTotalPauseDuration();
+        var collected = new bool[calls];
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < calls; i++)
         {
+            int before = GC.CollectionCount(0);
             long t0 = Stopwatch.GetTimestamp();
             sink += call();
             times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            collected[i] = GC.CollectionCount(0) != before;
+        }
+        double pause = (GC.GetTotalPauseDuration() - pause0).TotalMilliseconds;
+        string Median(bool withGc)
+        {
+            var t = times.Where((_, i) => collected[i] == withGc).Order().ToArray();
+            return t.Length == 0 ? "-" : $"{t[t.Length / 2]:F3} ({t.Length})";
         }
         double wall = clock.Elapsed.TotalMilliseconds;
         long alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
@@ -44,7 +54,8 @@ internal static class FixedProbe
         Array.Sort(times);
         if (calls > 0)
             Console.WriteLine($"{figure} {shape} {layout} t={threads}: calls {calls} min {times[0]:F3} median {times[calls / 2]:F3} mean {wall / calls:F3} ms, " +
-                $"cpu {cpu / calls:F3} ms/call, alloc {alloc / calls} B/call, gen0 {GC.CollectionCount(0) - gc0} (sink {sink:G3}), " +
+                $"cpu {cpu / calls:F3} ms/call, alloc {alloc / calls} B/call, gen0 {GC.CollectionCount(0) - gc0} " +
+                $"(median of calls with one {Median(true)}, without {Median(false)}; GC pauses {pause / calls:F3} ms/call) (sink {sink:G3}), " +
                 $"System.Numerics.Tensors {typeof(System.Numerics.Tensors.TensorPrimitives).Assembly.GetName().Version}");
         f.Finish(warmup + calls);
     }

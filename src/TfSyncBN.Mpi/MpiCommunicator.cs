@@ -219,10 +219,8 @@ public sealed unsafe class MpiCommunicator : ICrossWorkerCommunicator, IDisposab
     /// the sum (<c>MPI_Bcast</c>); the other ranks receive rank 0's bits.
     /// </summary>
     /// <remarks>
-    /// Measured against the all-gather that every rank then added up itself (BENCHMARKS.md): with 3 ranks on one
-    /// machine ~1.8x faster over shared memory and ~1.3x over TCP, as fast as a bare <c>MPI_Allreduce</c> (Open MPI's
-    /// default all-gather for 3 ranks is slower than its all-reduce); with 4 ranks the two were within noise in a
-    /// trial run. With 2 ranks <c>MPI_Allreduce</c> itself is used.
+    /// Chosen over an all-gather that every rank adds up itself, which was slower at 3 ranks (BENCHMARKS.md, "Multi-process
+    /// collectives"). With 2 ranks <c>MPI_Allreduce</c> itself is used.
     /// </remarks>
     private void GatherSumBroadcast<T>(MpiLibrary mpi, T[] buffer, int length, ref T[] scratch, IntPtr datatype)
         where T : unmanaged, INumber<T>

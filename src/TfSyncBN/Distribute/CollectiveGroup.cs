@@ -354,9 +354,8 @@ internal sealed class CollectiveGroup
     /// <see cref="Monitor.Wait(object, int)"/> when every replica can have a core of its own: 1 ms, in Stopwatch ticks.
     /// </summary>
     /// <remarks>
-    /// Waking a blocked thread costs 10-20 µs (futex wake-up and scheduling), far more than a small collective such as
-    /// SyncBatchNormalization's moments; a replica still polling when the last one arrives goes on within a few
-    /// microseconds. With a core per replica the poll only spends time that core would otherwise idle, and a
+    /// Waking a blocked thread (a futex wake-up and a reschedule) costs far more than a small collective such as
+    /// SyncBatchNormalization's moments; a replica still polling when the last one arrives goes on at once. With a core per replica the poll only spends time that core would otherwise idle, and a
     /// millisecond lets a replica that reaches one of a training step's collectives early usually go on without being
     /// woken. After its first iterations <see cref="SpinWait"/> yields the core.
     /// </remarks>
@@ -371,10 +370,9 @@ internal sealed class CollectiveGroup
 
     /// <summary>How long the poll first spins without yielding (2 µs in ticks), when every replica can have a core of its own.</summary>
     /// <remarks>
-    /// Measured on 2 cores: a 2-replica rendezvous took ~1.2 µs with this phase when the threads could run on both
-    /// cores, ~5 µs with yields alone (a yield may hand the core to another process); but when the process is bound
-    /// to fewer cores than it has replicas, spinning without yielding only delays the thread being waited for, so the
-    /// phase is then skipped.
+    /// A yield may hand the core to another process, so a rendezvous is faster with this phase when every replica has a
+    /// core (BENCHMARKS.md, "Multi-process collectives", 2 local replicas per rank); when the process is bound to fewer cores than it has replicas,
+    /// spinning without yielding only delays the thread being waited for, so the phase is then skipped.
     /// </remarks>
     private static readonly long BusySpinTicks = Stopwatch.Frequency * 2 / 1_000_000;
 

@@ -6,13 +6,6 @@ using System.Runtime.Intrinsics.X86;
 
 namespace TfSyncBN.Tensors.Kernels;
 
-/// <summary>A tensor viewed as [Outer, Channels, Inner]: NHWC is [N·H·W, C, 1], NCHW is [N, C, H·W].</summary>
-internal readonly record struct ChannelLayout(int Outer, int Channels, int Inner)
-{
-    /// <summary>Elements per channel.</summary>
-    public long Count => (long)Outer * Inner;
-}
-
 /// <summary>
 /// The batch-normalization kernels: one pass for per-channel sums, one pass for the per-channel affine map.
 /// Sums are accumulated in float32 vector lanes and flushed to float64 every <see cref="FlushEvery"/> vectors, which
@@ -306,7 +299,7 @@ internal static partial class BatchNormKernels
         if (L.Inner == 1 && PeriodVectors(C, W) is var pv and > 0)
         {
             // The ungated sums (moments, the plain backward) keep a loop of their own: sharing the gated one's loop
-            // made them 4-9% slower here (BENCHMARKS.md, "In-process A/B").
+            // made them slower (BENCHMARKS.md, "In-process A/B").
             bool same = Unsafe.AreSame(ref ur, ref vr) && u.Length == v.Length && a == b;
             if (!TR.On && same) PairSumsStream<TV, Yes>(u, v, L, a, b, s1, s2, pv);
             else if (!TR.On) PairSumsStream<TV, No>(u, v, L, a, b, s1, s2, pv);

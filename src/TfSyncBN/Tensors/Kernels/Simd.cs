@@ -207,8 +207,8 @@ internal readonly struct V128(Vector128<float> v) : IVec<V128>
 internal static class StreamStore
 {
     /// <summary>
-    /// One whole cache line in every this many bytes is stored ordinarily: from memory, a map pass with every store
-    /// non-temporal ran 1.16x slower than with one line in 4 KiB stored ordinarily (BENCHMARKS.md, "Non-temporal streams").
+    /// One whole cache line in every this many bytes is stored ordinarily: a map pass with every store non-temporal
+    /// was slower (BENCHMARKS.md, "How the kernels reach the bandwidth limit").
     /// </summary>
     public const int OrdinaryLineEvery = 4096;
 
