@@ -166,6 +166,33 @@ public sealed class GemmBackendTests
         }
     }
 
+    [TestMethod]
+    public void Managed_TransposedA_ReadInPlaceOrPacked_GivesTheBitsOfTheSameAStoredPlainly()
+    {
+        // A transposed A is read where it lies up to lda = TransposedInPlaceMaxLda (MR adjacent floats per step of k, as
+        // dYᵀ in a convolution's kernel gradient) and packed beyond; either way op(A) must give exactly the bits of the
+        // same A stored plainly, and the managed kernel's order (BlockedProduct): whole and partial panels of rows
+        // (m not a multiple of MR), several blocks of k, one and two threads.
+        var r = TestData.NewRandom(67);
+        int wide = Gemm.TransposedInPlaceMaxLda + 1;
+        foreach (var (m, n, k) in new[] { (64, 288, 540), (13, 33, 300), (Gemm.TransposedInPlaceMaxLda, 40, 70), (wide, 40, 70), (5, 17, 9) })
+        {
+            float[] a = Uniform(r, m * k), b = Uniform(r, k * n);
+            var at = new float[k * m];
+            for (int i = 0; i < m; i++)
+                for (int p = 0; p < k; p++) at[p * m + i] = a[i * k + p];
+            var expected = BlockedProduct(a, b, m, n, Blocks(k));
+            foreach (int threads in new[] { 1, 2 })
+            {
+                float[] plain = new float[m * n], fromTransposed = new float[m * n];
+                Gemm.Multiply(m, n, k, a, false, b, false, plain, false, native: false, threads);
+                Gemm.Multiply(m, n, k, at, true, b, false, fromTransposed, false, native: false, threads);
+                CollectionAssert.AreEqual(expected, plain, $"{m}x{n}x{k}, {threads} threads: A stored plainly");
+                CollectionAssert.AreEqual(expected, fromTransposed, $"{m}x{n}x{k}, {threads} threads: A transposed");
+            }
+        }
+    }
+
     private static int[] Blocks(int k)
     {
         var blocks = new List<int>();

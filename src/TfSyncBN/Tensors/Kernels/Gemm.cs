@@ -54,6 +54,12 @@ internal static class Gemm
     private const int MC = 120;
     private const int NC = 1024;
 
+    /// <summary>
+    /// The widest transposed A read in place (its leading dimension, in floats): each step of k then touches one or two
+    /// cache lines per panel, within 1 KiB of the last step's.
+    /// </summary>
+    internal const int TransposedInPlaceMaxLda = 256;
+
     /// <summary>Multiply-adds per thread below which a product is not split further (with the default
     /// <see cref="KernelOptions.MinElementsPerThread"/>: 2·2^20).</summary>
     private const int WorkScale = 16;
@@ -353,14 +359,22 @@ internal static class Gemm
 
     /// <summary>
     /// Where a micro-kernel reads MR rows of op(A) in place: row i's element at step p of the walk is at
-    /// <c>ap + Ri + (offset of step p)</c> (R0 = 0), the steps running through segments: the first
-    /// <see cref="First"/> steps are contiguous, then after a jump of <see cref="Gap"/> the next <see cref="Segment"/>,
-    /// and so on (a stored matrix is one segment; the patch rows of a convolution's input are one segment per window row).
+    /// <c>ap + Ri + (offset of step p)</c> (R0 = 0), the steps <see cref="Step"/> floats apart within a segment: the first
+    /// <see cref="First"/> steps form one segment, then after a further jump of <see cref="Gap"/> the next
+    /// <see cref="Segment"/>, and so on (a stored matrix is one segment; the patch rows of a convolution's input are one
+    /// segment per window row).
     /// </summary>
-    internal readonly record struct Walk(nint R1, nint R2, nint R3, nint R4, nint R5, int First, int Segment, nint Gap)
+    internal readonly record struct Walk(nint R1, nint R2, nint R3, nint R4, nint R5, int First, int Segment, nint Gap, nint Step = 1)
     {
         /// <summary>MR rows <paramref name="lda"/> apart, one segment.</summary>
         public static Walk Rows(nint lda) => new(lda, 2 * lda, 3 * lda, 4 * lda, 5 * lda, int.MaxValue, int.MaxValue, 0);
+
+        /// <summary>
+        /// MR adjacent rows of a transposed A (row i's elements <paramref name="lda"/> apart), one segment; rows from
+        /// <paramref name="rows"/> on repeat row 0.
+        /// </summary>
+        public static Walk Columns(nint lda, int rows) =>
+            new(rows > 1 ? 1 : 0, rows > 2 ? 2 : 0, rows > 3 ? 3 : 0, rows > 4 ? 4 : 0, rows > 5 ? 5 : 0, int.MaxValue, int.MaxValue, 0, lda);
     }
 
     /// <summary>
@@ -392,7 +406,9 @@ internal static class Gemm
 
     /// <summary>
     /// op(A) stored row-major with leading dimension <paramref name="lda"/>: element (i, p) at <c>data[i·lda + p]</c>, or
-    /// at <c>data[p·lda + i]</c> when <paramref name="transposed"/>. Rows are read in place, a transposed A is packed.
+    /// at <c>data[p·lda + i]</c> when <paramref name="transposed"/>. Whole panels of rows are read in place; so is a
+    /// transposed A with <c>lda</c> ≤ <see cref="TransposedInPlaceMaxLda"/> (MR adjacent floats per step of k, e.g. dYᵀ
+    /// of a convolution's kernel gradient), every panel; a wider transposed A is packed.
     /// </summary>
     internal readonly unsafe struct MatrixA(float* data, int lda, bool transposed) : IOperandA
     {
@@ -404,12 +420,12 @@ internal static class Gemm
 
         public bool UsesRowScratch => false;
 
-        public int Begin(int i, int m, Span<nint> scratch) => Transposed ? 0 : m / MR * MR;
+        public int Begin(int i, int m, Span<nint> scratch) => !Transposed ? m / MR * MR : Lda <= TransposedInPlaceMaxLda ? m : 0;
 
         public ref float Panel(int i, ReadOnlySpan<nint> scratch, int rows, int pc, out Walk walk)
         {
-            walk = Walk.Rows(Row);
-            return ref Data[(nint)i * Row + pc];
+            walk = Transposed ? Walk.Columns(Lda, rows) : Walk.Rows(Row);
+            return ref Data[(nint)i * Row + (nint)pc * Column];
         }
 
         public void Pack(int ic, int pc, int mc, int kc, Span<float> dst)
@@ -498,7 +514,7 @@ internal static class Gemm
         int w = TV.Count;
         // Offsets of rows 1-5 and the step per k.
         nint r1 = TA.InPlace ? walk.R1 : 1, r2 = TA.InPlace ? walk.R2 : 2, r3 = TA.InPlace ? walk.R3 : 3, r4 = TA.InPlace ? walk.R4 : 4,
-            r5 = TA.InPlace ? walk.R5 : 5, step = TA.InPlace ? 1 : MR;
+            r5 = TA.InPlace ? walk.R5 : 5, step = TA.InPlace ? walk.Step : MR;
         TV c00 = TV.Splat(0), c01 = TV.Splat(0), c10 = TV.Splat(0), c11 = TV.Splat(0), c20 = TV.Splat(0), c21 = TV.Splat(0);
         TV c30 = TV.Splat(0), c31 = TV.Splat(0), c40 = TV.Splat(0), c41 = TV.Splat(0), c50 = TV.Splat(0), c51 = TV.Splat(0);
         int left = kc, len = TA.InPlace ? Math.Min(walk.First, kc) : kc;
