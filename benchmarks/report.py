@@ -50,6 +50,12 @@ def quartiles(d, digits=2):
     return f"{fmt(d['median'], digits)} [{fmt(d['p25'], digits)}, {fmt(d['p75'], digits)}]"
 
 
+def quartiles_of(values, digits=2):
+    """Median [p25, p75] of a list of numbers, formatted as quartiles() does."""
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return quartiles({"p25": q[0], "median": q[1], "p75": q[2]}, digits)
+
+
 def core_note(case, share=0.9):
     """The slower core's rate per round (min-max) and the round ratios where every core reached share of the best."""
     rates, ratios = case.get("coreGemmGflops") or [], case.get("roundRatios") or []
@@ -60,8 +66,7 @@ def core_note(case, share=0.9):
     quiet = [q for r, q in zip(rates, ratios) if min(r) >= share * best]
     note = f"{fmt(min(slower), 0)}-{fmt(max(slower), 0)}; {len(quiet)} of {len(ratios)}"
     if quiet:
-        q = statistics.quantiles(quiet, n=4, method="inclusive") if len(quiet) > 1 else [quiet[0]] * 3
-        note += ": " + quartiles({"p25": q[0], "median": q[1], "p75": q[2]})
+        note += ": " + quartiles_of(quiet)
     return note
 
 

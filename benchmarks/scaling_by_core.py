@@ -10,11 +10,10 @@ Markdown table: per band of that share, the rounds, the speedup's median [quarti
 """
 import json
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import quartiles  # noqa: E402
+from report import quartiles_of  # noqa: E402
 
 BANDS = [(0.0, 0.80), (0.80, 0.85), (0.85, 0.90), (0.90, 0.95), (0.95, 1.0)]
 
@@ -39,8 +38,7 @@ def table(paths):
         if not band:
             lines.append(f"| {lo:.2f}-{hi:.2f} | 0 | | |")
             continue
-        q = statistics.quantiles(band, n=4, method="inclusive") if len(band) > 1 else [band[0]] * 3
-        lines.append(f"| {lo:.2f}-{hi:.2f} | {len(band)} | {quartiles({'p25': q[0], 'median': q[1], 'p75': q[2]})} | "
+        lines.append(f"| {lo:.2f}-{hi:.2f} | {len(band)} | {quartiles_of(band)} | "
                      f"{sum(r >= 1.8 for r in band)} |")
     return "\n".join(lines)
 

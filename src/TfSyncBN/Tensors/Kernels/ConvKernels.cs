@@ -49,74 +49,86 @@ internal static class ConvKernels
     /// </summary>
     public static void Im2Col(ReadOnlySpan<float> x, in WindowGeometry g, int n0, int count, Span<float> cols)
     {
-        int c = g.C, rowLen = g.Patch, at = 0;
-        for (int n = n0; n < n0 + count; n++)
-        {
-            for (int oy = 0; oy < g.OH; oy++)
-            {
-                for (int ox = 0; ox < g.OW; ox++, at += rowLen)
-                {
-                    var row = cols.Slice(at, rowLen);
-                    for (int ky = 0; ky < g.KH; ky++)
-                    {
-                        int iy = oy * g.SH - g.PadTop + ky * g.DH;
-                        var seg = row.Slice(ky * g.KW * c, g.KW * c);
-                        if ((uint)iy >= (uint)g.H)
-                        {
-                            seg.Clear();
-                            continue;
-                        }
-                        int ix0 = ox * g.SW - g.PadLeft;
-                        int lineStart = ((n * g.H + iy) * g.W) * c;
-                        if (g.DW == 1 && ix0 >= 0 && ix0 + g.KW <= g.W)
-                        {
-                            // The whole window row is inside: one contiguous copy.
-                            x.Slice(lineStart + ix0 * c, g.KW * c).CopyTo(seg);
-                            continue;
-                        }
-                        for (int kx = 0; kx < g.KW; kx++)
-                        {
-                            int ix = ix0 + kx * g.DW;
-                            var dst = seg.Slice(kx * c, c);
-                            if ((uint)ix >= (uint)g.W) dst.Clear();
-                            else x.Slice(lineStart + ix * c, c).CopyTo(dst);
-                        }
-                    }
-                }
-            }
-        }
+        var gather = new Gather(x, cols);
+        VisitPatches(g, n0, count, ref gather);
     }
 
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds each patch row of <paramref name="cols"/> back into dx.</summary>
     public static void Col2Im(ReadOnlySpan<float> cols, in WindowGeometry g, int n0, int count, Span<float> dx)
     {
-        int c = g.C, rowLen = g.Patch, at = 0;
+        var scatter = new Scatter(cols, dx);
+        VisitPatches(g, n0, count, ref scatter);
+    }
+
+    /// <summary>One run of a patch row: <c>length</c> floats from column <c>col</c> of the patch rows, which lie in the
+    /// NHWC input from <c>input</c> on, or outside the input (in the padding) when <c>input</c> is −1.</summary>
+    private interface IPatchRun
+    {
+        void Run(int col, int input, int length);
+    }
+
+    /// <summary>Im2Col's run: copies the input (zeros outside it) into the patch row.</summary>
+    private readonly ref struct Gather(ReadOnlySpan<float> x, Span<float> cols) : IPatchRun
+    {
+        private readonly ReadOnlySpan<float> x = x;
+        private readonly Span<float> cols = cols;
+
+        public void Run(int col, int input, int length)
+        {
+            var dst = cols.Slice(col, length);
+            if (input < 0) dst.Clear();
+            else x.Slice(input, length).CopyTo(dst);
+        }
+    }
+
+    /// <summary>Col2Im's run: adds the patch row into the input's gradient (nothing outside the input).</summary>
+    private readonly ref struct Scatter(ReadOnlySpan<float> cols, Span<float> dx) : IPatchRun
+    {
+        private readonly ReadOnlySpan<float> cols = cols;
+        private readonly Span<float> dx = dx;
+
+        public void Run(int col, int input, int length)
+        {
+            if (input < 0) return;
+            var dst = dx.Slice(input, length);
+            TensorPrimitives.Add(dst, cols.Slice(col, length), dst);
+        }
+    }
+
+    /// <summary>
+    /// Walks the patch rows of images [n0, n0 + count) in order, (n, oy, ox), then (ky, kx): a window row wholly inside
+    /// the input (DW = 1) as one run of KW·C floats, a window row above or below the input as one run outside it, else
+    /// one run of C floats per tap.
+    /// </summary>
+    private static void VisitPatches<T>(in WindowGeometry g, int n0, int count, ref T visit) where T : IPatchRun, allows ref struct
+    {
+        int c = g.C, rowLen = g.Patch, segment = g.KW * c, at = 0;
         for (int n = n0; n < n0 + count; n++)
         {
             for (int oy = 0; oy < g.OH; oy++)
             {
                 for (int ox = 0; ox < g.OW; ox++, at += rowLen)
                 {
-                    var row = cols.Slice(at, rowLen);
                     for (int ky = 0; ky < g.KH; ky++)
                     {
+                        int col = at + ky * segment;
                         int iy = oy * g.SH - g.PadTop + ky * g.DH;
-                        if ((uint)iy >= (uint)g.H) continue;
+                        if ((uint)iy >= (uint)g.H)
+                        {
+                            visit.Run(col, -1, segment);
+                            continue;
+                        }
                         int ix0 = ox * g.SW - g.PadLeft;
                         int lineStart = ((n * g.H + iy) * g.W) * c;
-                        var seg = row.Slice(ky * g.KW * c, g.KW * c);
                         if (g.DW == 1 && ix0 >= 0 && ix0 + g.KW <= g.W)
                         {
-                            var dst = dx.Slice(lineStart + ix0 * c, g.KW * c);
-                            TensorPrimitives.Add(dst, seg, dst);
+                            visit.Run(col, lineStart + ix0 * c, segment);
                             continue;
                         }
                         for (int kx = 0; kx < g.KW; kx++)
                         {
                             int ix = ix0 + kx * g.DW;
-                            if ((uint)ix >= (uint)g.W) continue;
-                            var dst = dx.Slice(lineStart + ix * c, c);
-                            TensorPrimitives.Add(dst, seg.Slice(kx * c, c), dst);
+                            visit.Run(col + kx * c, (uint)ix >= (uint)g.W ? -1 : lineStart + ix * c, c);
                         }
                     }
                 }
